@@ -1,0 +1,67 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { createError } from '../core/errors.js';
+import { WEBHOOK_PLANS, type Account } from '../core/types.js';
+import type { AppContext } from './context.js';
+
+/** Who is calling: the operator (admin token) or one account (API key or dashboard session). */
+export type Principal = { kind: 'admin' } | { kind: 'account'; accountId: string };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
+export const API_KEY_PREFIX = 'hk_';
+
+/** Resolves a principal from `Authorization: Bearer …`, or from another source (sessions) registered by the dashboard. */
+export type PrincipalSource = (request: FastifyRequest, ctx: AppContext) => Promise<Principal | null>;
+
+export async function bearerPrincipal(request: FastifyRequest, ctx: AppContext): Promise<Principal | null> {
+  const h = request.headers.authorization;
+  if (!h) return null;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  if (!m) throw createError('unauthorized');
+  const token = m[1]!;
+  const hash = sha256(token);
+  if (timingSafeEqual(hash, ctx.adminTokenHash)) return { kind: 'admin' };
+  if (token.startsWith(API_KEY_PREFIX)) {
+    const key = await ctx.store.findApiKey(hash.toString('hex'));
+    if (key) return { kind: 'account', accountId: key.accountId };
+  }
+  throw createError('unauthorized');
+}
+
+export async function authenticate(request: FastifyRequest, ctx: AppContext): Promise<Principal> {
+  if (request.principal) return request.principal;
+  for (const source of ctx.principalSources) {
+    const p = await source(request, ctx);
+    if (p) return (request.principal = p);
+  }
+  throw createError('unauthorized');
+}
+
+export async function requireAdmin(request: FastifyRequest, ctx: AppContext): Promise<void> {
+  const p = await authenticate(request, ctx);
+  if (p.kind !== 'admin') throw createError('forbidden', 'this call needs the admin token');
+}
+
+/**
+ * The account named in the path, if the caller may see it. Any other account answers 404
+ * exactly like a missing one, so ids of other tenants cannot be probed.
+ */
+export async function accountFor(request: FastifyRequest, ctx: AppContext, accountId: string): Promise<Account> {
+  const p = await authenticate(request, ctx);
+  if (p.kind === 'account' && p.accountId !== accountId) throw createError('account_not_found', accountId);
+  const account = await ctx.store.getAccount(accountId);
+  if (!account) throw createError('account_not_found', accountId);
+  return account;
+}
+
+export function requireWebhookPlan(account: Account): void {
+  if (!WEBHOOK_PLANS.has(account.plan)) throw createError('plan_required', account.plan);
+}
+
+export type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;

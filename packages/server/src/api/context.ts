@@ -1,0 +1,28 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/load.js';
+import type { SecretBox } from '../core/secret-box.js';
+import type { Metrics } from '../metrics.js';
+import type { Store } from '../store/store.js';
+import type { Sender } from '../delivery/sender.js';
+import type { WebhookCache } from '../delivery/webhook-cache.js';
+import type { DeliveryWorker } from '../delivery/worker.js';
+import type { PrincipalSource } from './auth.js';
+import type { Publisher } from './publisher.js';
+import type { EventTypeCache } from './event-type-cache.js';
+
+/** Everything a route needs, built once by app.ts. Routes get a Store, never a dialect. */
+export interface AppContext {
+  config: Config;
+  store: Store;
+  box: SecretBox;
+  metrics: Metrics;
+  sender: Sender;
+  webhooks: WebhookCache;
+  publisher: Publisher;
+  eventTypes: EventTypeCache;
+  /** Present when this process also delivers (role all): publishing wakes it at once. */
+  worker: DeliveryWorker | null;
+  adminTokenHash: Buffer;
+  principalSources: PrincipalSource[];
+  log: Logger;
+}

@@ -1,0 +1,71 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Static } from '@sinclair/typebox';
+import { createError } from '../core/errors.js';
+import { isId } from '../core/ids.js';
+import { buildBody } from '../core/signing.js';
+import type { AttemptRow, DeliveryRow } from '../core/types.js';
+import { accountFor } from './auth.js';
+import type { AppContext } from './context.js';
+import * as S from './schemas.js';
+
+export const deliveryOut = (d: DeliveryRow): Static<typeof S.Delivery> => ({
+  id: d.id, event_id: d.eventId, webhook_id: d.webhookId, event_type: d.eventType, status: d.status, attempts: d.attempts,
+  next_attempt_at: d.status === 'pending' ? S.isoOrNull(d.nextAttemptAt) : null, last_attempt_at: S.isoOrNull(d.lastAttemptAt),
+  response_status: d.lastStatusCode, last_error: d.lastError, duration_ms: d.lastDurationMs,
+  created_at: S.iso(d.createdAt), updated_at: S.iso(d.updatedAt),
+});
+
+const attemptOut = (a: AttemptRow): Static<typeof S.Attempt> => ({
+  id: a.id, attempt: a.attemptNo, started_at: S.iso(a.startedAt), duration_ms: a.durationMs, status_code: a.statusCode,
+  success: a.success, error_kind: a.errorKind, error: a.errorMessage, request_headers: a.requestHeaders,
+  response_headers: a.responseHeaders, response_body: a.responseBody, response_truncated: a.responseTruncated,
+});
+
+export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const tags = ['Deliveries'];
+  const security = [{ bearer: [] }];
+
+  app.get('/v1/accounts/:account/deliveries', {
+    schema: {
+      tags, security, summary: 'Delivery history, newest first', params: S.AccountParams, querystring: S.DeliveryQuery,
+      response: { 200: S.DeliveryList, ...S.errors(400, 401, 404) },
+    },
+  }, async (req) => {
+    const acc = await accountFor(req, ctx, (req.params as { account: string }).account);
+    const q = req.query as Static<typeof S.DeliveryQuery>;
+    if (q.cursor !== undefined && !isId('dlv', q.cursor)) throw createError('invalid_request', 'cursor is not valid');
+    const limit = q.limit ?? 50;
+    const rows = await ctx.store.listDeliveries({
+      accountId: acc.id, webhookId: q.webhook_id, eventType: q.event_type, status: q.status, beforeId: q.cursor, limit: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    return { data: page.map(deliveryOut), next_cursor: rows.length > limit ? page.at(-1)!.id : null };
+  });
+
+  async function load(req: FastifyRequest) {
+    const { account, delivery } = req.params as { account: string; delivery: string };
+    const acc = await accountFor(req, ctx, account);
+    const found = isId('dlv', delivery) ? await ctx.store.getDelivery(acc.id, delivery) : null;
+    if (!found) throw createError('delivery_not_found', delivery);
+    return { acc, ...found };
+  }
+
+  app.get('/v1/accounts/:account/deliveries/:delivery', {
+    schema: { tags, security, summary: 'One delivery: the exact request body and every attempt', params: S.DeliveryParams, response: { 200: S.DeliveryDetail, ...S.errors(401, 404) } },
+  }, async (req) => {
+    const { acc, delivery, event, attempts } = await load(req);
+    const webhook = await ctx.store.getWebhook(acc.id, delivery.webhookId);
+    const body = buildBody({ eventType: event.type, createdAt: event.createdAt, deliveryId: delivery.id, data: event.data });
+    return { ...deliveryOut(delivery), request: { url: webhook?.url ?? null, body: body.toString('utf8') }, attempts: attempts.map(attemptOut) };
+  });
+
+  app.post('/v1/accounts/:account/deliveries/:delivery/redeliver', {
+    schema: { tags, security, summary: 'Queue the delivery again now, with the same delivery_id', params: S.DeliveryParams, response: { 202: S.Delivery, ...S.errors(401, 404) } },
+  }, async (req, reply) => {
+    const { acc, delivery } = await load(req);
+    await ctx.store.redeliver(acc.id, delivery.id);
+    ctx.worker?.notify();
+    const again = await ctx.store.getDelivery(acc.id, delivery.id);
+    return reply.status(202).send(deliveryOut(again!.delivery));
+  });
+}

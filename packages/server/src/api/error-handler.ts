@@ -1,0 +1,35 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { createError, HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
+
+/** Fastify's own error codes, mapped to the registry so every answer has the same shape. */
+const FASTIFY_CODES: Record<string, (e: FastifyError) => HeraldError> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: () => createError('payload_too_large', 'request body is too large'),
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => createError('unsupported_media_type'),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => createError('invalid_request', 'Content-Length does not match the body'),
+  FST_ERR_CTP_EMPTY_JSON_BODY: () => createError('invalid_json', 'the body is empty'),
+  FST_ERR_CTP_INVALID_JSON_BODY: (e) => createError('invalid_json', e.message),
+};
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    let herr: HeraldError;
+    if (isHeraldError(error)) herr = error;
+    else if (error.validation) {
+      herr = createError('invalid_request', `${error.validationContext ?? 'request'}${error.message.replace(/^(body|querystring|params|headers)/, '')}`);
+    } else if (error.code && FASTIFY_CODES[error.code]) herr = FASTIFY_CODES[error.code]!(error);
+    else if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+      const code: ErrorCode = error.statusCode === 404 ? 'not_found' : error.statusCode === 405 ? 'method_not_allowed' : error.statusCode === 429 ? 'rate_limited' : 'invalid_request';
+      herr = new HeraldError(code, error.message);
+      (herr as { statusCode: number }).statusCode = error.statusCode;
+    } else {
+      // A 5xx tells the caller nothing internal; the log has everything.
+      request.log.error({ err: error }, 'request failed');
+      herr = error.statusCode === 503 ? createError('unavailable', 'try again shortly') : createError('internal_error');
+    }
+    if (herr.statusCode === 503) void reply.header('retry-after', '1');
+    return reply.status(herr.statusCode).send({ error: { code: herr.code, message: herr.message } });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ error: { code: 'not_found', message: `Route ${request.method} ${request.url.split('?')[0]} not found` } }),
+  );
+}

@@ -1,0 +1,53 @@
+import type { PublishInput, PublishResult, Store } from '../store/store.js';
+
+/** Most events committed by one transaction. */
+const MAX_GROUP = 256;
+
+/**
+ * Group commit for publishing. Requests that arrive while a transaction is being written join
+ * the next one, so under load one disk sync covers many events and a `202` still means
+ * "committed". If a group fails as a whole, its events are retried one by one so a single
+ * bad one cannot fail its neighbours.
+ */
+export class Publisher {
+  #queue: Array<{ input: PublishInput; resolve: (r: PublishResult) => void; reject: (e: unknown) => void }> = [];
+  #busy = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly onCommitted: () => void,
+  ) {}
+
+  publish(input: PublishInput): Promise<PublishResult> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ input, resolve, reject });
+      if (!this.#busy) setImmediate(() => void this.#drain());
+    });
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      while (this.#queue.length) {
+        const group = this.#queue.splice(0, MAX_GROUP);
+        try {
+          const results = await this.store.publishMany(group.map((g) => g.input));
+          group.forEach((g, i) => g.resolve(results[i]!));
+        } catch {
+          for (const g of group) {
+            try {
+              const [r] = await this.store.publishMany([g.input]);
+              g.resolve(r!);
+            } catch (e) {
+              g.reject(e);
+            }
+          }
+        }
+        this.onCommitted();
+      }
+    } finally {
+      this.#busy = false;
+    }
+  }
+}

@@ -1,0 +1,218 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+/**
+ * Request and response schemas. Fastify validates requests and serialises responses with
+ * them, and /openapi.json is generated from the same objects, so the documentation cannot
+ * drift from what the server accepts. Names follow the API: `XIn` for bodies, `X` for output.
+ */
+const Iso = Type.String({ format: 'date-time' });
+const IsoOrNull = Type.Union([Iso, Type.Null()]);
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+export const ErrorBody = Type.Object(
+  { error: Type.Object({ code: Type.String(), message: Type.String() }) },
+  { $id: 'Error', description: 'Every error: a stable snake_case code and a human message' },
+);
+
+export const PlanSchema = Type.Union([Type.Literal('free'), Type.Literal('pro'), Type.Literal('enterprise')]);
+
+export const Account = Type.Object(
+  { id: Type.String(), name: Type.String(), plan: PlanSchema, created_at: Iso, updated_at: Iso },
+  { $id: 'Account' },
+);
+export const AccountIn = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 200 }), plan: PlanSchema },
+  { additionalProperties: false },
+);
+export const AccountPatch = Type.Object(
+  { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), plan: Type.Optional(PlanSchema) },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+export const ApiKeyCreated = Type.Object(
+  { id: Type.String(), key: Type.String({ description: 'Shown once; Herald keeps only a hash' }), prefix: Type.String(), created_at: Iso },
+  { $id: 'ApiKeyCreated' },
+);
+export const ApiKey = Type.Object({ id: Type.String(), prefix: Type.String(), created_at: Iso }, { $id: 'ApiKey' });
+
+export const PortalSession = Type.Object(
+  { url: Type.String({ description: 'One-time link that opens the dashboard signed in to the account' }), expires_at: Iso },
+  { $id: 'PortalSession' },
+);
+
+export const EventType = Type.Object(
+  { name: Type.String(), description: Type.String(), schema: Nullable(Type.Unknown()), builtin: Type.Boolean(), created_at: Iso },
+  { $id: 'EventType' },
+);
+export const EventTypeIn = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-zA-Z0-9_]+(\\.[a-zA-Z0-9_]+)*$', maxLength: 100, description: 'dot-separated words, e.g. `invoice.paid`' }),
+    description: Type.String({ maxLength: 1000, default: '' }),
+    schema: Type.Optional(Nullable(Type.Object({}, { additionalProperties: true, description: 'optional JSON Schema of `data`' }))),
+  },
+  { additionalProperties: false },
+);
+
+const Headers = Type.Record(Type.String(), Type.String(), { description: 'custom headers sent with every delivery' });
+
+export const Webhook = Type.Object(
+  {
+    id: Type.String(),
+    account_id: Type.String(),
+    url: Type.String(),
+    description: Type.String(),
+    events: Type.Array(Type.String()),
+    headers: Headers,
+    enabled: Type.Boolean(),
+    disabled_reason: Nullable(Type.String()),
+    has_secret: Type.Boolean(),
+    secret: Type.Optional(Type.String({ description: 'only in the answer to create, and only when set' })),
+    created_at: Iso,
+    updated_at: Iso,
+  },
+  { $id: 'Webhook' },
+);
+const SecretIn = Type.String({ minLength: 16, maxLength: 256, description: 'signing secret, 16–256 characters (e.g. `whsec_…`)' });
+export const WebhookIn = Type.Object(
+  {
+    url: Type.String({ description: 'https:// URL of the receiver' }),
+    secret: Type.Optional(Nullable(SecretIn)),
+    events: Type.Array(Type.String(), { minItems: 1, maxItems: 200, description: 'event type names, or ["*"] for all' }),
+    headers: Type.Optional(Type.Unknown({ description: 'object of header name → value' })),
+    description: Type.Optional(Type.String({ maxLength: 500 })),
+    enabled: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export const WebhookPatch = Type.Object(
+  {
+    url: Type.Optional(Type.String()),
+    secret: Type.Optional(Nullable(SecretIn)),
+    events: Type.Optional(Type.Array(Type.String(), { minItems: 1, maxItems: 200 })),
+    headers: Type.Optional(Type.Unknown()),
+    description: Type.Optional(Type.String({ maxLength: 500 })),
+    enabled: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export const WebhookSecret = Type.Object({ secret: Nullable(Type.String()) }, { $id: 'WebhookSecret' });
+
+export const TestConnectionIn = Type.Object(
+  { url: Type.String(), secret: Type.Optional(Nullable(SecretIn)), headers: Type.Optional(Type.Unknown()) },
+  { additionalProperties: false },
+);
+export const TestConnectionResult = Type.Object(
+  {
+    ok: Type.Boolean(),
+    status_code: Nullable(Type.Integer()),
+    duration_ms: Type.Integer(),
+    error: Nullable(Type.String()),
+    response_body: Nullable(Type.String()),
+    delivery_id: Type.Optional(Type.String({ description: 'for a saved webhook: the ping in its history' })),
+  },
+  { $id: 'TestConnectionResult' },
+);
+
+export const PublishIn = Type.Object(
+  {
+    type: Type.String({ minLength: 1, maxLength: 100 }),
+    data: Type.Unknown({ description: 'any JSON value; delivered byte for byte as sent' }),
+  },
+  { additionalProperties: false },
+);
+export const Published = Type.Object(
+  {
+    id: Type.String(),
+    type: Type.String(),
+    created_at: Iso,
+    deliveries: Type.Array(Type.Object({ id: Type.String(), webhook_id: Type.String() })),
+  },
+  { $id: 'Published' },
+);
+
+export const DeliveryStatusSchema = Type.Union([Type.Literal('pending'), Type.Literal('succeeded'), Type.Literal('failed')]);
+export const Delivery = Type.Object(
+  {
+    id: Type.String(),
+    event_id: Type.String(),
+    webhook_id: Type.String(),
+    event_type: Type.String(),
+    status: DeliveryStatusSchema,
+    attempts: Type.Integer(),
+    next_attempt_at: IsoOrNull,
+    last_attempt_at: IsoOrNull,
+    response_status: Nullable(Type.Integer()),
+    last_error: Nullable(Type.String()),
+    duration_ms: Nullable(Type.Integer()),
+    created_at: Iso,
+    updated_at: Iso,
+  },
+  { $id: 'Delivery' },
+);
+export const Attempt = Type.Object(
+  {
+    id: Type.String(),
+    attempt: Type.Integer(),
+    started_at: Iso,
+    duration_ms: Type.Integer(),
+    status_code: Nullable(Type.Integer()),
+    success: Type.Boolean(),
+    error_kind: Nullable(Type.String()),
+    error: Nullable(Type.String()),
+    request_headers: Type.Record(Type.String(), Type.String()),
+    response_headers: Nullable(Type.Record(Type.String(), Type.String())),
+    response_body: Nullable(Type.String()),
+    response_truncated: Type.Boolean(),
+  },
+  { $id: 'Attempt' },
+);
+export const DeliveryDetail = Type.Object(
+  {
+    ...Delivery.properties,
+    request: Type.Object({ url: Nullable(Type.String()), body: Type.String({ description: 'the exact bytes sent (UTF-8)' }) }),
+    attempts: Type.Array(Attempt),
+  },
+  { $id: 'DeliveryDetail' },
+);
+export const DeliveryList = Type.Object(
+  { data: Type.Array(Delivery), next_cursor: Nullable(Type.String()) },
+  { $id: 'DeliveryList' },
+);
+export const DeliveryQuery = Type.Object(
+  {
+    webhook_id: Type.Optional(Type.String()),
+    event_type: Type.Optional(Type.String()),
+    status: Type.Optional(DeliveryStatusSchema),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+    cursor: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const Meta = Type.Object(
+  {
+    version: Type.String(),
+    egress_ip_ranges: Type.Array(Type.String()),
+    retry_schedule_ms: Type.Array(Type.Number()),
+    max_attempts: Type.Integer(),
+    timeout_ms: Type.Integer(),
+    max_payload_bytes: Type.Integer(),
+  },
+  { $id: 'Meta' },
+);
+
+export const AccountParams = Type.Object({ account: Type.String() });
+export const WebhookParams = Type.Object({ account: Type.String(), webhook: Type.String() });
+export const DeliveryParams = Type.Object({ account: Type.String(), delivery: Type.String() });
+
+export type AccountInT = Static<typeof AccountIn>;
+export type WebhookInT = Static<typeof WebhookIn>;
+export type WebhookPatchT = Static<typeof WebhookPatch>;
+
+/** Standard error responses for the OpenAPI document. */
+export function errors(...statuses: number[]): Record<number, typeof ErrorBody> {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+}
+
+export const iso = (ms: number): string => new Date(ms).toISOString();
+export const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());

@@ -1,0 +1,181 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { createError } from '../core/errors.js';
+import { checkCustomHeaders } from '../core/header-policy.js';
+import { isId } from '../core/ids.js';
+import { checkWebhookUrl, type UrlPolicyOptions } from '../core/url-policy.js';
+import type { WebhookRow } from '../core/types.js';
+import { resolveAndCheck } from '../delivery/safe-lookup.js';
+import { sendPing } from '../delivery/test-connection.js';
+import { accountFor, requireWebhookPlan } from './auth.js';
+import type { AppContext } from './context.js';
+import * as S from './schemas.js';
+
+/** Generated secrets: 32 random bytes, `whsec_` + base64 as Standard Webhooks suggests. */
+export const generateSecret = (): string => 'whsec_' + randomBytes(32).toString('base64');
+
+export function urlPolicy(ctx: AppContext, listenPort: number | null): UrlPolicyOptions {
+  const c = ctx.config;
+  const selfHosts = [new URL(c.publicUrl).hostname.replace(/^\[|\]$/g, '')];
+  if (c.host !== '0.0.0.0' && c.host !== '::') selfHosts.push(c.host);
+  return {
+    allowPrivate: c.dev,
+    allowHttp: c.dev,
+    allowedCidrs: c.allowedCidrs,
+    selfHosts,
+    selfPorts: c.dev ? [listenPort ?? c.port] : undefined,
+  };
+}
+
+/** The URL rules of SPEC §3, then DNS: a name that resolves to a forbidden address is refused now. */
+async function validateUrl(ctx: AppContext, raw: unknown, listenPort: number | null): Promise<string> {
+  const opts = urlPolicy(ctx, listenPort);
+  const r = checkWebhookUrl(raw, opts);
+  if (!r.ok) throw createError(r.code, r.message);
+  if (!r.ipLiteral) {
+    const d = await resolveAndCheck(r.hostname, opts);
+    if (d.ok === false) throw createError('url_not_allowed', d.message);
+  }
+  return r.href;
+}
+
+async function validateEvents(ctx: AppContext, events: string[]): Promise<string[]> {
+  const out = [...new Set(events)];
+  for (const e of out) {
+    if (e === '*') continue;
+    if (!(await ctx.eventTypes.has(e))) throw createError('unknown_event_type', e);
+  }
+  return out;
+}
+
+function validateHeaders(input: unknown): Record<string, string> {
+  const r = checkCustomHeaders(input);
+  if (!r.ok) throw createError('header_not_allowed', r.message);
+  return r.headers;
+}
+
+export function webhookOut(ctx: AppContext, w: WebhookRow, reveal?: string | null): Static<typeof S.Webhook> {
+  const out: Static<typeof S.Webhook> = {
+    id: w.id, account_id: w.accountId, url: w.url, description: w.description, events: w.events,
+    headers: w.headersEnc ? (JSON.parse(ctx.box.open(w.headersEnc)) as Record<string, string>) : {},
+    enabled: w.enabled, disabled_reason: w.disabledReason, has_secret: w.secretEnc !== null,
+    created_at: S.iso(w.createdAt), updated_at: S.iso(w.updatedAt),
+  };
+  if (reveal) out.secret = reveal;
+  return out;
+}
+
+const sealHeaders = (ctx: AppContext, h: Record<string, string>): string | null => (Object.keys(h).length ? ctx.box.seal(JSON.stringify(h)) : null);
+
+export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const tags = ['Webhooks'];
+  const security = [{ bearer: [] }];
+  const listenPort = (): number | null => {
+    const a = app.server.address();
+    return a && typeof a === 'object' ? a.port : null;
+  };
+
+  async function load(req: FastifyRequest): Promise<{ accountId: string; webhook: WebhookRow }> {
+    const { account, webhook } = req.params as { account: string; webhook: string };
+    const acc = await accountFor(req, ctx, account);
+    requireWebhookPlan(acc);
+    const w = isId('wh', webhook) ? await ctx.store.getWebhook(acc.id, webhook) : null;
+    if (!w) throw createError('webhook_not_found', webhook);
+    return { accountId: acc.id, webhook: w };
+  }
+
+  app.get('/v1/accounts/:account/webhooks', {
+    schema: { tags, security, summary: 'List webhooks', params: S.AccountParams, response: { 200: Type.Object({ data: Type.Array(S.Webhook) }), ...S.errors(401, 403, 404) } },
+  }, async (req) => {
+    const acc = await accountFor(req, ctx, (req.params as { account: string }).account);
+    requireWebhookPlan(acc);
+    return { data: (await ctx.store.listWebhooks(acc.id)).map((w) => webhookOut(ctx, w)) };
+  });
+
+  app.post('/v1/accounts/:account/webhooks', {
+    schema: { tags, security, summary: 'Create a webhook', params: S.AccountParams, body: S.WebhookIn, response: { 201: S.Webhook, ...S.errors(400, 401, 403, 404, 422) } },
+  }, async (req, reply) => {
+    const acc = await accountFor(req, ctx, (req.params as { account: string }).account);
+    requireWebhookPlan(acc);
+    const b = req.body as Static<typeof S.WebhookIn>;
+    const url = await validateUrl(ctx, b.url, listenPort());
+    const events = await validateEvents(ctx, b.events);
+    const headers = validateHeaders(b.headers);
+    const secret = b.secret ?? null;
+    const w = await ctx.store.createWebhook({
+      accountId: acc.id, url, description: b.description ?? '', events,
+      headersEnc: sealHeaders(ctx, headers), secretEnc: secret ? ctx.box.seal(secret) : null, enabled: b.enabled ?? true,
+    });
+    return reply.status(201).send(webhookOut(ctx, w, secret));
+  });
+
+  app.get('/v1/accounts/:account/webhooks/:webhook', {
+    schema: { tags, security, summary: 'Read a webhook', params: S.WebhookParams, response: { 200: S.Webhook, ...S.errors(401, 403, 404) } },
+  }, async (req) => webhookOut(ctx, (await load(req)).webhook));
+
+  app.patch('/v1/accounts/:account/webhooks/:webhook', {
+    schema: { tags, security, summary: 'Change a webhook', params: S.WebhookParams, body: S.WebhookPatch, response: { 200: S.Webhook, ...S.errors(400, 401, 403, 404, 422) } },
+  }, async (req) => {
+    const { webhook } = await load(req);
+    const b = req.body as Static<typeof S.WebhookPatch>;
+    const next: WebhookRow = { ...webhook };
+    if (b.url !== undefined) next.url = await validateUrl(ctx, b.url, listenPort());
+    if (b.events !== undefined) next.events = await validateEvents(ctx, b.events);
+    if (b.headers !== undefined) next.headersEnc = sealHeaders(ctx, validateHeaders(b.headers));
+    if (b.secret !== undefined) next.secretEnc = b.secret === null ? null : ctx.box.seal(b.secret);
+    if (b.description !== undefined) next.description = b.description;
+    if (b.enabled !== undefined) {
+      next.enabled = b.enabled;
+      if (b.enabled) next.disabledReason = null;
+      else if (!webhook.enabled) next.disabledReason = webhook.disabledReason;
+      else next.disabledReason = null;
+    }
+    const saved = await ctx.store.updateWebhook(next);
+    ctx.webhooks.invalidate(saved.id);
+    return webhookOut(ctx, saved);
+  });
+
+  app.delete('/v1/accounts/:account/webhooks/:webhook', {
+    schema: { tags, security, summary: 'Delete a webhook and its delivery history', params: S.WebhookParams, response: { 204: Type.Null(), ...S.errors(401, 403, 404) } },
+  }, async (req, reply) => {
+    const { accountId, webhook } = await load(req);
+    await ctx.store.deleteWebhook(accountId, webhook.id);
+    ctx.webhooks.invalidate(webhook.id);
+    return reply.status(204).send();
+  });
+
+  app.get('/v1/accounts/:account/webhooks/:webhook/secret', {
+    schema: { tags, security, summary: 'Reveal the signing secret', params: S.WebhookParams, response: { 200: S.WebhookSecret, ...S.errors(401, 403, 404) } },
+  }, async (req, reply) => {
+    const { webhook } = await load(req);
+    void reply.header('cache-control', 'no-store');
+    return { secret: webhook.secretEnc ? ctx.box.open(webhook.secretEnc) : null };
+  });
+
+  app.post('/v1/accounts/:account/webhooks/test', {
+    schema: { tags, security, summary: 'Test Connection for an unsaved webhook form', params: S.AccountParams, body: S.TestConnectionIn, response: { 200: S.TestConnectionResult, ...S.errors(400, 401, 403, 404, 422) } },
+  }, async (req) => {
+    const acc = await accountFor(req, ctx, (req.params as { account: string }).account);
+    requireWebhookPlan(acc);
+    const b = req.body as Static<typeof S.TestConnectionIn>;
+    const url = await validateUrl(ctx, b.url, listenPort());
+    const headers = validateHeaders(b.headers);
+    const ping = await sendPing(ctx.sender, { url, secret: b.secret ?? null, headers, webhookId: null });
+    return ping.result;
+  });
+
+  app.post('/v1/accounts/:account/webhooks/:webhook/test', {
+    schema: { tags, security, summary: 'Test Connection for a saved webhook (recorded in its history)', params: S.WebhookParams, response: { 200: S.TestConnectionResult, ...S.errors(401, 403, 404) } },
+  }, async (req) => {
+    const { accountId, webhook } = await load(req);
+    const secret = webhook.secretEnc ? ctx.box.open(webhook.secretEnc) : null;
+    const headers = webhook.headersEnc ? (JSON.parse(ctx.box.open(webhook.headersEnc)) as Record<string, string>) : {};
+    const ping = await sendPing(ctx.sender, { url: webhook.url, secret, headers, webhookId: webhook.id });
+    await ctx.store.recordPing({
+      accountId, webhookId: webhook.id, data: ping.data, deliveryId: ping.deliveryId, now: ping.now,
+      attempt: ping.attempt, succeeded: ping.result.ok, error: ping.result.error,
+    });
+    return { ...ping.result, delivery_id: ping.deliveryId };
+  });
+}

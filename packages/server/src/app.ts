@@ -1,0 +1,142 @@
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { randomBytes } from 'node:crypto';
+import pino, { type Logger } from 'pino';
+import type { Config } from './config/load.js';
+import { SecretBox } from './core/secret-box.js';
+import { VERSION } from './core/version.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import type { Store } from './store/store.js';
+import { Sender } from './delivery/sender.js';
+import { WebhookCache } from './delivery/webhook-cache.js';
+import { DeliveryWorker } from './delivery/worker.js';
+import { bearerPrincipal } from './api/auth.js';
+import type { AppContext } from './api/context.js';
+import { installErrorHandling } from './api/error-handler.js';
+import { installJsonParser } from './api/json-body.js';
+import { EventTypeCache } from './api/event-type-cache.js';
+import { Publisher } from './api/publisher.js';
+import { registerAccountRoutes } from './api/accounts.js';
+import { registerEventTypeRoutes } from './api/event-types.js';
+import { registerWebhookRoutes } from './api/webhooks.js';
+import { registerEventRoutes } from './api/events.js';
+import { registerDeliveryRoutes } from './api/deliveries.js';
+import { registerHealthRoutes, registerMetaRoutes } from './api/meta.js';
+
+export interface BuildDeps {
+  config: Config;
+  store: Store;
+  /** SHA-256 of the admin token. */
+  adminTokenHash: Buffer;
+  secretKey: Buffer;
+  logger?: Logger;
+  /** Extra route plugins (the dashboard) registered after the API. */
+  plugins?: Array<(app: FastifyInstance, ctx: AppContext) => Promise<void> | void>;
+}
+
+export interface Herald {
+  app: FastifyInstance;
+  ctx: AppContext;
+  /** Starts the delivery worker (roles worker and all). */
+  startWorker(): void;
+  /** Graceful: stop taking requests and claims, finish in-flight work, close everything. */
+  close(): Promise<void>;
+}
+
+/** Secrets and credentials never reach the logs. */
+const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]', 'res.headers["set-cookie"]'];
+
+export function createLogger(level: string): Logger {
+  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' }, base: { service: 'herald' } });
+}
+
+/** Wires everything; does not listen (the CLI does), so tests build it freely. */
+export async function buildHerald(deps: BuildDeps): Promise<Herald> {
+  const { config, store } = deps;
+  const log = deps.logger ?? createLogger(config.logLevel);
+  const metrics: Metrics = createMetrics(store);
+  const box = new SecretBox(deps.secretKey);
+  const sender = new Sender({
+    timeoutMs: config.deliveryTimeoutMs,
+    policy: { allowPrivate: config.dev, allowedCidrs: config.allowedCidrs },
+    proxyUrl: config.egressProxy || undefined,
+    connectionsPerOrigin: config.endpointConcurrency,
+  });
+  const webhooks = new WebhookCache(store, box);
+  const worker =
+    config.role === 'api'
+      ? null
+      : new DeliveryWorker(store, sender, webhooks, {
+          concurrency: config.workerConcurrency,
+          endpointConcurrency: config.endpointConcurrency,
+          leaseMs: config.leaseMs,
+          pollIntervalMs: config.pollIntervalMs,
+          retry: { baseMs: config.retryBaseMs, factor: config.retryFactor, maxAttempts: config.maxAttempts, jitter: 0.2 },
+        }, log.child({ component: 'worker' }), metrics);
+  const ctx: AppContext = {
+    config, store, box, metrics, sender, webhooks, worker, log,
+    publisher: new Publisher(store, () => worker?.notify()),
+    eventTypes: new EventTypeCache(store),
+    adminTokenHash: deps.adminTokenHash,
+    principalSources: [bearerPrincipal],
+  };
+
+  const app: FastifyInstance = Fastify({
+    loggerInstance: log as unknown as FastifyInstance['log'],
+    bodyLimit: 1024 * 1024, // 1 MiB for everything but publishing, which sets its own
+    genReqId: () => 'req_' + randomBytes(8).toString('hex'),
+    requestIdHeader: false,
+    // One line per request is written by our onResponse hook instead (with route and timing).
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    void reply.header('x-request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+    req.log.info({ req_id: req.id, method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+  });
+  installErrorHandling(app);
+  installJsonParser(app);
+
+  if (config.role === 'worker') {
+    registerHealthRoutes(app, ctx);
+  } else {
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: { title: 'Herald API', version: VERSION, description: 'Webhook delivery: accounts, webhooks, events, deliveries. Errors are `{error:{code,message}}`.' },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The admin token or an account API key' } } },
+      },
+    });
+    await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { docExpansion: 'list', deepLinking: true } });
+    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    registerMetaRoutes(app, ctx);
+    registerAccountRoutes(app, ctx);
+    registerEventTypeRoutes(app, ctx);
+    registerWebhookRoutes(app, ctx);
+    registerEventRoutes(app, ctx);
+    registerDeliveryRoutes(app, ctx);
+    for (const p of deps.plugins ?? []) await p(app, ctx);
+  }
+  await app.ready();
+
+  let closed = false;
+  return {
+    app,
+    ctx,
+    startWorker: () => worker?.start(),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      // In-flight attempts are bounded by the timeout; give them that long plus a second.
+      await worker?.stop(config.deliveryTimeoutMs + 1000);
+      await sender.close();
+    },
+  };
+}

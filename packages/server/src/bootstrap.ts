@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, type Config } from './config/load.js';
+import { sha256 } from './api/auth.js';
+
+/** What first start generates and keeps in the data dir (mode 0600). */
+interface SecretsFile {
+  admin_token_sha256?: string;
+  secret_key_hex?: string;
+}
+
+export interface Secrets {
+  adminTokenHash: Buffer;
+  secretKey: Buffer;
+  /** Set only when a new admin token was just generated: print it once, it is not stored. */
+  newAdminToken: string | null;
+}
+
+export const secretsPath = (c: Config): string => join(c.dataDir, 'herald-secrets.json');
+
+function readFile(path: string): SecretsFile {
+  if (!existsSync(path)) return {};
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as SecretsFile;
+  } catch {
+    throw new ConfigError('HERALD_DATA_DIR', `${path} is not valid JSON; fix or remove it (removing it generates a new admin token and secret key, and webhooks saved with the old key can no longer be read)`);
+  }
+}
+
+function writeFile(path: string, data: SecretsFile): void {
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, JSON.stringify(data, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+export const newAdminToken = (): string => 'hadm_' + randomBytes(24).toString('base64url');
+
+/**
+ * Admin token and secret key: from the environment when set; otherwise, with SQLite, generated
+ * on first start and kept in the data dir (the admin token only as a hash). With PostgreSQL
+ * several processes on several hosts must share them, so both must come from the environment.
+ */
+export function resolveSecrets(c: Config, opts: { rotateAdminToken?: boolean } = {}): Secrets {
+  if (c.db.kind === 'postgres') {
+    if (!c.adminToken) throw new ConfigError('HERALD_ADMIN_TOKEN', 'must be set when HERALD_DATABASE_URL is PostgreSQL (every process must accept the same token)');
+    if (!c.secretKeyBytes) throw new ConfigError('HERALD_SECRET_KEY', 'must be set when HERALD_DATABASE_URL is PostgreSQL (every process must decrypt the same webhook secrets); generate one with: openssl rand -hex 32');
+    return { adminTokenHash: sha256(c.adminToken), secretKey: c.secretKeyBytes, newAdminToken: null };
+  }
+  const path = secretsPath(c);
+  const file = readFile(path);
+  let changed = false;
+  let secretKey = c.secretKeyBytes;
+  if (!secretKey) {
+    if (!file.secret_key_hex) {
+      file.secret_key_hex = randomBytes(32).toString('hex');
+      changed = true;
+    }
+    secretKey = Buffer.from(file.secret_key_hex, 'hex');
+  }
+  let token: string | null = null;
+  let adminTokenHash: Buffer;
+  if (c.adminToken && !opts.rotateAdminToken) {
+    adminTokenHash = sha256(c.adminToken);
+  } else {
+    if (!file.admin_token_sha256 || opts.rotateAdminToken) {
+      token = newAdminToken();
+      file.admin_token_sha256 = sha256(token).toString('hex');
+      changed = true;
+    }
+    adminTokenHash = Buffer.from(file.admin_token_sha256, 'hex');
+  }
+  if (changed) writeFile(path, file);
+  return { adminTokenHash, secretKey, newAdminToken: token };
+}

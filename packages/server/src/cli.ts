@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { ConfigError, describeConfig, loadConfig, type Config } from './config/load.js';
+import { SETTINGS } from './config/settings.js';
+import { VERSION } from './core/version.js';
+import { buildHerald, createLogger } from './app.js';
+import { resolveSecrets } from './bootstrap.js';
+import { migrate, SchemaTooNewError } from './store/migrate.js';
+import { openStore } from './store/open.js';
+import { startClusterJobs } from './cluster-jobs.js';
+import { loadPlugins } from './plugins.js';
+
+/** Every setting has a matching flag: `HERALD_DELIVERY_TIMEOUT_MS` ↔ `--delivery-timeout-ms`. */
+const flagOf = (env: string): string => '--' + env.replace(/^HERALD_/, '').toLowerCase().replace(/_/g, '-');
+
+function withSettingFlags(cmd: Command): Command {
+  for (const s of SETTINGS) {
+    const o = new Option(`${flagOf(s.env)} ${s.type === 'bool' ? '[value]' : '<value>'}`, `${s.description} (env ${s.env})`);
+    cmd.addOption(s.secret ? o.hideHelp() : o);
+  }
+  return cmd;
+}
+
+/** Flags override the environment, through the same validation. */
+function configFrom(opts: Record<string, unknown>): Config {
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const s of SETTINGS) {
+    const key = flagOf(s.env).slice(2).replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+    const v = opts[key];
+    if (v !== undefined) env[s.env] = v === true ? 'true' : String(v);
+  }
+  return loadConfig(env);
+}
+
+function fail(e: unknown): never {
+  if (e instanceof ConfigError) process.stderr.write(`herald: configuration error: ${e.message}\n`);
+  else if (e instanceof SchemaTooNewError) process.stderr.write(`herald: ${e.message}\n`);
+  else if ((e as NodeJS.ErrnoException)?.code === 'EADDRINUSE') process.stderr.write(`herald: HERALD_PORT: the port is already in use (${(e as Error).message})\n`);
+  else process.stderr.write(`herald: ${(e as Error)?.stack ?? String(e)}\n`);
+  process.exit(e instanceof ConfigError ? 2 : 1);
+}
+
+async function serve(opts: Record<string, unknown>): Promise<void> {
+  const config = configFrom(opts);
+  const log = createLogger(config.logLevel);
+  if (config.dev) log.warn('HERALD_DEV is on: http:// URLs and loopback/private targets are allowed. Never use this in production.');
+  const store = await openStore(config).catch((e: Error) => {
+    throw new ConfigError('HERALD_DATABASE_URL', `cannot open the database: ${e.message}`);
+  });
+  const { applied, version } = await migrate(store.q);
+  if (applied.length) log.info({ applied, version }, 'database migrated');
+  const secrets = resolveSecrets(config);
+  const herald = await buildHerald({
+    config, store, logger: log, adminTokenHash: secrets.adminTokenHash, secretKey: secrets.secretKey,
+    plugins: config.role === 'worker' ? [] : await loadPlugins(),
+  });
+  await herald.app.listen({ host: config.host, port: config.port });
+  const addr = herald.app.server.address();
+  const port = addr && typeof addr === 'object' ? addr.port : config.port;
+  const url = config.publicUrl.replace(/:0$/, `:${port}`);
+  herald.startWorker();
+  const jobs = startClusterJobs(store, config, log);
+  log.info({ url, role: config.role, backend: store.dialect, version: VERSION, port, config: describeConfig(config) }, 'herald started');
+
+  const lines = [`Herald ${VERSION} is running (${config.role}, ${store.dialect}) at ${url}`];
+  if (config.role !== 'worker') lines.push(`  Dashboard:  ${url}/`, `  API docs:   ${url}/docs`);
+  if (secrets.newAdminToken) {
+    lines.push(
+      `  Admin token (shown once, only its hash is stored): ${secrets.newAdminToken}`,
+      `  Sign in to the dashboard with it, or use it as: Authorization: Bearer <token>`,
+    );
+  } else if (config.role !== 'worker') {
+    lines.push('  Sign in with your admin token (lost it? `npm run herald -- admin-token --rotate`)');
+  }
+  process.stderr.write(lines.join('\n') + '\n');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing in-flight deliveries');
+    jobs.stop();
+    await herald.close();
+    await store.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+const program = new Command('herald').version(VERSION).description('Herald webhook delivery');
+
+withSettingFlags(program.command('serve').description('run the API, the delivery workers and the dashboard (see --role)')).action((o) => serve(o).catch(fail));
+
+withSettingFlags(program.command('migrate').description('apply database migrations and exit')).action(async (o: Record<string, unknown>) => {
+  try {
+    const config = configFrom(o);
+    const store = await openStore(config);
+    const r = await migrate(store.q);
+    process.stdout.write(`schema at version ${r.version}${r.applied.length ? ` (applied ${r.applied.join(', ')})` : ' (nothing to do)'}\n`);
+    await store.close();
+  } catch (e) {
+    fail(e);
+  }
+});
+
+withSettingFlags(program.command('admin-token').description('generate a new admin token (SQLite data dir) and print it once'))
+  .option('--rotate', 'replace the stored admin token')
+  .action((o: Record<string, unknown>) => {
+    try {
+      const config = configFrom(o);
+      const s = resolveSecrets({ ...config, adminToken: '' }, { rotateAdminToken: Boolean(o.rotate) });
+      process.stdout.write(s.newAdminToken ? `${s.newAdminToken}\n` : 'an admin token exists; pass --rotate to replace it\n');
+    } catch (e) {
+      fail(e);
+    }
+  });
+
+program.command('config').description('list every setting with its default').action(() => {
+  for (const s of SETTINGS) process.stdout.write(`${s.env.padEnd(28)} ${(s.default || '(empty)').padEnd(24)} ${s.description}\n`);
+});
+
+await program.parseAsync();

@@ -1,0 +1,132 @@
+import { dirname, resolve } from 'node:path';
+import { parseCidrList, type Cidr } from '../core/address-policy.js';
+import { parseSecretKey } from '../core/secret-box.js';
+import { SETTINGS, type RawConfigKeys, type Setting } from './settings.js';
+
+export interface Config extends Omit<RawConfigKeys, 'allowedCidrs' | 'egressIps'> {
+  allowedCidrs: Cidr[];
+  egressIps: string[];
+  /** Parsed `HERALD_SECRET_KEY`, or null until the data dir provides one. */
+  secretKeyBytes: Buffer | null;
+  db: { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+  /** A lease outlasts the timeout so a slow but healthy receiver is never sent a duplicate. */
+  leaseMs: number;
+}
+
+/** A bad setting stops the process with a message naming the variable. */
+export class ConfigError extends Error {
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(`${setting}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const TRUE = new Set(['1', 'true', 'yes']);
+const FALSE = new Set(['0', 'false', 'no']);
+
+function parseValue(s: Setting, raw: string): unknown {
+  switch (s.type) {
+    case 'string':
+      return raw;
+    case 'int':
+    case 'number': {
+      const ok = s.type === 'int' ? /^-?\d+$/.test(raw.trim()) : /^-?\d+(\.\d+)?$/.test(raw.trim());
+      const n = Number(raw);
+      if (!ok || !Number.isFinite(n)) throw new ConfigError(s.env, `expected ${s.type === 'int' ? 'an integer' : 'a number'}, got ${JSON.stringify(raw)}`);
+      if (s.min !== undefined && n < s.min) throw new ConfigError(s.env, `must be at least ${s.min}, got ${n}`);
+      if (s.max !== undefined && n > s.max) throw new ConfigError(s.env, `must be at most ${s.max}, got ${n}`);
+      return n;
+    }
+    case 'bool': {
+      const v = raw.trim().toLowerCase();
+      if (TRUE.has(v)) return true;
+      if (FALSE.has(v)) return false;
+      throw new ConfigError(s.env, `expected 1/true/yes or 0/false/no, got ${JSON.stringify(raw)}`);
+    }
+    case 'enum':
+      if (!s.values!.includes(raw)) throw new ConfigError(s.env, `expected one of ${s.values!.join(', ')}, got ${JSON.stringify(raw)}`);
+      return raw;
+    case 'url': {
+      if (raw === '') return '';
+      let u: URL;
+      try {
+        u = new URL(raw);
+      } catch {
+        throw new ConfigError(s.env, `not a valid URL: ${JSON.stringify(raw)}`);
+      }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(s.env, `must be an http:// or https:// URL`);
+      return raw;
+    }
+    case 'cidrs':
+      try {
+        parseCidrList(raw);
+      } catch (e) {
+        throw new ConfigError(s.env, (e as Error).message);
+      }
+      return raw;
+  }
+}
+
+/**
+ * Resolve the configuration from the environment (and CLI overrides keyed by env name).
+ * Pure: no files are touched here; the data dir (generated secrets) is handled by bootstrap.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const v = env[s.env];
+    raw[s.key] = parseValue(s, v === undefined || v === '' ? s.default : v);
+  }
+  const r = raw as unknown as RawConfigKeys;
+
+  let db: Config['db'];
+  if (r.databaseUrl.startsWith('sqlite:')) {
+    const path = r.databaseUrl.slice('sqlite:'.length);
+    if (path === '') throw new ConfigError('HERALD_DATABASE_URL', 'sqlite: needs a file path, e.g. sqlite:./data/herald.db');
+    db = { kind: 'sqlite', path: path === ':memory:' ? path : resolve(path) };
+  } else if (/^postgres(ql)?:\/\//.test(r.databaseUrl)) {
+    db = { kind: 'postgres', url: r.databaseUrl };
+  } else {
+    throw new ConfigError('HERALD_DATABASE_URL', 'expected sqlite:PATH or postgres://…');
+  }
+
+  let secretKeyBytes: Buffer | null = null;
+  if (r.secretKey !== '') {
+    secretKeyBytes = parseSecretKey(r.secretKey);
+    if (!secretKeyBytes) throw new ConfigError('HERALD_SECRET_KEY', 'must be 32 bytes written as 64 hex characters or base64');
+  }
+  if (r.adminToken !== '' && r.adminToken.length < 16) {
+    throw new ConfigError('HERALD_ADMIN_TOKEN', 'must be at least 16 characters');
+  }
+
+  const dataDir = r.dataDir !== '' ? resolve(r.dataDir) : db.kind === 'sqlite' && db.path !== ':memory:' ? dirname(db.path) : resolve('data');
+  const publicUrl = (r.publicUrl || `http://${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.port}`).replace(/\/+$/, '');
+
+  return {
+    ...r,
+    publicUrl,
+    dataDir,
+    db,
+    secretKeyBytes,
+    allowedCidrs: parseCidrList(r.allowedCidrs),
+    egressIps: r.egressIps.split(/[\s,]+/).filter(Boolean),
+    leaseMs: r.deliveryTimeoutMs + 5000,
+  };
+}
+
+/** Start-up summary with secrets redacted (logged once at start). */
+export function describeConfig(c: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const v = (c as unknown as Record<string, unknown>)[s.key];
+    out[s.env] = s.secret ? (v ? '[set]' : '[generated]') : s.key === 'databaseUrl' ? redactUrl(String(v)) : v;
+  }
+  return out;
+}
+
+function redactUrl(u: string): string {
+  return u.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:[redacted]@');
+}

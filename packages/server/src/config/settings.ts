@@ -1,0 +1,73 @@
+/**
+ * Every setting in one table: environment name, CLI flag, type, default and meaning. The same
+ * table drives validation at start-up, `herald config` and docs/CONFIGURATION.md, and the
+ * redacted start-up summary (settings marked `secret` are never printed or logged).
+ */
+export type SettingType = 'string' | 'int' | 'number' | 'bool' | 'enum' | 'url' | 'cidrs';
+
+export interface Setting {
+  env: string;
+  key: keyof RawConfigKeys;
+  type: SettingType;
+  default: string;
+  description: string;
+  secret?: boolean;
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+}
+
+// The keys of the resolved configuration that come straight from a setting.
+export interface RawConfigKeys {
+  databaseUrl: string;
+  host: string;
+  port: number;
+  role: 'api' | 'worker' | 'all';
+  publicUrl: string;
+  dataDir: string;
+  adminToken: string;
+  secretKey: string;
+  dev: boolean;
+  deliveryTimeoutMs: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryFactor: number;
+  maxPayloadBytes: number;
+  allowedCidrs: string;
+  egressIps: string;
+  egressProxy: string;
+  retentionDays: number;
+  workerConcurrency: number;
+  endpointConcurrency: number;
+  pollIntervalMs: number;
+  dbPoolSize: number;
+  sqliteSynchronous: 'full' | 'normal';
+  logLevel: string;
+}
+
+export const SETTINGS: readonly Setting[] = [
+  { env: 'HERALD_DATABASE_URL', key: 'databaseUrl', type: 'string', default: 'sqlite:./data/herald.db', description: '`sqlite:PATH` (embedded) or `postgres://…` (scale-out)' },
+  { env: 'HERALD_HOST', key: 'host', type: 'string', default: '127.0.0.1', description: 'listen address' },
+  { env: 'HERALD_PORT', key: 'port', type: 'int', default: '8080', min: 0, max: 65535, description: 'listen port (0 picks a free one)' },
+  { env: 'HERALD_ROLE', key: 'role', type: 'enum', values: ['api', 'worker', 'all'], default: 'all', description: '`api` serves HTTP only, `worker` delivers (with /healthz and /metrics on the port), `all` does both' },
+  { env: 'HERALD_PUBLIC_URL', key: 'publicUrl', type: 'url', default: '', description: 'the URL users reach Herald at, for dashboard links; default `http://HOST:PORT`. Its host is refused as a webhook target (no loops)' },
+  { env: 'HERALD_DATA_DIR', key: 'dataDir', type: 'string', default: '', description: 'where the generated admin token and secret key are kept; default: the SQLite file\'s folder, else `./data`' },
+  { env: 'HERALD_ADMIN_TOKEN', key: 'adminToken', type: 'string', default: '', secret: true, description: 'operator credential; generated on first start, printed once, stored (hashed) in the data dir' },
+  { env: 'HERALD_SECRET_KEY', key: 'secretKey', type: 'string', default: '', secret: true, description: '32-byte key (64 hex chars or base64) that encrypts webhook secrets and header values at rest; generated on first start with SQLite' },
+  { env: 'HERALD_DEV', key: 'dev', type: 'bool', default: 'false', description: 'allows `http://` and loopback/private targets, for local development only; logs a warning' },
+  { env: 'HERALD_DELIVERY_TIMEOUT_MS', key: 'deliveryTimeoutMs', type: 'int', default: '10000', min: 100, max: 120000, description: 'whole-attempt timeout: connect, headers and body' },
+  { env: 'HERALD_MAX_ATTEMPTS', key: 'maxAttempts', type: 'int', default: '5', min: 1, max: 50, description: 'attempts per delivery, the first included' },
+  { env: 'HERALD_RETRY_BASE_MS', key: 'retryBaseMs', type: 'int', default: '60000', min: 1, max: 86400000, description: 'first retry delay' },
+  { env: 'HERALD_RETRY_FACTOR', key: 'retryFactor', type: 'number', default: '10', min: 1, max: 100, description: 'each next retry delay is this many times the previous one (±20 % jitter)' },
+  { env: 'HERALD_MAX_PAYLOAD_BYTES', key: 'maxPayloadBytes', type: 'int', default: '5242880', min: 1024, max: 104857600, description: 'largest delivered body (5 MB)' },
+  { env: 'HERALD_ALLOWED_CIDRS', key: 'allowedCidrs', type: 'cidrs', default: '', description: 'private ranges deliveries may reach anyway (on-premises receivers), matched on the canonical address' },
+  { env: 'HERALD_EGRESS_IPS', key: 'egressIps', type: 'cidrs', default: '', description: 'CIDRs shown to users for allow-listing (`/v1/meta`, dashboard)' },
+  { env: 'HERALD_EGRESS_PROXY', key: 'egressProxy', type: 'url', default: '', description: 'HTTP CONNECT proxy every delivery and Test Connection goes through (fixed egress IPs)' },
+  { env: 'HERALD_RETENTION_DAYS', key: 'retentionDays', type: 'int', default: '30', min: 1, max: 3650, description: 'deliveries and attempt logs older than this are purged' },
+  { env: 'HERALD_WORKER_CONCURRENCY', key: 'workerConcurrency', type: 'int', default: '128', min: 1, max: 10000, description: 'deliveries in flight per worker process' },
+  { env: 'HERALD_ENDPOINT_CONCURRENCY', key: 'endpointConcurrency', type: 'int', default: '16', min: 1, max: 1000, description: 'deliveries in flight per webhook, across all worker processes' },
+  { env: 'HERALD_POLL_INTERVAL_MS', key: 'pollIntervalMs', type: 'int', default: '200', min: 5, max: 60000, description: 'how often an idle worker looks for due deliveries (new events wake it at once)' },
+  { env: 'HERALD_DB_POOL_SIZE', key: 'dbPoolSize', type: 'int', default: '10', min: 1, max: 1000, description: 'PostgreSQL connections per process' },
+  { env: 'HERALD_SQLITE_SYNCHRONOUS', key: 'sqliteSynchronous', type: 'enum', values: ['full', 'normal'], default: 'full', description: '`full`: a 202 means the event is on disk even after power loss; `normal`: survives a crash of the process, not of the machine' },
+  { env: 'HERALD_LOG_LEVEL', key: 'logLevel', type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', description: 'log level (JSON logs on stdout)' },
+];

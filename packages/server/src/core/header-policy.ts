@@ -1,0 +1,70 @@
+/**
+ * Rules for the custom headers a webhook sends. Checked when a webhook is created or changed,
+ * so a bad header is a 422 for the user, never a failed delivery later.
+ */
+export const MAX_CUSTOM_HEADERS = 20;
+export const MAX_HEADER_VALUE_BYTES = 4096; // 4 KiB
+
+/** Headers Herald sets itself: a custom header must never replace or duplicate them. */
+export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  'host',
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'user-agent',
+  'x-hub-signature-256',
+  // Hop-by-hop and framing headers that would corrupt the request if a user set them.
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'expect',
+  'proxy-connection',
+  'content-encoding',
+]);
+export const RESERVED_PREFIXES: readonly string[] = ['x-herald-', 'webhook-'];
+
+// RFC 9110 token characters.
+const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Visible ASCII, space, tab and obs-text (bytes >= 0x80) — no CR, LF, NUL or other controls.
+const VALUE_RE = /^[\t\x20-\x7e\x80-\uffff]*$/;
+
+export type HeaderProblem = { ok: false; message: string };
+
+export function checkCustomHeaders(
+  input: unknown,
+): { ok: true; headers: Record<string, string> } | HeaderProblem {
+  if (input === undefined || input === null) return { ok: true, headers: {} };
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    return { ok: false, message: 'headers must be an object of name: value pairs' };
+  }
+  const entries = Object.entries(input as Record<string, unknown>);
+  if (entries.length > MAX_CUSTOM_HEADERS) {
+    return { ok: false, message: `at most ${MAX_CUSTOM_HEADERS} custom headers are allowed` };
+  }
+  const seen = new Set<string>();
+  const headers: Record<string, string> = {};
+  for (const [name, value] of entries) {
+    if (!TOKEN_RE.test(name)) {
+      return { ok: false, message: `header name ${JSON.stringify(name)} is not a valid HTTP token` };
+    }
+    const lower = name.toLowerCase();
+    if (RESERVED_HEADERS.has(lower) || RESERVED_PREFIXES.some((p) => lower.startsWith(p))) {
+      return { ok: false, message: `header ${name} is set by Herald and cannot be overridden` };
+    }
+    if (seen.has(lower)) return { ok: false, message: `header ${name} is given twice` };
+    seen.add(lower);
+    if (typeof value !== 'string') {
+      return { ok: false, message: `header ${name} must have a string value` };
+    }
+    if (!VALUE_RE.test(value)) {
+      return { ok: false, message: `header ${name} contains CR, LF or another control character` };
+    }
+    if (Buffer.byteLength(value) > MAX_HEADER_VALUE_BYTES) {
+      return { ok: false, message: `header ${name} is longer than ${MAX_HEADER_VALUE_BYTES} bytes` };
+    }
+    headers[name] = value;
+  }
+  return { ok: true, headers };
+}

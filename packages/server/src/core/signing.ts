@@ -1,0 +1,83 @@
+import { createHmac } from 'node:crypto';
+import { USER_AGENT } from './version.js';
+
+/**
+ * What a receiver gets (SPEC §4). The body is assembled from stored parts in a fixed key
+ * order, so every attempt and every redelivery sends exactly the same bytes without storing
+ * a body per delivery. `data` is inserted as the raw JSON text the publisher sent.
+ */
+export interface BodyParts {
+  eventType: string;
+  createdAt: number; // epoch ms
+  deliveryId: string;
+  data: string; // raw JSON text
+}
+
+export function buildBody(p: BodyParts): Buffer {
+  return Buffer.from(
+    `{"event":${JSON.stringify(p.eventType)},"created_at":"${new Date(p.createdAt).toISOString()}","delivery_id":"${p.deliveryId}","data":${p.data}}`,
+    'utf8',
+  );
+}
+
+/** Bytes the envelope adds around `data`, for the payload size check at publish time. */
+export function envelopeBytes(eventType: string, deliveryIdLength = 30): number {
+  return Buffer.byteLength(
+    `{"event":${JSON.stringify(eventType)},"created_at":"2000-01-01T00:00:00.000Z","delivery_id":"${'x'.repeat(deliveryIdLength)}","data":}`,
+  );
+}
+
+/** `X-Hub-Signature-256`: hex HMAC-SHA256 of the exact body bytes (GitHub's scheme). */
+export function hubSignature(secret: string, body: Uint8Array): string {
+  return 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
+}
+
+/** Standard Webhooks `webhook-signature`: base64 HMAC of `<id>.<timestamp>.<body>`, key = secret's UTF-8 bytes. */
+export function standardSignature(secret: string, id: string, timestamp: number, body: Uint8Array): string {
+  return (
+    'v1,' +
+    createHmac('sha256', secret).update(`${id}.${timestamp}.`).update(body).digest('base64')
+  );
+}
+
+export interface HeaderParts {
+  eventType: string;
+  deliveryId: string;
+  attemptNo: number;
+  timestampSec: number;
+  secret: string | null;
+  custom: Record<string, string>;
+}
+
+/**
+ * Request headers of one attempt. Custom headers go first and Herald's own last, so even a
+ * custom header that slipped past validation could never replace a signature.
+ */
+export function deliveryHeaders(h: HeaderParts, body: Uint8Array): Record<string, string> {
+  const out: Record<string, string> = { ...h.custom };
+  out['content-type'] = 'application/json';
+  out['user-agent'] = USER_AGENT;
+  out['accept-encoding'] = 'identity';
+  out['x-herald-event'] = h.eventType;
+  out['x-herald-delivery'] = h.deliveryId;
+  out['x-herald-attempt'] = String(h.attemptNo);
+  out['webhook-id'] = h.deliveryId;
+  out['webhook-timestamp'] = String(h.timestampSec);
+  if (h.secret !== null) {
+    out['x-hub-signature-256'] = hubSignature(h.secret, body);
+    out['webhook-signature'] = standardSignature(h.secret, h.deliveryId, h.timestampSec, body);
+  }
+  return out;
+}
+
+/** Signature values and custom header values are credentials: the attempt log keeps their names only. */
+export function redactHeaders(
+  headers: Record<string, string>,
+  customNames: Iterable<string>,
+): Record<string, string> {
+  const secretNames = new Set(['x-hub-signature-256', 'webhook-signature', 'authorization']);
+  for (const n of customNames) secretNames.add(n.toLowerCase());
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) out[k] = secretNames.has(k.toLowerCase()) ? '[redacted]' : v;
+  return out;
+}

@@ -1,0 +1,176 @@
+import { Agent, ProxyAgent, type Dispatcher } from 'undici';
+import { isIP } from 'node:net';
+import { checkAddress, type AddressPolicyOptions } from '../core/address-policy.js';
+import type { ErrorKind } from '../core/types.js';
+import { createSafeLookup, DESTINATION_BLOCKED, DESTINATION_BLOCKED_MESSAGE, resolveAndCheck } from './safe-lookup.js';
+
+/** Keep this much of each response body for the attempt log, and read no more. */
+export const MAX_RESPONSE_BYTES = 64 * 1024; // 64 KiB
+
+export interface SenderOptions {
+  timeoutMs: number;
+  policy: AddressPolicyOptions;
+  /** HTTP CONNECT proxy for every request (fixed egress IPs). */
+  proxyUrl?: string;
+  /** Keep-alive connections per origin; matches the per-endpoint concurrency. */
+  connectionsPerOrigin: number;
+}
+
+/** An attempt's outcome as a value: only programming errors throw out of send(). */
+export interface SendResult {
+  statusCode: number | null;
+  headers: Record<string, string> | null;
+  body: string | null;
+  truncated: boolean;
+  errorKind: ErrorKind | null;
+  /** Safe to show to the account: never an internal address. */
+  errorMessage: string | null;
+  /** For logs only. */
+  detail?: string;
+  durationMs: number;
+}
+
+/**
+ * POSTs one attempt. Connections are kept alive and reused per origin. The address is vetted
+ * when the connection is made (safe lookup), so a DNS answer cannot change between check and
+ * connect; an IP-literal host is vetted here, since Node never calls `lookup` for literals.
+ * One timer covers connect, response headers and body. Redirects are never followed.
+ */
+export class Sender {
+  readonly #opts: SenderOptions;
+  readonly #dispatcher: Dispatcher;
+
+  constructor(opts: SenderOptions) {
+    this.#opts = opts;
+    const common = {
+      connections: opts.connectionsPerOrigin,
+      pipelining: 1,
+      keepAliveTimeout: 30_000, // 30 s: most receivers close idle sockets sooner; undici honours their Keep-Alive hint
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+    };
+    this.#dispatcher = opts.proxyUrl
+      ? new ProxyAgent({ uri: opts.proxyUrl, ...common })
+      : new Agent({ ...common, connect: { timeout: opts.timeoutMs, lookup: createSafeLookup(opts.policy) } });
+  }
+
+  async send(url: string, headers: Record<string, string>, body: Uint8Array): Promise<SendResult> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    const u = new URL(url);
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+
+    // Vet what the connect-time lookup cannot see: IP literals, and names sent via a proxy
+    // (the proxy resolves them, so Herald checks its own answer first).
+    if (isIP(host)) {
+      const v = checkAddress(host, this.#opts.policy);
+      if (!v.allowed) return blocked(v.reason, elapsed());
+    } else if (this.#opts.proxyUrl) {
+      const r = await resolveAndCheck(host, this.#opts.policy, this.#opts.timeoutMs);
+      if (r.ok === false) return blocked(r.detail, elapsed());
+      if (r.ok === 'unresolved') return failure('dns', 'DNS lookup failed: the host name did not resolve', elapsed());
+    }
+
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.#opts.timeoutMs);
+    try {
+      const res = await this.#dispatcher.request({
+        origin: u.origin,
+        path: u.pathname + u.search,
+        method: 'POST',
+        headers,
+        body,
+        signal: controller.signal,
+      });
+      const { text, truncated } = await readCapped(res.body, MAX_RESPONSE_BYTES);
+      return {
+        statusCode: res.statusCode,
+        headers: flattenHeaders(res.headers),
+        body: text,
+        truncated,
+        errorKind: res.statusCode >= 200 && res.statusCode < 300 ? null : 'http_status',
+        errorMessage: res.statusCode >= 200 && res.statusCode < 300 ? null : statusMessage(res.statusCode),
+        durationMs: elapsed(),
+      };
+    } catch (e) {
+      const timedOut = controller.signal.aborted;
+      const { kind, message, detail } = classify(e, timedOut, this.#opts.timeoutMs);
+      return { ...failure(kind, message, elapsed()), detail };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+}
+
+function failure(kind: ErrorKind, message: string, durationMs: number): SendResult {
+  return { statusCode: null, headers: null, body: null, truncated: false, errorKind: kind, errorMessage: message, durationMs };
+}
+
+function blocked(detail: string, durationMs: number): SendResult {
+  return { ...failure('blocked', DESTINATION_BLOCKED_MESSAGE, durationMs), detail };
+}
+
+function statusMessage(status: number): string {
+  if (status >= 300 && status < 400) return `HTTP ${status}: redirects are not followed`;
+  return `HTTP ${status}`;
+}
+
+/**
+ * Read at most `cap` bytes, then destroy the stream: the rest is never buffered (a receiver
+ * answering 1 GB costs 64 KiB of memory). A destroyed body closes that connection.
+ */
+async function readCapped(body: Dispatcher.ResponseData['body'], cap: number): Promise<{ text: string; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    const room = cap - size;
+    if (chunk.length >= room) {
+      chunks.push(chunk.subarray(0, room));
+      size = cap;
+      truncated = chunk.length > room;
+      if (truncated) break;
+      continue;
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  if (truncated) body.destroy();
+  // PostgreSQL TEXT cannot hold NUL; logs show text, so binary bytes become U+FFFD anyway.
+  return { text: Buffer.concat(chunks, size).toString('utf8').replace(/\0/g, '\uFFFD'), truncated };
+}
+
+function flattenHeaders(h: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+const TLS_CODE = /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH|ERR_OSSL)/;
+
+/** Map a thrown network error to a kind and a message fit for the account's eyes. */
+export function classify(e: unknown, timedOut: boolean, timeoutMs: number): { kind: ErrorKind; message: string; detail: string } {
+  const chain: Array<{ code?: string; message?: string; detail?: string }> = [];
+  for (let x = e as { code?: string; message?: string; cause?: unknown } | undefined; x && chain.length < 5; x = x.cause as typeof x) chain.push(x);
+  const codes = chain.map((c) => c.code ?? '');
+  const detail = chain.map((c) => `${c.code ?? ''} ${c.message ?? ''} ${c.detail ?? ''}`.trim()).join(' <- ');
+  const has = (...cs: string[]) => codes.some((c) => cs.includes(c));
+  if (has(DESTINATION_BLOCKED)) return { kind: 'blocked', message: DESTINATION_BLOCKED_MESSAGE, detail };
+  if (timedOut || has('UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'))
+    return { kind: 'timeout', message: `timed out after ${timeoutMs} ms`, detail };
+  if (has('ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL', 'ENODATA')) return { kind: 'dns', message: 'DNS lookup failed: the host name did not resolve', detail };
+  if (has('ECONNREFUSED')) return { kind: 'refused', message: 'connection refused', detail };
+  if (codes.some((c) => TLS_CODE.test(c))) {
+    const msg = chain.find((c) => TLS_CODE.test(c.code ?? ''))?.message ?? 'handshake failed';
+    return { kind: 'tls', message: `TLS error: ${msg}`, detail };
+  }
+  if (has('ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED')) return { kind: 'reset', message: 'connection reset by the receiver', detail };
+  if (codes.some((c) => c.startsWith('HPE_')) || has('UND_ERR_INFO', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_HEADERS_OVERFLOW'))
+    return { kind: 'protocol', message: 'the receiver sent an invalid HTTP response', detail };
+  if (has('ENETUNREACH', 'EHOSTUNREACH')) return { kind: 'network', message: 'network unreachable', detail };
+  return { kind: 'network', message: 'network error', detail };
+}

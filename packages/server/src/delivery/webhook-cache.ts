@@ -1,0 +1,48 @@
+import type { SecretBox } from '../core/secret-box.js';
+import type { Store } from '../store/store.js';
+
+/** What the worker needs of a webhook, with the secret and header values decrypted. */
+export interface WebhookTarget {
+  id: string;
+  url: string;
+  enabled: boolean;
+  secret: string | null;
+  headers: Record<string, string>;
+}
+
+/**
+ * Decrypting a secret per attempt would cost more than signing, so targets are cached. An
+ * entry lives `ttlMs` (other processes' edits show up within that), and this process's own
+ * API edits drop the entry at once through invalidate().
+ */
+export class WebhookCache {
+  readonly #entries = new Map<string, { at: number; target: WebhookTarget | null }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly box: SecretBox,
+    private readonly ttlMs = 2000,
+  ) {}
+
+  async get(id: string, now = Date.now()): Promise<WebhookTarget | null> {
+    const hit = this.#entries.get(id);
+    if (hit && now - hit.at < this.ttlMs) return hit.target;
+    const row = await this.store.getWebhookById(id);
+    const target = row
+      ? {
+          id: row.id,
+          url: row.url,
+          enabled: row.enabled,
+          secret: row.secretEnc ? this.box.open(row.secretEnc) : null,
+          headers: row.headersEnc ? (JSON.parse(this.box.open(row.headersEnc)) as Record<string, string>) : {},
+        }
+      : null;
+    if (this.#entries.size > 10_000) this.#entries.clear(); // bounded: a cache, not a copy of the table
+    this.#entries.set(id, { at: now, target });
+    return target;
+  }
+
+  invalidate(id: string): void {
+    this.#entries.delete(id);
+  }
+}

@@ -1,0 +1,53 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Store } from './store/store.js';
+
+/** Prometheus metrics of one process. A registry per app, so tests can build several apps. */
+export interface Metrics {
+  registry: Registry;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  httpDuration: Histogram<'method' | 'route'>;
+  deliveries: Counter<'outcome'>;
+  attempts: Counter<'result' | 'error_kind'>;
+  attemptDuration: Histogram<string>;
+}
+
+export function createMetrics(store: Store | null): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'herald_process_' });
+  const m: Metrics = {
+    registry,
+    httpRequests: new Counter({ name: 'herald_http_requests_total', help: 'HTTP requests served', labelNames: ['method', 'route', 'status'], registers: [registry] }),
+    httpDuration: new Histogram({
+      name: 'herald_http_request_duration_seconds', help: 'HTTP request latency', labelNames: ['method', 'route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+    }),
+    deliveries: new Counter({ name: 'herald_deliveries_total', help: 'Delivery outcomes after an attempt (succeeded, failed, retry_scheduled)', labelNames: ['outcome'], registers: [registry] }),
+    attempts: new Counter({ name: 'herald_attempts_total', help: 'Attempts by result and error kind', labelNames: ['result', 'error_kind'], registers: [registry] }),
+    attemptDuration: new Histogram({
+      name: 'herald_attempt_duration_seconds', help: 'Attempt latency, connect to last byte read',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry],
+    }),
+  };
+  if (store) {
+    // Read from the database at scrape time: it is the queue, shared by every process.
+    const oldest = new Gauge({ name: 'herald_queue_oldest_due_age_seconds', help: 'How long the most overdue pending delivery has been due', registers: [registry] });
+    const leased = new Gauge({ name: 'herald_queue_in_flight', help: 'Deliveries currently leased by a worker', registers: [registry] });
+    new Gauge({
+      name: 'herald_queue_depth',
+      help: 'Pending deliveries: by lane (first attempt or retry) and those due now',
+      labelNames: ['status'],
+      registers: [registry],
+      async collect() {
+        // Pending only: finished deliveries are counted by herald_deliveries_total, and
+        // counting a large table at every scrape would stall the event loop on SQLite.
+        const s = await store.queueStats();
+        this.set({ status: 'pending_first' }, s.pendingFirst);
+        this.set({ status: 'pending_retry' }, s.pendingRetry);
+        this.set({ status: 'due' }, s.dueNow);
+        oldest.set(s.oldestDueAgeMs / 1000);
+        leased.set(s.leased);
+      },
+    });
+  }
+  return m;
+}

@@ -1,0 +1,117 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Dialect, SqlExecutor, SqlParam } from '../executor.js';
+
+export const sqliteDialect: Dialect = {
+  name: 'sqlite',
+  inList: (column) => `${column} IN (SELECT value FROM json_each(?))`,
+  listParam: (values) => JSON.stringify(values),
+  skipLocked: '',
+  isUniqueViolation: (err) => {
+    const code = (err as { code?: unknown } | null)?.code;
+    return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  },
+};
+
+type Statement = Database.Statement<unknown[]>;
+
+function bind(params: readonly SqlParam[]): unknown[] {
+  // better-sqlite3 refuses booleans; the schema stores them as 0/1 on both backends.
+  return params.map((p) => (p === true ? 1 : p === false ? 0 : p));
+}
+
+/**
+ * better-sqlite3 is synchronous and has one connection, so a transaction that awaits could
+ * let another request's statements run inside it. A small mutex makes every statement
+ * outside a transaction wait until the open transaction ends.
+ */
+export class SqliteExecutor implements SqlExecutor {
+  readonly dialect = sqliteDialect;
+  readonly db: Database.Database;
+  readonly #stmts = new Map<string, Statement>();
+  #txTail: Promise<void> = Promise.resolve();
+  #txOpen = false;
+
+  constructor(path: string, opts: { synchronous: 'full' | 'normal' }) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.synchronous.toUpperCase()}`);
+    this.db.pragma('foreign_keys = ON');
+    // Another process (a `herald migrate`, a test reading the file) may hold the lock briefly.
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  #stmt(sql: string): Statement {
+    let s = this.#stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  allSync<T>(sql: string, params: readonly SqlParam[] = []): T[] {
+    const s = this.#stmt(sql);
+    if (s.reader) return s.all(...bind(params)) as T[];
+    s.run(...bind(params));
+    return [];
+  }
+
+  runSync(sql: string, params: readonly SqlParam[] = []): { changes: number } {
+    const s = this.#stmt(sql);
+    if (s.reader) return { changes: s.all(...bind(params)).length };
+    return { changes: s.run(...bind(params)).changes };
+  }
+
+  async all<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
+    while (this.#txOpen) await this.#txTail;
+    return this.allSync<T>(sql, params);
+  }
+
+  async run(sql: string, params: readonly SqlParam[] = []): Promise<{ changes: number }> {
+    while (this.#txOpen) await this.#txTail;
+    return this.runSync(sql, params);
+  }
+
+  async tx<T>(fn: (q: SqlExecutor) => Promise<T>): Promise<T> {
+    const prev = this.#txTail;
+    let release!: () => void;
+    this.#txTail = new Promise<void>((r) => (release = r));
+    await prev;
+    this.#txOpen = true;
+    const inner: SqlExecutor = {
+      dialect: this.dialect,
+      all: async <R>(sql: string, params?: readonly SqlParam[]) => this.allSync<R>(sql, params),
+      run: async (sql: string, params?: readonly SqlParam[]) => this.runSync(sql, params),
+      exec: async (sql: string) => void this.db.exec(sql),
+      tx: (f) => f(inner),
+      close: async () => {},
+    };
+    try {
+      // Inside the try: BEGIN fails with SQLITE_BUSY when another process holds the write lock
+      // past busy_timeout, and the mutex must still be released or this executor hangs forever.
+      this.db.exec('BEGIN IMMEDIATE');
+      const out = await fn(inner);
+      this.db.exec('COMMIT');
+      return out;
+    } catch (e) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw e;
+    } finally {
+      this.#txOpen = false;
+      release();
+    }
+  }
+
+  async exec(sql: string): Promise<void> {
+    while (this.#txOpen) await this.#txTail;
+    this.db.exec(sql);
+  }
+
+  async close(): Promise<void> {
+    await this.#txTail;
+    this.db.close();
+  }
+}

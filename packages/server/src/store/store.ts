@@ -1,0 +1,632 @@
+import type { Account, AttemptRow, DeliveryRow, DeliveryStatus, EventRow, EventType, Plan, WebhookRow } from '../core/types.js';
+import { newId } from '../core/ids.js';
+import { insertMany, type SqlExecutor, type SqlParam } from './executor.js';
+
+/**
+ * Everything Herald keeps, behind one class that speaks portable SQL through a SqlExecutor.
+ * SQLite and PostgreSQL differ only inside their executors (store/sqlite, store/postgres);
+ * the shared conformance suite (test/store.conformance.ts) runs against both.
+ */
+
+// ---------- row shapes as the database returns them ----------
+type Num = number | string; // PostgreSQL BIGINT arrives as a string unless parsed
+const n = (v: Num | null | undefined): number => Number(v);
+const nn = (v: Num | null | undefined): number | null => (v === null || v === undefined ? null : Number(v));
+/**
+ * PostgreSQL TEXT cannot hold U+0000 (the insert fails), and receivers can answer anything, so
+ * a NUL in a response body would make its whole batch of attempts unrecordable, and the
+ * delivery would be retried forever. Both backends store U+FFFD instead, so they behave alike.
+ */
+const text = (s: string): string => (s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s);
+const textN = (s: string | null): string | null => (s === null ? null : text(s));
+
+interface DbAccount { id: string; name: string; plan: Plan; created_at: Num; updated_at: Num }
+interface DbWebhook {
+  id: string; account_id: string; url: string; description: string; events: string;
+  headers_enc: string | null; secret_enc: string | null; enabled: Num; disabled_reason: string | null;
+  created_at: Num; updated_at: Num;
+}
+interface DbDelivery {
+  id: string; account_id: string; event_id: string; webhook_id: string; event_type: string;
+  status: DeliveryStatus; attempts: Num; next_attempt_at: Num | null; last_attempt_at: Num | null;
+  last_status_code: Num | null; last_error: string | null; last_duration_ms: Num | null;
+  created_at: Num; updated_at: Num;
+}
+interface DbAttempt {
+  id: string; delivery_id: string; attempt_no: Num; started_at: Num; duration_ms: Num;
+  status_code: Num | null; success: Num; error_kind: string | null; error_message: string | null;
+  request_headers: string; response_headers: string | null; response_body: string | null; response_truncated: Num;
+}
+
+const toAccount = (r: DbAccount): Account => ({ id: r.id, name: r.name, plan: r.plan, createdAt: n(r.created_at), updatedAt: n(r.updated_at) });
+const toWebhook = (r: DbWebhook): WebhookRow => ({
+  id: r.id, accountId: r.account_id, url: r.url, description: r.description, events: JSON.parse(r.events) as string[],
+  headersEnc: r.headers_enc, secretEnc: r.secret_enc, enabled: n(r.enabled) === 1, disabledReason: r.disabled_reason,
+  createdAt: n(r.created_at), updatedAt: n(r.updated_at),
+});
+const toDelivery = (r: DbDelivery): DeliveryRow => ({
+  id: r.id, accountId: r.account_id, eventId: r.event_id, webhookId: r.webhook_id, eventType: r.event_type,
+  status: r.status, attempts: n(r.attempts), nextAttemptAt: nn(r.next_attempt_at), lastAttemptAt: nn(r.last_attempt_at),
+  lastStatusCode: nn(r.last_status_code), lastError: r.last_error, lastDurationMs: nn(r.last_duration_ms),
+  createdAt: n(r.created_at), updatedAt: n(r.updated_at),
+});
+const toAttempt = (r: DbAttempt): AttemptRow => ({
+  id: r.id, deliveryId: r.delivery_id, attemptNo: n(r.attempt_no), startedAt: n(r.started_at), durationMs: n(r.duration_ms),
+  statusCode: nn(r.status_code), success: n(r.success) === 1, errorKind: r.error_kind as AttemptRow['errorKind'],
+  errorMessage: r.error_message, requestHeaders: JSON.parse(r.request_headers) as Record<string, string>,
+  responseHeaders: r.response_headers ? (JSON.parse(r.response_headers) as Record<string, string>) : null,
+  responseBody: r.response_body, responseTruncated: n(r.response_truncated) === 1,
+});
+
+const DELIVERY_COLS =
+  'id, account_id, event_id, webhook_id, event_type, status, attempts, next_attempt_at, last_attempt_at, last_status_code, last_error, last_duration_ms, created_at, updated_at';
+
+// ---------- inputs and outputs of the store's operations ----------
+export interface PublishInput {
+  accountId: string;
+  type: string;
+  data: string;
+  idempotencyKey: string | null;
+  now: number;
+  /** Keep the event but deliver it nowhere (the account's plan has no webhooks). */
+  noDeliveries?: boolean;
+}
+export interface PublishResult {
+  event: EventRow;
+  deliveries: Array<{ id: string; webhookId: string }>;
+  replayed: boolean;
+}
+
+export interface DeliveryQuery {
+  accountId: string;
+  webhookId?: string;
+  eventType?: string;
+  status?: DeliveryStatus;
+  /** Return deliveries with ids below this one (the cursor is the last id of the previous page). */
+  beforeId?: string;
+  limit: number;
+}
+
+/** A claimed delivery with what the sender needs to build the request. */
+export interface ClaimedDelivery {
+  id: string;
+  accountId: string;
+  webhookId: string;
+  eventId: string;
+  eventType: string;
+  attempts: number;
+  eventCreatedAt: number;
+  data: string;
+}
+
+export interface ClaimOptions {
+  owner: string;
+  now: number;
+  leaseMs: number;
+  limit: number;
+  /** 'first' = deliveries never tried; 'retry' = the rest. */
+  lane: 'first' | 'retry';
+  endpointLimit: number;
+}
+
+/** The outcome of one attempt, written back in batches by the worker. */
+export interface AttemptRecord {
+  attempt: AttemptRow;
+  owner: string;
+  status: DeliveryStatus;
+  nextAttemptAt: number | null;
+  error: string | null;
+  /** Set when the receiver answered 410 Gone. */
+  disableWebhook: string | null;
+  webhookId: string;
+}
+
+const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000; // SPEC §3: the same key within 24 h
+/** Candidate queries per claim at most (see claimDue); 4 covers a few backlogged endpoints per batch. */
+const CLAIM_ROUNDS = 4;
+
+export class Store {
+  constructor(readonly q: SqlExecutor) {}
+
+  get dialect(): 'sqlite' | 'postgres' {
+    return this.q.dialect.name;
+  }
+
+  async close(): Promise<void> {
+    await this.q.close();
+  }
+
+  async ping(): Promise<void> {
+    await this.q.all('SELECT 1 AS ok');
+  }
+
+  // ---------------- accounts ----------------
+  async createAccount(name: string, plan: Plan, now = Date.now()): Promise<Account> {
+    const a: Account = { id: newId('acc', now), name, plan, createdAt: now, updatedAt: now };
+    a.name = text(name);
+    await this.q.run('INSERT INTO accounts (id, name, plan, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', [a.id, a.name, plan, now, now]);
+    return a;
+  }
+
+  async getAccount(id: string): Promise<Account | null> {
+    const [r] = await this.q.all<DbAccount>('SELECT * FROM accounts WHERE id = ?', [id]);
+    return r ? toAccount(r) : null;
+  }
+
+  async listAccounts(limit: number, afterId: string | null): Promise<Account[]> {
+    const rows = await this.q.all<DbAccount>('SELECT * FROM accounts WHERE id > ? ORDER BY id LIMIT ?', [afterId ?? '', limit]);
+    return rows.map(toAccount);
+  }
+
+  async updateAccount(id: string, patch: { name?: string; plan?: Plan }, now = Date.now()): Promise<Account | null> {
+    const cur = await this.getAccount(id);
+    if (!cur) return null;
+    const next = { ...cur, ...patch, updatedAt: now };
+    next.name = text(next.name);
+    await this.q.run('UPDATE accounts SET name = ?, plan = ?, updated_at = ? WHERE id = ?', [next.name, next.plan, now, id]);
+    return next;
+  }
+
+  /** Deletes the account and, by cascade, everything it owns. */
+  async deleteAccount(id: string): Promise<boolean> {
+    return this.q.tx(async (t) => {
+      // Deliveries reference events and webhooks; clear them first so the cascade stays cheap.
+      await t.run('DELETE FROM deliveries WHERE account_id = ?', [id]);
+      const r = await t.run('DELETE FROM accounts WHERE id = ?', [id]);
+      return r.changes > 0;
+    });
+  }
+
+  // ---------------- API keys ----------------
+  async createApiKey(accountId: string, keyHash: string, prefix: string, now = Date.now()): Promise<{ id: string }> {
+    const id = newId('key', now);
+    await this.q.run('INSERT INTO api_keys (id, account_id, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?)', [id, accountId, prefix, keyHash, now]);
+    return { id };
+  }
+
+  async findApiKey(keyHash: string): Promise<{ id: string; accountId: string } | null> {
+    const [r] = await this.q.all<{ id: string; account_id: string }>('SELECT id, account_id FROM api_keys WHERE key_hash = ?', [keyHash]);
+    return r ? { id: r.id, accountId: r.account_id } : null;
+  }
+
+  async listApiKeys(accountId: string): Promise<Array<{ id: string; prefix: string; createdAt: number }>> {
+    const rows = await this.q.all<{ id: string; prefix: string; created_at: Num }>('SELECT id, prefix, created_at FROM api_keys WHERE account_id = ? ORDER BY id', [accountId]);
+    return rows.map((r) => ({ id: r.id, prefix: r.prefix, createdAt: n(r.created_at) }));
+  }
+
+  async deleteApiKey(accountId: string, id: string): Promise<boolean> {
+    return (await this.q.run('DELETE FROM api_keys WHERE account_id = ? AND id = ?', [accountId, id])).changes > 0;
+  }
+
+  // ---------------- event types ----------------
+  async listEventTypes(): Promise<EventType[]> {
+    const rows = await this.q.all<{ name: string; description: string; schema: string | null; builtin: Num; created_at: Num }>('SELECT * FROM event_types ORDER BY name');
+    return rows.map((r) => ({ name: r.name, description: r.description, schema: r.schema ? JSON.parse(r.schema) : null, builtin: n(r.builtin) === 1, createdAt: n(r.created_at) }));
+  }
+
+  async getEventType(name: string): Promise<EventType | null> {
+    return (await this.listEventTypes()).find((t) => t.name === name) ?? null;
+  }
+
+  /** Returns false when the name exists already. */
+  async createEventType(t: { name: string; description: string; schema: unknown | null }, now = Date.now()): Promise<boolean> {
+    // ON CONFLICT rather than look-then-insert: two concurrent creates on PostgreSQL would both
+    // see no row, and the loser would fail with a unique violation instead of answering false.
+    const r = await this.q.run(
+      'INSERT INTO event_types (name, description, schema, builtin, created_at) VALUES (?, ?, ?, 0, ?) ON CONFLICT (name) DO NOTHING',
+      [t.name, text(t.description), t.schema === null ? null : JSON.stringify(t.schema), now],
+    );
+    return r.changes === 1;
+  }
+
+  async eventTypeNames(): Promise<Set<string>> {
+    const rows = await this.q.all<{ name: string }>('SELECT name FROM event_types');
+    return new Set(rows.map((r) => r.name));
+  }
+
+  // ---------------- webhooks ----------------
+  async createWebhook(w: Omit<WebhookRow, 'id' | 'createdAt' | 'updatedAt' | 'disabledReason'>, now = Date.now()): Promise<WebhookRow> {
+    const row: WebhookRow = { ...w, description: text(w.description), id: newId('wh', now), disabledReason: null, createdAt: now, updatedAt: now };
+    await this.q.run(
+      'INSERT INTO webhooks (id, account_id, url, description, events, headers_enc, secret_enc, enabled, disabled_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [row.id, row.accountId, row.url, row.description, JSON.stringify(row.events), row.headersEnc, row.secretEnc, row.enabled ? 1 : 0, null, now, now],
+    );
+    return row;
+  }
+
+  async getWebhook(accountId: string, id: string): Promise<WebhookRow | null> {
+    const [r] = await this.q.all<DbWebhook>('SELECT * FROM webhooks WHERE id = ? AND account_id = ?', [id, accountId]);
+    return r ? toWebhook(r) : null;
+  }
+
+  /** For the worker, which acts for every account. */
+  async getWebhookById(id: string): Promise<WebhookRow | null> {
+    const [r] = await this.q.all<DbWebhook>('SELECT * FROM webhooks WHERE id = ?', [id]);
+    return r ? toWebhook(r) : null;
+  }
+
+  async listWebhooks(accountId: string): Promise<WebhookRow[]> {
+    const rows = await this.q.all<DbWebhook>('SELECT * FROM webhooks WHERE account_id = ? ORDER BY id', [accountId]);
+    return rows.map(toWebhook);
+  }
+
+  async updateWebhook(row: WebhookRow, now = Date.now()): Promise<WebhookRow> {
+    const next = { ...row, description: text(row.description), disabledReason: textN(row.disabledReason), updatedAt: now };
+    await this.q.run(
+      'UPDATE webhooks SET url = ?, description = ?, events = ?, headers_enc = ?, secret_enc = ?, enabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ? AND account_id = ?',
+      [next.url, next.description, JSON.stringify(next.events), next.headersEnc, next.secretEnc, next.enabled ? 1 : 0, next.disabledReason, now, next.id, next.accountId],
+    );
+    return next;
+  }
+
+  async deleteWebhook(accountId: string, id: string): Promise<boolean> {
+    return this.q.tx(async (t) => {
+      const [r] = await t.all('SELECT id FROM webhooks WHERE id = ? AND account_id = ?', [id, accountId]);
+      if (!r) return false;
+      await t.run('DELETE FROM deliveries WHERE webhook_id = ?', [id]);
+      await t.run('DELETE FROM webhooks WHERE id = ?', [id]);
+      return true;
+    });
+  }
+
+  /** Recent health for the webhook list: success rate over the last `sample` finished deliveries. */
+  async webhookHealth(accountId: string): Promise<Map<string, { recent: number; succeeded: number; lastAt: number | null; lastStatus: DeliveryStatus | null }>> {
+    const rows = await this.q.all<{ webhook_id: string; status: DeliveryStatus; updated_at: Num }>(
+      `SELECT webhook_id, status, updated_at FROM deliveries WHERE account_id = ? AND created_at > ? ORDER BY id DESC LIMIT 5000`,
+      [accountId, Date.now() - 7 * 24 * 3600 * 1000],
+    );
+    const out = new Map<string, { recent: number; succeeded: number; lastAt: number | null; lastStatus: DeliveryStatus | null }>();
+    for (const r of rows) {
+      let h = out.get(r.webhook_id);
+      if (!h) out.set(r.webhook_id, (h = { recent: 0, succeeded: 0, lastAt: n(r.updated_at), lastStatus: r.status }));
+      if (h.recent >= 100) continue;
+      if (r.status === 'pending') continue;
+      h.recent++;
+      if (r.status === 'succeeded') h.succeeded++;
+    }
+    return out;
+  }
+
+  // ---------------- publishing ----------------
+  /**
+   * Publish several events in ONE transaction (the API groups concurrent requests), so one
+   * disk sync covers them all. When this resolves, every event and every delivery is committed.
+   */
+  async publishMany(inputs: readonly PublishInput[]): Promise<PublishResult[]> {
+    // Two processes publishing the same new Idempotency-Key at once both find no prior event;
+    // on PostgreSQL the second insert then waits for the first to commit and fails on the
+    // unique index. Running the batch again finds the winner's event and answers with it.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#publishOnce(inputs);
+      } catch (e) {
+        const keyed = inputs.some((p) => p.idempotencyKey !== null);
+        if (attempt >= 3 || !keyed || !this.q.dialect.isUniqueViolation(e)) throw e;
+      }
+    }
+  }
+
+  async #publishOnce(inputs: readonly PublishInput[]): Promise<PublishResult[]> {
+    return this.q.tx(async (t) => {
+      const results: PublishResult[] = [];
+      const hooksByAccount = new Map<string, Array<{ id: string; events: string[] }>>();
+      const eventRows: SqlParam[][] = [];
+      const deliveryRows: SqlParam[][] = [];
+      const seenKeys = new Map<string, PublishResult>();
+      for (const p of inputs) {
+        if (p.idempotencyKey !== null) {
+          const k = `${p.accountId}\n${p.idempotencyKey}`;
+          const same = seenKeys.get(k);
+          if (same) {
+            results.push({ ...same, replayed: true });
+            continue;
+          }
+          const prior = await this.#findIdempotent(t, p);
+          if (prior) {
+            results.push(prior);
+            continue;
+          }
+        }
+        let hooks = p.noDeliveries ? [] : hooksByAccount.get(p.accountId);
+        if (!hooks) {
+          const rows = await t.all<{ id: string; events: string }>('SELECT id, events FROM webhooks WHERE account_id = ? AND enabled = 1 ORDER BY id', [p.accountId]);
+          hooks = rows.map((r) => ({ id: r.id, events: JSON.parse(r.events) as string[] }));
+          hooksByAccount.set(p.accountId, hooks);
+        }
+        const event: EventRow = { id: newId('evt', p.now), accountId: p.accountId, type: p.type, createdAt: p.now, data: p.data };
+        eventRows.push([event.id, p.accountId, p.type, p.now, p.data, p.idempotencyKey]);
+        const deliveries: PublishResult['deliveries'] = [];
+        for (const h of hooks) {
+          if (!h.events.includes('*') && !h.events.includes(p.type)) continue;
+          const id = newId('dlv', p.now);
+          deliveries.push({ id, webhookId: h.id });
+          deliveryRows.push([id, p.accountId, event.id, h.id, p.type, 'pending', 0, p.now, p.now, p.now]);
+        }
+        const result = { event, deliveries, replayed: false };
+        if (p.idempotencyKey !== null) seenKeys.set(`${p.accountId}\n${p.idempotencyKey}`, result);
+        results.push(result);
+      }
+      await insertMany(t, 'events', ['id', 'account_id', 'type', 'created_at', 'data', 'idempotency_key'], eventRows, 50);
+      await insertMany(t, 'deliveries', ['id', 'account_id', 'event_id', 'webhook_id', 'event_type', 'status', 'attempts', 'next_attempt_at', 'created_at', 'updated_at'], deliveryRows);
+      return results;
+    });
+  }
+
+  async #findIdempotent(t: SqlExecutor, p: PublishInput): Promise<PublishResult | null> {
+    const [e] = await t.all<{ id: string; type: string; created_at: Num; data: string }>(
+      'SELECT id, type, created_at, data FROM events WHERE account_id = ? AND idempotency_key = ?',
+      [p.accountId, p.idempotencyKey],
+    );
+    if (!e) return null;
+    if (n(e.created_at) < p.now - IDEMPOTENCY_WINDOW_MS) {
+      // The key is older than the window: forget it and publish anew.
+      await t.run('UPDATE events SET idempotency_key = NULL WHERE id = ?', [e.id]);
+      return null;
+    }
+    // Webhook order, as the first answer listed them, so a replay is the same response.
+    const ds = await t.all<{ id: string; webhook_id: string }>('SELECT id, webhook_id FROM deliveries WHERE event_id = ? ORDER BY webhook_id', [e.id]);
+    return {
+      event: { id: e.id, accountId: p.accountId, type: e.type, createdAt: n(e.created_at), data: e.data },
+      deliveries: ds.map((d) => ({ id: d.id, webhookId: d.webhook_id })),
+      replayed: true,
+    };
+  }
+
+  // ---------------- history ----------------
+  async listDeliveries(f: DeliveryQuery): Promise<DeliveryRow[]> {
+    const where = ['account_id = ?'];
+    const params: SqlParam[] = [f.accountId];
+    if (f.webhookId) (where.push('webhook_id = ?'), params.push(f.webhookId));
+    if (f.eventType) (where.push('event_type = ?'), params.push(f.eventType));
+    if (f.status) (where.push('status = ?'), params.push(f.status));
+    if (f.beforeId) (where.push('id < ?'), params.push(f.beforeId));
+    params.push(f.limit);
+    const rows = await this.q.all<DbDelivery>(`SELECT ${DELIVERY_COLS} FROM deliveries WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`, params);
+    return rows.map(toDelivery);
+  }
+
+  async getDelivery(accountId: string, id: string): Promise<{ delivery: DeliveryRow; event: EventRow; attempts: AttemptRow[] } | null> {
+    const [d] = await this.q.all<DbDelivery>(`SELECT ${DELIVERY_COLS} FROM deliveries WHERE id = ? AND account_id = ?`, [id, accountId]);
+    if (!d) return null;
+    const [e] = await this.q.all<{ id: string; type: string; created_at: Num; data: string }>('SELECT id, type, created_at, data FROM events WHERE id = ?', [d.event_id]);
+    const atts = await this.q.all<DbAttempt>('SELECT * FROM attempts WHERE delivery_id = ? ORDER BY attempt_no, started_at', [id]);
+    return {
+      delivery: toDelivery(d),
+      event: { id: e!.id, accountId, type: e!.type, createdAt: n(e!.created_at), data: e!.data },
+      attempts: atts.map(toAttempt),
+    };
+  }
+
+  /** Queue again now with the same id; attempts keep counting. */
+  async redeliver(accountId: string, id: string, now = Date.now()): Promise<boolean> {
+    const r = await this.q.run(
+      "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ? AND account_id = ?",
+      [now, now, id, accountId],
+    );
+    return r.changes > 0;
+  }
+
+  /** Test Connection of a saved webhook: a `ping` event and its one attempt, kept in the history. */
+  async recordPing(input: { accountId: string; webhookId: string; data: string; deliveryId: string; now: number; attempt: AttemptRow; succeeded: boolean; error: string | null }): Promise<void> {
+    await this.q.tx(async (t) => {
+      const eventId = newId('evt', input.now);
+      await t.run('INSERT INTO events (id, account_id, type, created_at, data, idempotency_key) VALUES (?, ?, ?, ?, ?, NULL)', [eventId, input.accountId, 'ping', input.now, input.data]);
+      const a = input.attempt;
+      await t.run(
+        `INSERT INTO deliveries (id, account_id, event_id, webhook_id, event_type, status, attempts, next_attempt_at, last_attempt_at, last_status_code, last_error, last_duration_ms, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 'ping', ?, 1, NULL, ?, ?, ?, ?, ?, ?)`,
+        [input.deliveryId, input.accountId, eventId, input.webhookId, input.succeeded ? 'succeeded' : 'failed', a.startedAt, a.statusCode, textN(input.error), a.durationMs, input.now, input.now],
+      );
+      await this.#insertAttempts(t, [a]);
+    });
+  }
+
+  // ---------------- the delivery queue ----------------
+  /**
+   * Lease up to `limit` due deliveries of one lane. Webhooks already at their in-flight limit
+   * (counted over live leases of every process) are skipped, and no webhook gets more than its
+   * remaining capacity, so a stalled endpoint cannot fill the batch. On PostgreSQL the claim
+   * runs under a cluster-wide lock so two processes never both see the same free capacity,
+   * and candidates are read with SKIP LOCKED so claims never wait on rows being completed.
+   */
+  async claimDue(o: ClaimOptions): Promise<ClaimedDelivery[]> {
+    const d = this.q.dialect;
+    if (o.limit < 1 || o.endpointLimit < 1) return [];
+    return this.q.tx(
+      async (t) => {
+        const inflight = await t.all<{ webhook_id: string; c: Num }>(
+          'SELECT webhook_id, COUNT(*) AS c FROM deliveries WHERE lease_until > ? GROUP BY webhook_id',
+          [o.now],
+        );
+        const used = new Map<string, number>(inflight.map((r) => [r.webhook_id, n(r.c)]));
+        const full = (): string[] => [...used].filter(([, c]) => c >= o.endpointLimit).map(([w]) => w);
+        const laneCond = o.lane === 'first' ? 'attempts = 0' : 'attempts > 0';
+        const chosen: string[] = [];
+        // A webhook can fill up part-way through the candidates (a backlog on one endpoint is
+        // oldest-first and would crowd the batch), so ask again without the webhooks that are
+        // now full. Each round either fills the batch, exhausts the due rows, or fills more
+        // webhooks; the cap only bounds the work of one claim.
+        for (let round = 0; round < CLAIM_ROUNDS && chosen.length < o.limit; round++) {
+          const want = (o.limit - chosen.length) * 2;
+          const candidates = await t.all<{ id: string; webhook_id: string }>(
+            `SELECT id, webhook_id FROM deliveries
+              WHERE status = 'pending' AND ${laneCond} AND next_attempt_at <= ?
+                AND (lease_until IS NULL OR lease_until <= ?)
+                AND NOT (${d.inList('webhook_id')}) AND NOT (${d.inList('id')})
+              ORDER BY next_attempt_at LIMIT ?${d.skipLocked}`,
+            [o.now, o.now, d.listParam(full()), d.listParam(chosen), want],
+          );
+          for (const c of candidates) {
+            const u = used.get(c.webhook_id) ?? 0;
+            if (u >= o.endpointLimit) continue;
+            used.set(c.webhook_id, u + 1);
+            chosen.push(c.id);
+            if (chosen.length >= o.limit) break;
+          }
+          if (candidates.length < want) break; // nothing more is due
+        }
+        if (!chosen.length) return [];
+        const rows = await t.all<{ id: string; account_id: string; webhook_id: string; event_id: string; event_type: string; attempts: Num; created_at: Num; data: string }>(
+          `UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}
+           RETURNING id, account_id, webhook_id, event_id, event_type, attempts`,
+          [o.now + o.leaseMs, o.owner, d.listParam(chosen)],
+        );
+        const eventIds = [...new Set(rows.map((r) => r.event_id))];
+        const events = await t.all<{ id: string; created_at: Num; data: string }>(`SELECT id, created_at, data FROM events WHERE ${d.inList('id')}`, [d.listParam(eventIds)]);
+        const byId = new Map(events.map((e) => [e.id, e]));
+        // RETURNING order is unspecified; hand them out oldest due first, as chosen.
+        const rank = new Map(chosen.map((id, i) => [id, i]));
+        rows.sort((x, y) => rank.get(x.id)! - rank.get(y.id)!);
+        return rows.map((r) => {
+          const e = byId.get(r.event_id)!;
+          return {
+            id: r.id, accountId: r.account_id, webhookId: r.webhook_id, eventId: r.event_id, eventType: r.event_type,
+            attempts: n(r.attempts), eventCreatedAt: n(e.created_at), data: e.data,
+          };
+        });
+      },
+      { lock: 'claim' },
+    );
+  }
+
+  /** Write a batch of attempt outcomes in one transaction. A delivery whose lease was taken over meanwhile keeps the newer owner's state. */
+  async recordAttempts(records: readonly AttemptRecord[], now = Date.now()): Promise<void> {
+    if (!records.length) return;
+    await this.q.tx(async (t) => {
+      await this.#insertAttempts(t, records.map((r) => r.attempt));
+      for (const r of records) {
+        const a = r.attempt;
+        await t.run(
+          `UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, lease_until = NULL, lease_owner = NULL,
+             last_attempt_at = ?, last_status_code = ?, last_error = ?, last_duration_ms = ?, updated_at = ?
+           WHERE id = ? AND lease_owner = ?`,
+          [r.status, a.attemptNo, r.nextAttemptAt, a.startedAt, a.statusCode, textN(r.error), a.durationMs, now, a.deliveryId, r.owner],
+        );
+        if (r.disableWebhook !== null) {
+          await t.run('UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ?', [text(r.disableWebhook), now, r.webhookId]);
+        }
+      }
+    });
+  }
+
+  /** Finish deliveries without an attempt (their webhook was disabled or deleted meanwhile). */
+  async failWithoutAttempt(ids: readonly string[], owner: string, reason: string, now = Date.now()): Promise<void> {
+    if (!ids.length) return;
+    const d = this.q.dialect;
+    await this.q.run(
+      `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, lease_until = NULL, lease_owner = NULL, last_error = ?, updated_at = ?
+       WHERE ${d.inList('id')} AND lease_owner = ?`,
+      [text(reason), now, d.listParam([...ids]), owner],
+    );
+  }
+
+  /** Give leases back (graceful shutdown): the deliveries are due again at once. */
+  async releaseLeases(ids: readonly string[], owner: string): Promise<void> {
+    if (!ids.length) return;
+    const d = this.q.dialect;
+    await this.q.run(`UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE ${d.inList('id')} AND lease_owner = ?`, [d.listParam([...ids]), owner]);
+  }
+
+  async #insertAttempts(t: SqlExecutor, attempts: readonly AttemptRow[]): Promise<void> {
+    await insertMany(
+      t,
+      'attempts',
+      ['id', 'delivery_id', 'attempt_no', 'started_at', 'duration_ms', 'status_code', 'success', 'error_kind', 'error_message', 'request_headers', 'response_headers', 'response_body', 'response_truncated'],
+      attempts.map((a) => [
+        a.id, a.deliveryId, a.attemptNo, a.startedAt, a.durationMs, a.statusCode, a.success ? 1 : 0, a.errorKind, textN(a.errorMessage),
+        JSON.stringify(a.requestHeaders), a.responseHeaders ? JSON.stringify(a.responseHeaders) : null, textN(a.responseBody), a.responseTruncated ? 1 : 0,
+      ]),
+      50,
+    );
+  }
+
+  /** Queue depth for /metrics. Each count reads one partial index, never the whole table. */
+  async queueStats(now = Date.now()): Promise<{ pendingFirst: number; pendingRetry: number; dueNow: number; oldestDueAgeMs: number; leased: number }> {
+    const lane = async (cond: string) => {
+      const [r] = await this.q.all<{ c: Num; oldest: Num | null }>(`SELECT COUNT(*) AS c, MIN(next_attempt_at) AS oldest FROM deliveries WHERE status = 'pending' AND ${cond}`);
+      const [due] = await this.q.all<{ c: Num }>(`SELECT COUNT(*) AS c FROM deliveries WHERE status = 'pending' AND ${cond} AND next_attempt_at <= ?`, [now]);
+      return { count: n(r?.c ?? 0), oldest: nn(r?.oldest), due: n(due?.c ?? 0) };
+    };
+    const first = await lane('attempts = 0');
+    const retry = await lane('attempts > 0');
+    const [l] = await this.q.all<{ c: Num }>('SELECT COUNT(*) AS c FROM deliveries WHERE lease_until > ?', [now]);
+    const oldest = Math.min(first.oldest ?? Infinity, retry.oldest ?? Infinity);
+    return {
+      pendingFirst: first.count, pendingRetry: retry.count, dueNow: first.due + retry.due,
+      oldestDueAgeMs: Number.isFinite(oldest) && oldest <= now ? now - oldest : 0, leased: n(l?.c ?? 0),
+    };
+  }
+
+  async countByStatus(): Promise<Record<DeliveryStatus, number>> {
+    const rows = await this.q.all<{ status: DeliveryStatus; c: Num }>('SELECT status, COUNT(*) AS c FROM deliveries GROUP BY status');
+    const out: Record<DeliveryStatus, number> = { pending: 0, succeeded: 0, failed: 0 };
+    for (const r of rows) out[r.status] = n(r.c);
+    return out;
+  }
+
+  // ---------------- cluster jobs and retention ----------------
+  /** True for exactly one caller per period across the cluster: it moved next_run_at forward. */
+  async claimJob(name: string, owner: string, everyMs: number, now = Date.now()): Promise<boolean> {
+    await this.q.run('INSERT INTO cluster_jobs (name, next_run_at, owner) VALUES (?, 0, NULL) ON CONFLICT (name) DO NOTHING', [name]);
+    const r = await this.q.run('UPDATE cluster_jobs SET next_run_at = ?, owner = ? WHERE name = ? AND next_run_at <= ?', [now + everyMs, owner, name, now]);
+    return r.changes === 1;
+  }
+
+  /** Delete finished deliveries (and their attempts) older than the cutoff, in bounded chunks. */
+  async purgeOlderThan(cutoff: number, chunk = 1000): Promise<{ deliveries: number; events: number }> {
+    let deliveries = 0;
+    let events = 0;
+    const d = this.q.dialect;
+    for (;;) {
+      const ids = await this.q.all<{ id: string }>("SELECT id FROM deliveries WHERE created_at < ? AND status <> 'pending' LIMIT ?", [cutoff, chunk]);
+      if (!ids.length) break;
+      const list = d.listParam(ids.map((r) => r.id));
+      await this.q.tx(async (t) => {
+        await t.run(`DELETE FROM attempts WHERE ${d.inList('delivery_id')}`, [list]);
+        await t.run(`DELETE FROM deliveries WHERE ${d.inList('id')}`, [list]);
+      });
+      deliveries += ids.length;
+      if (ids.length < chunk) break;
+    }
+    for (;;) {
+      const ids = await this.q.all<{ id: string }>(
+        'SELECT id FROM events e WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_id = e.id) LIMIT ?',
+        [cutoff, chunk],
+      );
+      if (!ids.length) break;
+      await this.q.run(`DELETE FROM events WHERE ${d.inList('id')}`, [d.listParam(ids.map((r) => r.id))]);
+      events += ids.length;
+      if (ids.length < chunk) break;
+    }
+    await this.q.run('DELETE FROM portal_links WHERE expires_at < ?', [Date.now()]);
+    await this.q.run('DELETE FROM sessions WHERE expires_at < ?', [Date.now()]);
+    return { deliveries, events };
+  }
+
+  // ---------------- dashboard sign-in ----------------
+  async createPortalLink(tokenHash: string, accountId: string, expiresAt: number): Promise<void> {
+    await this.q.run('INSERT INTO portal_links (token_hash, account_id, expires_at, used_at) VALUES (?, ?, ?, NULL)', [tokenHash, accountId, expiresAt]);
+  }
+
+  /** Works once: marks the link used and returns its account, or null when unknown, used or expired. */
+  async consumePortalLink(tokenHash: string, now = Date.now()): Promise<string | null> {
+    const rows = await this.q.all<{ account_id: string }>(
+      'UPDATE portal_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING account_id',
+      [now, tokenHash, now],
+    );
+    return rows[0]?.account_id ?? null;
+  }
+
+  async createSession(s: { tokenHash: string; accountId: string | null; csrfToken: string; expiresAt: number }, now = Date.now()): Promise<void> {
+    await this.q.run('INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)', [s.tokenHash, s.accountId, s.csrfToken, now, s.expiresAt]);
+  }
+
+  async getSession(tokenHash: string, now = Date.now()): Promise<{ accountId: string | null; csrfToken: string; expiresAt: number } | null> {
+    const [r] = await this.q.all<{ account_id: string | null; csrf_token: string; expires_at: Num }>('SELECT account_id, csrf_token, expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?', [tokenHash, now]);
+    return r ? { accountId: r.account_id, csrfToken: r.csrf_token, expiresAt: n(r.expires_at) } : null;
+  }
+
+  async deleteSession(tokenHash: string): Promise<void> {
+    await this.q.run('DELETE FROM sessions WHERE token_hash = ?', [tokenHash]);
+  }
+}
