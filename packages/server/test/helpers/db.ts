@@ -19,23 +19,57 @@ export interface TestDatabase {
   readonly url: string;
   /** A new Store with its own connection (SQLite) or pool (PostgreSQL), like another process. Not migrated. */
   open(opts?: { poolSize?: number }): Promise<Store>;
+  /**
+   * Empty every table but schema_migrations, keeping the built-in event types the migrations
+   * seeded, so one migrated database can serve a whole suite: creating a PostgreSQL database
+   * per test costs 0.1–0.5 s, emptying one a few ms.
+   */
+  reset(): Promise<void>;
   /** Close every Store opened here and delete the database. */
   drop(): Promise<void>;
+}
+
+/** The reset shared by both kinds: the table list comes from the catalog, so new tables are covered. */
+function resetter(kind: 'sqlite' | 'postgres', open: () => Promise<Store>): () => Promise<void> {
+  let own: Promise<Store> | undefined;
+  return async () => {
+    const q = (await (own ??= open())).q;
+    const tables = (
+      await q.all<{ name: string }>(
+        kind === 'sqlite'
+          ? "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+          : 'SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()',
+      )
+    )
+      .map((r) => r.name)
+      .filter((t) => t !== 'schema_migrations' && t !== 'event_types');
+    // DELETE, not TRUNCATE: on tables this small it takes ~2 ms against TRUNCATE's ~60 ms.
+    // A delete refused by a foreign key is retried after the tables that reference it are empty.
+    for (let left = tables; left.length; ) {
+      const refused: string[] = [];
+      for (const t of left) await q.run(`DELETE FROM ${t}`).catch(() => refused.push(t));
+      if (refused.length === left.length) throw new Error(`reset: cannot empty ${refused.join(', ')}`);
+      left = refused;
+    }
+    await q.run('DELETE FROM event_types WHERE builtin = 0');
+  };
 }
 
 export async function freshSqlite(): Promise<TestDatabase> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-test-'));
   const path = join(dir, 'herald.db');
   const opened: Store[] = [];
+  const open = async () => {
+    // `normal` skips the fsync per commit: tests need isolation, not power-loss durability.
+    const s = await openStore({ db: { kind: 'sqlite', path }, sqliteSynchronous: 'normal', dbPoolSize: 1 });
+    opened.push(s);
+    return s;
+  };
   return {
     kind: 'sqlite',
     url: `sqlite:${path}`,
-    async open() {
-      // `normal` skips the fsync per commit: tests need isolation, not power-loss durability.
-      const s = await openStore({ db: { kind: 'sqlite', path }, sqliteSynchronous: 'normal', dbPoolSize: 1 });
-      opened.push(s);
-      return s;
-    },
+    open,
+    reset: resetter('sqlite', open),
     async drop() {
       await Promise.all(opened.map((s) => s.close().catch(() => {})));
       rmSync(dir, { recursive: true, force: true });
@@ -46,10 +80,12 @@ export async function freshSqlite(): Promise<TestDatabase> {
 /**
  * The server to create test databases on, or null when none answers. An explicitly set
  * HERALD_TEST_DATABASE_URL that does not answer is an error, not a skip: CI sets it so that
- * a broken PostgreSQL fails the run instead of silently testing SQLite only.
+ * a broken PostgreSQL fails the run instead of silently testing SQLite only. `none` skips
+ * PostgreSQL without trying (scripts/test.mjs sets it after one failed probe).
  */
 export async function postgresAdminUrl(): Promise<string | null> {
   const explicit = process.env.HERALD_TEST_DATABASE_URL;
+  if (explicit === 'none') return null;
   const url = explicit || DEFAULT_PG_URL;
   const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   c.on('error', () => {});
@@ -78,18 +114,22 @@ export function redact(url: string): string {
 export async function freshPostgres(adminUrl: string): Promise<TestDatabase> {
   const name = `herald_test_${randomBytes(6).toString('hex')}`;
   await adminQuery(adminUrl, `CREATE DATABASE ${name}`);
+  // Throwaway data needs no flush per commit; this halves the time of a test on a slow disk.
+  await adminQuery(adminUrl, `ALTER DATABASE ${name} SET synchronous_commit = off`);
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
   const url = u.toString();
   const opened: Store[] = [];
+  const open = async (opts?: { poolSize?: number }) => {
+    const s = await openStore({ db: { kind: 'postgres', url }, sqliteSynchronous: 'normal', dbPoolSize: opts?.poolSize ?? 4 });
+    opened.push(s);
+    return s;
+  };
   return {
     kind: 'postgres',
     url,
-    async open(opts) {
-      const s = await openStore({ db: { kind: 'postgres', url }, sqliteSynchronous: 'normal', dbPoolSize: opts?.poolSize ?? 4 });
-      opened.push(s);
-      return s;
-    },
+    open,
+    reset: resetter('postgres', () => open({ poolSize: 1 })),
     async drop() {
       await Promise.all(opened.map((s) => s.close().catch(() => {})));
       // FORCE: a test that failed mid-way may have left a connection open.

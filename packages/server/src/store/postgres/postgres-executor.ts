@@ -16,12 +16,15 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 const LOCK_KEYS: Record<TxLock, number> = { migrate: 72_541_001, claim: 72_541_002 };
 
 const placeholderCache = new Map<string, string>();
-/** The store writes `?` placeholders; PostgreSQL wants $1, $2, … */
+/**
+ * The store writes `?` placeholders; PostgreSQL wants $1, $2, … A `?` inside a quoted string
+ * literal is text, not a placeholder: numbering it would shift every later parameter.
+ */
 function toPg(sql: string): string {
   let out = placeholderCache.get(sql);
   if (out === undefined) {
     let i = 0;
-    out = sql.replace(/\?/g, () => `$${++i}`);
+    out = sql.replace(/'(?:[^']|'')*'|\?/g, (m) => (m === '?' ? `$${++i}` : m));
     placeholderCache.set(sql, out);
   }
   return out;
@@ -29,11 +32,14 @@ function toPg(sql: string): string {
 
 type Queryable = pg.Pool | pg.PoolClient;
 
+/** Booleans as 0/1, as on SQLite: the schema keeps flags in INTEGER columns on both backends. */
+const bind = (params: readonly SqlParam[]): unknown[] => params.map((p) => (p === true ? 1 : p === false ? 0 : p));
+
 function executorOn(c: Queryable, self: PostgresExecutor): SqlExecutor {
   return {
     dialect: postgresDialect,
-    all: async <T>(sql: string, params: readonly SqlParam[] = []) => (await c.query(toPg(sql), params as unknown[])).rows as T[],
-    run: async (sql: string, params: readonly SqlParam[] = []) => ({ changes: (await c.query(toPg(sql), params as unknown[])).rowCount ?? 0 }),
+    all: async <T>(sql: string, params: readonly SqlParam[] = []) => (await c.query(toPg(sql), bind(params))).rows as T[],
+    run: async (sql: string, params: readonly SqlParam[] = []) => ({ changes: (await c.query(toPg(sql), bind(params))).rowCount ?? 0 }),
     exec: async (sql: string) => void (await c.query(sql)),
     tx: async (fn, opts) => {
       if (!('release' in c)) return self.tx(fn, opts);

@@ -1,0 +1,99 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadMigrations, migrate, SchemaTooNewError, type Migration } from '../src/store/migrate.js';
+import { freshPostgres, freshSqlite, postgresAdminUrl, type TestDatabase } from './helpers/db.js';
+
+/** Migrations on both backends (STYLE habit 8): empty, at latest, at a previous version, too new. */
+const admin = await postgresAdminUrl();
+const backends: Array<[string, () => Promise<TestDatabase>]> = [['sqlite', freshSqlite]];
+if (admin) backends.push(['postgres', () => freshPostgres(admin)]);
+else console.warn('\n!!! Migration tests on PostgreSQL SKIPPED: no PostgreSQL (HERALD_TEST_DATABASE_URL unset and nothing at the local default, or `none`)\n');
+
+const TABLES = ['accounts', 'api_keys', 'event_types', 'webhooks', 'events', 'deliveries', 'attempts', 'portal_links', 'sessions', 'cluster_jobs'];
+
+describe('migration files', () => {
+  // Lockstep: the same numbered files, tables, columns and indexes in both dialects.
+  const shape = (m: Migration) => ({
+    tables: [...m.sql.matchAll(/CREATE TABLE (\w+) \(([\s\S]*?)\n\);/g)].map(([, name, body]) => [
+      name,
+      body!.split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((w) => w && !w.startsWith('--')),
+    ]),
+    indexes: [...m.sql.matchAll(/CREATE (?:UNIQUE )?INDEX (\w+) ON (\w+)\(([^)]*)\)/g)].map((x) => x.slice(1)),
+  });
+
+  it('are numbered alike and define the same schema in both dialects', () => {
+    const sqlite = loadMigrations('sqlite');
+    const postgres = loadMigrations('postgres');
+    expect(sqlite.length).toBeGreaterThan(0);
+    expect(postgres.map((m) => [m.version, m.name])).toEqual(sqlite.map((m) => [m.version, m.name]));
+    expect(sqlite.map((m) => m.version)).toEqual(sqlite.map((_, i) => i + 1));
+    for (let i = 0; i < sqlite.length; i++) expect(shape(postgres[i]!)).toEqual(shape(sqlite[i]!));
+  });
+});
+
+describe.each(backends)('migrate on %s', (kind, make) => {
+  let db: TestDatabase | undefined;
+  afterEach(async () => {
+    await db?.drop();
+    db = undefined;
+  });
+  const open = async () => {
+    db = await make();
+    return db.open();
+  };
+  const latest = loadMigrations(kind as 'sqlite' | 'postgres').at(-1)!.version;
+  const versions = async (s: Awaited<ReturnType<typeof open>>) =>
+    (await s.q.all<{ version: unknown }>('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
+
+  it('migrates an empty database to the latest version', async () => {
+    const s = await open();
+    const r = await migrate(s.q);
+    expect(r).toEqual({ applied: loadMigrations(s.dialect).map((m) => m.version), version: latest });
+    for (const t of TABLES) await expect(s.q.all(`SELECT COUNT(*) AS c FROM ${t}`)).resolves.toHaveLength(1);
+    expect((await s.listEventTypes()).length).toBe(4);
+    expect(await versions(s)).toEqual(r.applied);
+  });
+
+  it('a database at the latest version: nothing to apply, nothing changes', async () => {
+    const s = await open();
+    await migrate(s.q);
+    expect(await migrate(s.q)).toEqual({ applied: [], version: latest });
+    expect((await s.listEventTypes()).length).toBe(4); // seeds not repeated
+  });
+
+  it('a database at the previous version gets only the newer migration', async () => {
+    const s = await open();
+    const current = loadMigrations(s.dialect);
+    await migrate(s.q);
+    const next: Migration = { version: latest + 1, name: 'probe', sql: 'CREATE TABLE zz_probe (x INTEGER NOT NULL);\nINSERT INTO zz_probe (x) VALUES (7);' };
+    expect(await migrate(s.q, [...current, next])).toEqual({ applied: [latest + 1], version: latest + 1 });
+    expect(await s.q.all('SELECT x FROM zz_probe')).toEqual([{ x: 7 }]);
+  });
+
+  it('a failing migration leaves no trace and applies nothing', async () => {
+    const s = await open();
+    await migrate(s.q);
+    const bad: Migration = { version: latest + 1, name: 'bad', sql: 'CREATE TABLE zz_half (x INTEGER);\nSELECT * FROM no_such_table;' };
+    await expect(migrate(s.q, [...loadMigrations(s.dialect), bad])).rejects.toThrow(/no_such_table/);
+    expect(await versions(s)).toEqual(loadMigrations(s.dialect).map((m) => m.version));
+    await expect(s.q.all('SELECT * FROM zz_half')).rejects.toThrow();
+  });
+
+  it('a database newer than the code is refused with SchemaTooNewError', async () => {
+    const s = await open();
+    await migrate(s.q);
+    await s.q.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [latest + 98, 'from_the_future', 0]);
+    const err = await migrate(s.q).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SchemaTooNewError);
+    expect((err as Error).message).toMatch(new RegExp(`version ${latest + 98} .*versions up to ${latest}.*upgrade Herald`));
+  });
+
+  it.runIf(kind === 'postgres')('three processes migrating one empty database at once: one migrates, the others wait and apply nothing', async () => {
+    db = await make();
+    const stores = await Promise.all([1, 2, 3].map(() => db!.open({ poolSize: 1 })));
+    const results = await Promise.all(stores.map((s) => migrate(s.q)));
+    const applied = results.map((r) => r.applied.length).sort();
+    expect(applied).toEqual([0, 0, loadMigrations('postgres').length]);
+    expect(results.every((r) => r.version === latest)).toBe(true);
+    expect(await versions(stores[0]!)).toEqual(loadMigrations('postgres').map((m) => m.version));
+  });
+});
