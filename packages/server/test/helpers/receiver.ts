@@ -8,7 +8,7 @@ export interface Received {
   body: Buffer;
 }
 
-export type Reply = (req: Received, res: ServerResponse, n: number) => void | Promise<void>;
+export type Reply = (req: Received, res: ServerResponse, n: number) => unknown;
 
 export interface Receiver {
   url: string;
