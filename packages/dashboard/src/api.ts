@@ -1,0 +1,196 @@
+/**
+ * The dashboard's only way to the server: the public HTTP API, same origin, with the session
+ * cookie the browser sends by itself. State-changing calls carry the session's CSRF token,
+ * kept in memory only (never localStorage), so a reload fetches it again from /v1/session.
+ */
+
+export type Plan = 'free' | 'pro' | 'enterprise';
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
+
+export interface Session {
+  kind: 'admin' | 'account';
+  account_id: string | null;
+  csrf_token: string;
+  expires_at: string;
+}
+export interface Account {
+  id: string;
+  name: string;
+  plan: Plan;
+  created_at: string;
+}
+export interface Webhook {
+  id: string;
+  account_id: string;
+  url: string;
+  description: string;
+  events: string[];
+  headers: Record<string, string>;
+  enabled: boolean;
+  disabled_reason: string | null;
+  has_secret: boolean;
+  created_at: string;
+  updated_at: string;
+}
+export interface WebhookInput {
+  url: string;
+  description?: string;
+  events: string[];
+  headers?: Record<string, string>;
+  secret?: string | null;
+  enabled?: boolean;
+}
+export interface EventType {
+  name: string;
+  description: string;
+  builtin: boolean;
+}
+export interface Meta {
+  version: string;
+  egress_ip_ranges: string[];
+  retry_schedule_ms: number[];
+  max_attempts: number;
+  timeout_ms: number;
+  max_payload_bytes: number;
+}
+export interface TestResult {
+  ok: boolean;
+  status_code: number | null;
+  duration_ms: number;
+  error: string | null;
+  response_body: string | null;
+  delivery_id?: string;
+}
+export interface Delivery {
+  id: string;
+  event_id: string;
+  webhook_id: string;
+  event_type: string;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_attempt_at: string | null;
+  response_status: number | null;
+  last_error: string | null;
+  duration_ms: number | null;
+  created_at: string;
+  updated_at: string;
+}
+export interface Attempt {
+  id: string;
+  attempt: number;
+  started_at: string;
+  duration_ms: number;
+  status_code: number | null;
+  success: boolean;
+  error_kind: string | null;
+  error: string | null;
+  request_headers: Record<string, string>;
+  response_headers: Record<string, string> | null;
+  response_body: string | null;
+  response_truncated: boolean;
+}
+/** One delivery in full. Here `attempts` is the list itself (its length is the count). */
+export interface DeliveryDetail extends Omit<Delivery, 'attempts'> {
+  request: { url: string | null; body: string };
+  attempts: Attempt[];
+}
+export interface Page<T> {
+  data: T[];
+  next_cursor: string | null;
+}
+
+/** An answer other than 2xx, with the API's own code and message (shown to the user as is). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+let csrfToken: string | null = null;
+let onSignedOut: (() => void) | null = null;
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+/** Called when the server says the session is gone (expired, signed out in another tab). */
+export function onSessionLost(fn: () => void): void {
+  onSignedOut = fn;
+}
+
+const SAFE = new Set(['GET', 'HEAD']);
+
+export async function request<T>(method: string, path: string, body?: unknown, retried = false): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (!SAFE.has(method) && csrfToken) headers['x-csrf-token'] = csrfToken;
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+  } catch {
+    throw new ApiError(0, 'network_error', 'Could not reach the server. Check your connection and try again.');
+  }
+  if (res.status === 204) return undefined as T;
+  let data: unknown = null;
+  try {
+    data = await res.json();
+  } catch {
+    /* not JSON: described below */
+  }
+  if (!res.ok) {
+    const err = (data as { error?: { code?: string; message?: string } } | null)?.error;
+    // Signed in again in another tab: this tab's CSRF token belongs to the old session.
+    // Fetch the current one and try once more; a real CSRF attack has no cookie to do this with.
+    if (res.status === 403 && err?.code === 'csrf_failed' && !retried) {
+      const s = await request<Session>('GET', '/v1/session').catch(() => null);
+      if (s) {
+        csrfToken = s.csrf_token;
+        return request<T>(method, path, body, true);
+      }
+    }
+    const e = new ApiError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? `The server answered ${res.status}.`);
+    if (res.status === 401 && path !== '/v1/session') onSignedOut?.();
+    throw e;
+  }
+  return data as T;
+}
+
+const enc = encodeURIComponent;
+const acc = (a: string) => `/v1/accounts/${enc(a)}`;
+
+export const api = {
+  session: () => request<Session>('GET', '/v1/session'),
+  signIn: (adminToken: string) => request<Session>('POST', '/v1/session', { admin_token: adminToken }),
+  signOut: () => request<void>('DELETE', '/v1/session'),
+  meta: () => request<Meta>('GET', '/v1/meta'),
+  accounts: (cursor?: string) => request<Page<Account>>('GET', `/v1/accounts?limit=100${cursor ? `&cursor=${enc(cursor)}` : ''}`),
+  account: (a: string) => request<Account>('GET', acc(a)),
+  eventTypes: () => request<{ data: EventType[] }>('GET', '/v1/event-types'),
+  webhooks: (a: string) => request<{ data: Webhook[] }>('GET', `${acc(a)}/webhooks`),
+  webhook: (a: string, id: string) => request<Webhook>('GET', `${acc(a)}/webhooks/${enc(id)}`),
+  createWebhook: (a: string, w: WebhookInput) => request<Webhook>('POST', `${acc(a)}/webhooks`, w),
+  updateWebhook: (a: string, id: string, w: Partial<WebhookInput>) => request<Webhook>('PATCH', `${acc(a)}/webhooks/${enc(id)}`, w),
+  deleteWebhook: (a: string, id: string) => request<void>('DELETE', `${acc(a)}/webhooks/${enc(id)}`),
+  revealSecret: (a: string, id: string) => request<{ secret: string | null }>('GET', `${acc(a)}/webhooks/${enc(id)}/secret`),
+  testUnsaved: (a: string, t: { url: string; secret?: string | null; headers?: Record<string, string> }) =>
+    request<TestResult>('POST', `${acc(a)}/webhooks/test`, t),
+  testSaved: (a: string, id: string) => request<TestResult>('POST', `${acc(a)}/webhooks/${enc(id)}/test`),
+  deliveries: (a: string, q: { webhook_id?: string; status?: string; event_type?: string; limit?: number; cursor?: string | null }) => {
+    const p = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== null && v !== '') p.set(k, String(v));
+    return request<Page<Delivery>>('GET', `${acc(a)}/deliveries?${p}`);
+  },
+  delivery: (a: string, id: string) => request<DeliveryDetail>('GET', `${acc(a)}/deliveries/${enc(id)}`),
+  redeliver: (a: string, id: string) => request<Delivery>('POST', `${acc(a)}/deliveries/${enc(id)}/redeliver`),
+};

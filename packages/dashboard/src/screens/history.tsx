@@ -1,0 +1,255 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, ApiError, type Delivery, type DeliveryStatus, type Webhook } from '../api';
+import type { ScreenCtx } from '../context';
+import { IconChevronRight, IconPencil, IconRefresh } from '../components/icons';
+import { PageHeader } from '../components/layout';
+import { Button, Card, Link, Notice, Spinner, StatusBadge } from '../components/ui';
+import { absoluteTime, formatMs, humanizeTimestamps, outcomeLabel, relativeTime } from '../format';
+import { paths } from '../router';
+
+/**
+ * Webhook History: every delivery to one webhook, newest first. It refreshes itself every
+ * few seconds while visible (new deliveries slide in, pending ones turn green or red)
+ * without ever losing the older pages already loaded.
+ */
+
+const PAGE_SIZE = 25;
+/** Often enough to feel live while a customer watches a retry; cheap for the server (one indexed query). */
+const POLL_MS = 4000;
+
+export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string }) {
+  const [webhook, setWebhook] = useState<Webhook | null>(null);
+  const [items, setItems] = useState<Delivery[] | null>(null);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [status, setStatus] = useState<'' | DeliveryStatus>('');
+  const [eventType, setEventType] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [live, setLive] = useState(true);
+  const [refreshing, setRefreshing] = useState(false);
+  const [loadingMore, setLoadingMore] = useState(false);
+  const [updatedAt, setUpdatedAt] = useState<number | null>(null);
+  const [fresh, setFresh] = useState<Set<string>>(new Set());
+  const [announce, setAnnounce] = useState('');
+  const [, tick] = useState(0);
+  const known = useRef<Set<string>>(new Set());
+  // Mirrors of items/cursor for the merge, which runs outside render.
+  const itemsRef = useRef<Delivery[] | null>(null);
+  const cursorRef = useRef<string | null>(null);
+  const apply = (list: Delivery[] | null, next: string | null) => {
+    itemsRef.current = list;
+    cursorRef.current = next;
+    setItems(list);
+    setCursor(next);
+  };
+  const filtersKey = `${status}|${eventType}`;
+  const filtersRef = useRef(filtersKey);
+  filtersRef.current = filtersKey;
+
+  useEffect(() => {
+    api.webhook(ctx.accountId, webhookId).then(setWebhook).catch((e: ApiError) => {
+      if (e.code === 'plan_required') ctx.planRequired();
+      else setError(e.status === 404 ? 'This webhook does not exist (it may have been deleted).' : e.message);
+    });
+  }, [webhookId]);
+
+  /** Reload the newest page and merge it in front of what is loaded (keeps older pages). */
+  const inflight = useRef(false);
+  const refresh = async (reset: boolean) => {
+    const key = filtersKey;
+    // A slow answer must not pile up polls behind it; a reset (new filters) always goes.
+    if (inflight.current && !reset) return;
+    inflight.current = true;
+    setRefreshing(true);
+    try {
+      const page = await api.deliveries(ctx.accountId, { webhook_id: webhookId, status, event_type: eventType, limit: PAGE_SIZE });
+      if (filtersRef.current !== key) return; // the filters changed meanwhile; that load wins
+      const newOnes = reset ? [] : page.data.filter((d) => !known.current.has(d.id));
+      const prev = itemsRef.current;
+      if (reset || !prev) apply(page.data, page.next_cursor);
+      else {
+        const ids = new Set(page.data.map((d) => d.id));
+        const oldestFresh = page.data.at(-1)?.id ?? '';
+        // Pages loaded with "Load older" stay, and so does their cursor.
+        const older = prev.filter((d) => !ids.has(d.id) && d.id < oldestFresh);
+        apply([...page.data, ...older], older.length ? cursorRef.current : page.next_cursor);
+      }
+      for (const d of page.data) known.current.add(d.id);
+      if (newOnes.length) {
+        setFresh(new Set(newOnes.map((d) => d.id)));
+        setAnnounce(`${newOnes.length} new deliver${newOnes.length === 1 ? 'y' : 'ies'}.`);
+      }
+      setUpdatedAt(Date.now());
+      setError(null);
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'plan_required') ctx.planRequired();
+      else setError((e as Error).message);
+    } finally {
+      inflight.current = false;
+      setRefreshing(false);
+    }
+  };
+
+  useEffect(() => {
+    known.current = new Set();
+    setFresh(new Set());
+    apply(null, null);
+    void refresh(true);
+  }, [webhookId, filtersKey]);
+
+  useEffect(() => {
+    if (!live) return;
+    const t = window.setInterval(() => {
+      // A hidden tab does not poll; it catches up when shown again.
+      if (document.visibilityState === 'visible') void refresh(false);
+      else tick((n) => n + 1);
+    }, POLL_MS);
+    return () => window.clearInterval(t);
+  }, [live, webhookId, filtersKey]);
+
+  const loadMore = async () => {
+    if (!cursor) return;
+    setLoadingMore(true);
+    try {
+      const page = await api.deliveries(ctx.accountId, { webhook_id: webhookId, status, event_type: eventType, limit: PAGE_SIZE, cursor });
+      for (const d of page.data) known.current.add(d.id);
+      const prev = itemsRef.current ?? [];
+      const have = new Set(prev.map((d) => d.id));
+      apply([...prev, ...page.data.filter((d) => !have.has(d.id))], page.next_cursor);
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setLoadingMore(false);
+    }
+  };
+
+  const now = Date.now();
+  const eventTypes = (ctx.eventTypes ?? []).map((t) => t.name);
+  const filtered = status !== '' || eventType !== '';
+
+  return (
+    <>
+      <PageHeader
+        crumbs={[{ label: 'Webhooks', href: paths.list() }, { label: 'Webhook History' }]}
+        title="Webhook History"
+        description={webhook ? <span class="mono break">{webhook.url}</span> : undefined}
+        actions={
+          <Link href={paths.edit(webhookId)} class="btn btn-secondary btn-md">
+            <IconPencil />
+            Edit webhook
+          </Link>
+        }
+      />
+      {webhook && !webhook.enabled && (
+        <Notice tone={webhook.disabled_reason ? 'danger' : 'warning'} title="This webhook is off">
+          <p>
+            {webhook.disabled_reason ? `Herald turned it off: ${humanizeTimestamps(webhook.disabled_reason)}. ` : ''}New events are not delivered to it. Turn it back
+            on from the webhooks list once the endpoint is fixed.
+          </p>
+        </Notice>
+      )}
+      <Card id="history" class="card-flush">
+        <div class="toolbar" role="group" aria-label="Filter and refresh">
+          <div class="toolbar-filters">
+            <div class="field field-inline">
+              <label class="label" for="f-status">Status</label>
+              <select id="f-status" class="select" value={status} onChange={(e) => setStatus((e.target as HTMLSelectElement).value as '' | DeliveryStatus)}>
+                <option value="">All statuses</option>
+                <option value="failed">Failed</option>
+                <option value="pending">Pending or retrying</option>
+                <option value="succeeded">Succeeded</option>
+              </select>
+            </div>
+            <div class="field field-inline">
+              <label class="label" for="f-event">Event</label>
+              <select id="f-event" class="select" value={eventType} onChange={(e) => setEventType((e.target as HTMLSelectElement).value)}>
+                <option value="">All events</option>
+                {eventTypes.map((n) => (
+                  <option key={n} value={n}>{n}</option>
+                ))}
+              </select>
+            </div>
+          </div>
+          <div class="toolbar-live">
+            <label class="live-toggle">
+              <input type="checkbox" checked={live} onChange={(e) => setLive((e.target as HTMLInputElement).checked)} />
+              <span class={`live-dot ${live ? 'is-live' : ''}`} aria-hidden="true" />
+              Live updates
+            </label>
+            <span class="muted small toolbar-updated" aria-hidden="true">{updatedAt ? `Updated ${relativeTime(new Date(updatedAt).toISOString(), now)}` : ''}</span>
+            <Button size="sm" onClick={() => refresh(false)} busy={refreshing && !live} aria-label="Refresh the history now">
+              <IconRefresh />
+              Refresh
+            </Button>
+          </div>
+        </div>
+        <p class="sr-only" role="status" aria-live="polite">{announce}</p>
+        {error && <Notice tone="danger" role="alert" class="card-notice">{error}</Notice>}
+        {items === null && !error && <Spinner label="Loading deliveries" />}
+        {items !== null && items.length === 0 && (
+          <div class="empty empty-inline">
+            <h2 class="empty-title">{filtered ? 'No deliveries match these filters' : 'No deliveries yet'}</h2>
+            <p class="empty-text">
+              {filtered
+                ? 'Try another status or event.'
+                : 'When an event this webhook subscribes to happens, its delivery appears here within seconds, with the response from your endpoint.'}
+            </p>
+          </div>
+        )}
+        {items !== null && items.length > 0 && (
+          <div class="table-scroll">
+            <table class="table deliveries">
+              <caption class="sr-only">Deliveries, newest first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Status</th>
+                  <th scope="col">Event</th>
+                  <th scope="col">Response</th>
+                  <th scope="col" class="num">Attempts</th>
+                  <th scope="col" class="num">Duration</th>
+                  <th scope="col">Time</th>
+                  <th scope="col"><span class="sr-only">Details</span></th>
+                </tr>
+              </thead>
+              <tbody>
+                {items.map((d) => (
+                  <tr key={d.id} class={`row-${d.status === 'pending' && d.attempts > 0 ? 'retrying' : d.status} ${fresh.has(d.id) ? 'is-new' : ''}`} data-delivery-id={d.id}>
+                    <td data-label="Status"><StatusBadge status={d.status} attempts={d.attempts} /></td>
+                    <td data-label="Event">
+                      <Link href={paths.delivery(webhookId, d.id)} class="row-link mono">{d.event_type}</Link>
+                      <span class="cell-sub mono">{d.id}</span>
+                    </td>
+                    <td data-label="Response" class={d.status === 'failed' || (d.status === 'pending' && d.attempts > 0) ? 'text-danger' : ''}>
+                      {d.attempts === 0 ? <span class="muted">Not sent yet</span> : outcomeLabel({ status_code: d.response_status, error_kind: null, error: d.last_error })}
+                      {d.status === 'pending' && d.next_attempt_at && d.attempts > 0 && (
+                        <span class="cell-sub">retry {relativeTime(d.next_attempt_at, now)}</span>
+                      )}
+                    </td>
+                    <td data-label="Attempts" class="num">{d.attempts}</td>
+                    <td data-label="Duration" class="num">{formatMs(d.duration_ms)}</td>
+                    <td data-label="Time">
+                      <time dateTime={d.created_at} title={absoluteTime(d.created_at)}>{relativeTime(d.created_at, now)}</time>
+                    </td>
+                    <td class="chev" aria-hidden="true"><IconChevronRight /></td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+        {items !== null && items.length > 0 && (
+          <div class="table-footer">
+            <span class="muted small">Showing {items.length} deliver{items.length === 1 ? 'y' : 'ies'}, newest first</span>
+            {cursor ? (
+              <Button size="sm" onClick={loadMore} busy={loadingMore}>
+                Load older deliveries
+              </Button>
+            ) : (
+              <span class="muted small">That's all of them.</span>
+            )}
+          </div>
+        )}
+      </Card>
+    </>
+  );
+}
+

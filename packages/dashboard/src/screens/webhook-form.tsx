@@ -1,0 +1,622 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, ApiError, type TestResult, type Webhook, type WebhookInput } from '../api';
+import type { ScreenCtx } from '../context';
+import { EgressInfo } from '../components/delivery-facts';
+import { IconAlert, IconCheck, IconEye, IconEyeOff, IconGlobe, IconHistory, IconPlus, IconRefresh, IconSend, IconSparkle, IconTrash, IconX } from '../components/icons';
+import { PageHeader } from '../components/layout';
+import { Button, Card, CodeBlock, CopyButton, Link, Notice, Spinner } from '../components/ui';
+import { explainFailure, formatMs, outcomeLabel } from '../format';
+import { navigate, paths } from '../router';
+import { generateSecret } from '../secret';
+
+/**
+ * Add or edit a webhook. Every rule (URL, headers, events) is the API's: the form shows the
+ * API's own message at the field it concerns, so the two can never disagree. Test
+ * Connection sends the unsaved form, so a customer sees their endpoint's real answer before
+ * committing to anything.
+ */
+
+type Field = 'url' | 'description' | 'secret' | 'events' | 'headers' | 'form';
+type Errors = Partial<Record<Field, string>>;
+interface HeaderRow {
+  key: number;
+  name: string;
+  value: string;
+}
+/** `stored`: the saved secret, write-only, untouched. `value`: the form holds a new secret (or none). */
+type SecretState = { kind: 'stored'; revealed: string | null } | { kind: 'value'; value: string };
+
+let rowKeys = 0;
+const row = (name = '', value = ''): HeaderRow => ({ key: ++rowKeys, name, value });
+
+/** Which field an API error belongs to. Validation messages name the property (`body/url …`). */
+function fieldOf(e: ApiError): Field {
+  if (e.code === 'invalid_url' || e.code === 'url_not_allowed') return 'url';
+  if (e.code === 'unknown_event_type') return 'events';
+  if (e.code === 'header_not_allowed') return 'headers';
+  if (e.code === 'invalid_request' || e.code === 'validation_failed') {
+    if (/\/url\b/.test(e.message)) return 'url';
+    if (/\/secret\b/.test(e.message)) return 'secret';
+    if (/\/events\b/.test(e.message)) return 'events';
+    if (/\/headers\b/.test(e.message)) return 'headers';
+    if (/\/description\b/.test(e.message)) return 'description';
+  }
+  return 'form';
+}
+
+function messageFor(field: Field, e: ApiError): string {
+  // Schema messages are written for programmers; these two are common enough to say plainly.
+  if (field === 'secret' && /fewer than|more than/.test(e.message)) return 'The secret must be 16 to 256 characters long.';
+  if (field === 'description' && /more than/.test(e.message)) return 'The description can be at most 500 characters long.';
+  return e.message;
+}
+
+export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string | null }) {
+  const editing = webhookId !== null;
+  const [loaded, setLoaded] = useState<Webhook | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [url, setUrl] = useState('');
+  const [description, setDescription] = useState('');
+  const [secret, setSecret] = useState<SecretState>(() => ({ kind: 'value', value: editing ? '' : generateSecret() }));
+  const [showSecret, setShowSecret] = useState(false);
+  const [allEvents, setAllEvents] = useState(false);
+  const [events, setEvents] = useState<Set<string>>(new Set());
+  const [headers, setHeaders] = useState<HeaderRow[]>([]);
+  const [errors, setErrors] = useState<Errors>({});
+  const [saving, setSaving] = useState(false);
+  const [testing, setTesting] = useState(false);
+  const [test, setTest] = useState<{ result: TestResult | null; error: string | null; recorded: boolean } | null>(null);
+  const [revealing, setRevealing] = useState(false);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const [deleting, setDeleting] = useState(false);
+  const refs = {
+    url: useRef<HTMLInputElement>(null),
+    description: useRef<HTMLInputElement>(null),
+    secret: useRef<HTMLInputElement>(null),
+    events: useRef<HTMLFieldSetElement>(null),
+    headers: useRef<HTMLFieldSetElement>(null),
+    form: useRef<HTMLDivElement>(null),
+  };
+  const lastHeaderName = useRef<HTMLInputElement>(null);
+  const focusNewRow = useRef(false);
+
+  useEffect(() => {
+    if (!webhookId) return;
+    api
+      .webhook(ctx.accountId, webhookId)
+      .then((w) => {
+        setLoaded(w);
+        setUrl(w.url);
+        setDescription(w.description);
+        setSecret(w.has_secret ? { kind: 'stored', revealed: null } : { kind: 'value', value: '' });
+        setAllEvents(w.events.includes('*'));
+        setEvents(new Set(w.events.filter((e) => e !== '*')));
+        setHeaders(Object.entries(w.headers).map(([k, v]) => row(k, v)));
+      })
+      .catch((e: ApiError) => {
+        if (e.code === 'plan_required') ctx.planRequired();
+        else setLoadError(e.status === 404 ? 'This webhook does not exist (it may have been deleted).' : e.message);
+      });
+  }, [webhookId, ctx.accountId]);
+
+  useEffect(() => {
+    if (focusNewRow.current) {
+      focusNewRow.current = false;
+      lastHeaderName.current?.focus();
+    }
+  }, [headers.length]);
+  useEffect(() => {
+    if (confirmDelete) document.getElementById('confirm-delete')?.focus();
+  }, [confirmDelete]);
+
+  const eventTypes = (ctx.eventTypes ?? []).filter((t) => t.name !== 'ping');
+
+  const headerObject = (): Record<string, string> => {
+    const out: Record<string, string> = {};
+    for (const h of headers) if (h.name.trim() || h.value) out[h.name.trim()] = h.value;
+    return out;
+  };
+
+  const clientErrors = (forTest: boolean): Errors => {
+    const e: Errors = {};
+    if (!url.trim()) e.url = 'Enter the URL of your endpoint, for example https://example.com/webhooks/herald.';
+    if (!forTest && !allEvents && events.size === 0) e.events = 'Choose at least one event, or All events.';
+    if (headers.some((h) => !h.name.trim() && h.value)) e.headers = 'Every header needs a name.';
+    const names = headers.map((h) => h.name.trim().toLowerCase()).filter(Boolean);
+    if (new Set(names).size !== names.length) e.headers = 'Each header name can be used only once.';
+    return e;
+  };
+
+  const showErrors = (e: Errors) => {
+    setErrors(e);
+    const first = (['url', 'description', 'events', 'secret', 'headers', 'form'] as Field[]).find((f) => e[f]);
+    if (first) {
+      const el = refs[first].current;
+      if (el instanceof HTMLFieldSetElement) el.querySelector<HTMLElement>('input, button')?.focus();
+      else el?.focus();
+    }
+  };
+
+  const apiFailed = (e: unknown) => {
+    if (e instanceof ApiError) {
+      if (e.code === 'plan_required') return ctx.planRequired();
+      const f = fieldOf(e);
+      showErrors({ [f]: messageFor(f, e) });
+    } else showErrors({ form: (e as Error).message });
+  };
+
+  /** Unchanged since loaded: Test Connection can use the saved webhook (and record it in History). */
+  const unchanged = (): boolean => {
+    if (!loaded || secret.kind !== 'stored') return false;
+    const saved = JSON.stringify(Object.entries(loaded.headers).sort());
+    return url.trim() === loaded.url && JSON.stringify(Object.entries(headerObject()).sort()) === saved;
+  };
+
+  const runTest = async () => {
+    const e = clientErrors(true);
+    if (Object.keys(e).length) return showErrors(e);
+    setErrors({});
+    setTesting(true);
+    setTest(null);
+    try {
+      if (editing && unchanged()) {
+        const result = await api.testSaved(ctx.accountId, webhookId!);
+        setTest({ result, error: null, recorded: true });
+      } else {
+        let s: string | null;
+        if (secret.kind === 'stored') {
+          // The unsaved form keeps the saved secret; fetch it so the test is signed like real deliveries.
+          s = secret.revealed ?? (await api.revealSecret(ctx.accountId, webhookId!)).secret;
+        } else s = secret.value || null;
+        const result = await api.testUnsaved(ctx.accountId, { url: url.trim(), secret: s, headers: headerObject() });
+        setTest({ result, error: null, recorded: false });
+      }
+    } catch (err) {
+      if (err instanceof ApiError && fieldOf(err) !== 'form') apiFailed(err);
+      setTest({ result: null, error: (err as Error).message, recorded: false });
+    } finally {
+      setTesting(false);
+    }
+  };
+
+  const save = async (ev: Event) => {
+    ev.preventDefault();
+    const e = clientErrors(false);
+    if (Object.keys(e).length) return showErrors(e);
+    setErrors({});
+    setSaving(true);
+    const body: WebhookInput = {
+      url: url.trim(),
+      description: description.trim(),
+      events: allEvents ? ['*'] : [...events],
+      headers: headerObject(),
+    };
+    if (secret.kind === 'value') {
+      if (editing) body.secret = secret.value || null;
+      else if (secret.value) body.secret = secret.value;
+    }
+    try {
+      if (editing) await api.updateWebhook(ctx.accountId, webhookId!, body);
+      else await api.createWebhook(ctx.accountId, body);
+      ctx.toast(editing ? 'Webhook saved.' : 'Webhook added. New events will be delivered to it.');
+      navigate(paths.list());
+    } catch (err) {
+      apiFailed(err);
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const remove = async () => {
+    setDeleting(true);
+    try {
+      await api.deleteWebhook(ctx.accountId, webhookId!);
+      ctx.toast('Webhook deleted.');
+      navigate(paths.list());
+    } catch (err) {
+      setDeleting(false);
+      setConfirmDelete(false);
+      apiFailed(err);
+    }
+  };
+
+  const reveal = async () => {
+    if (secret.kind !== 'stored') return;
+    setRevealing(true);
+    try {
+      const r = await api.revealSecret(ctx.accountId, webhookId!);
+      setSecret({ kind: 'stored', revealed: r.secret });
+    } catch (err) {
+      apiFailed(err);
+    } finally {
+      setRevealing(false);
+    }
+  };
+
+  if (editing && loadError) {
+    return (
+      <>
+        <PageHeader crumbs={[{ label: 'Webhooks', href: paths.list() }, { label: 'Edit' }]} title="Edit webhook" />
+        <Notice tone="danger" role="alert" title="Could not open this webhook">{loadError}</Notice>
+        <p><Link href={paths.list()}>Back to webhooks</Link></p>
+      </>
+    );
+  }
+  if (editing && !loaded) return <Spinner label="Loading webhook" />;
+
+  const err = (f: Field) => (errors[f] ? { 'aria-invalid': 'true' as const, 'aria-describedby': `${f}-error` } : {});
+  const FieldError = ({ f }: { f: Field }) => (errors[f] ? <p class="field-error" id={`${f}-error`}><IconAlert />{errors[f]}</p> : null);
+  const egress = ctx.meta?.egress_ip_ranges ?? [];
+
+  return (
+    <>
+      <PageHeader
+        crumbs={[{ label: 'Webhooks', href: paths.list() }, { label: editing ? 'Edit webhook' : 'Add webhook' }]}
+        title={editing ? 'Edit webhook' : 'Add webhook'}
+        description={editing ? <span class="mono break">{loaded!.url}</span> : 'Tell Herald where to send events and which ones. You can test the connection before saving.'}
+        actions={
+          editing ? (
+            <Link href={paths.history(webhookId!)} class="btn btn-secondary btn-md">
+              <IconHistory />
+              Webhook History
+            </Link>
+          ) : undefined
+        }
+      />
+      <form class="form-layout" onSubmit={save} noValidate aria-label={editing ? 'Edit webhook' : 'Add webhook'}>
+        <div class="form-main">
+          <div ref={refs.form} tabIndex={-1} class="focus-target">
+            {errors.form && <Notice tone="danger" role="alert" title="The webhook was not saved">{errors.form}</Notice>}
+          </div>
+
+          <Card id="endpoint" title="Endpoint">
+            <div class="field">
+              <label for="url" class="label">Destination URL</label>
+              <input
+                ref={refs.url}
+                id="url"
+                class={`input mono ${errors.url ? 'is-invalid' : ''}`}
+                type="url"
+                inputMode="url"
+                autocomplete="off"
+                spellcheck={false}
+                placeholder="https://example.com/webhooks/herald"
+                value={url}
+                onInput={(e) => {
+                  setUrl((e.target as HTMLInputElement).value);
+                  if (errors.url) setErrors({ ...errors, url: undefined });
+                }}
+                aria-describedby={errors.url ? 'url-error' : 'url-hint'}
+                aria-invalid={errors.url ? 'true' : undefined}
+              />
+              <FieldError f="url" />
+              <p class="hint" id="url-hint">An https:// address on the public internet. Herald sends a POST with a JSON body to it.</p>
+              <div class="inline-info" role="note">
+                <IconGlobe />
+                {egress.length ? (
+                  <p>
+                    Behind a firewall? Allow requests from{' '}
+                    {egress.map((r, i) => (
+                      <span key={r}>
+                        <code class="mono">{r}</code>
+                        {i < egress.length - 1 ? ', ' : ''}
+                      </span>
+                    ))}
+                    .
+                  </p>
+                ) : (
+                  <p>Herald does not send from fixed IP addresses; verify the signature instead of allow-listing IPs.</p>
+                )}
+              </div>
+            </div>
+            <div class="field">
+              <label for="description" class="label">
+                Description <span class="optional">optional</span>
+              </label>
+              <input
+                ref={refs.description}
+                id="description"
+                class={`input ${errors.description ? 'is-invalid' : ''}`}
+                type="text"
+                maxLength={500}
+                placeholder="e.g. Production order sync"
+                value={description}
+                onInput={(e) => setDescription((e.target as HTMLInputElement).value)}
+                {...err('description')}
+              />
+              <FieldError f="description" />
+            </div>
+          </Card>
+
+          <Card id="events-card" title="Events" description="Herald delivers only the events this webhook subscribes to.">
+            <fieldset ref={refs.events} class="fieldset" aria-describedby={errors.events ? 'events-error' : undefined}>
+              <legend class="sr-only">Events to send</legend>
+              <label class={`check check-all ${allEvents ? 'is-checked' : ''}`}>
+                <input type="checkbox" checked={allEvents} onChange={(e) => setAllEvents((e.target as HTMLInputElement).checked)} />
+                <span class="check-text">
+                  <span class="check-title">All events</span>
+                  <span class="check-description">Every event type, including ones added later.</span>
+                </span>
+              </label>
+              <div class="check-grid">
+                {ctx.eventTypes === null && <p class="muted small">Loading event types…</p>}
+                {eventTypes.map((t) => (
+                  <label key={t.name} class={`check ${allEvents ? 'is-disabled' : ''} ${allEvents || events.has(t.name) ? 'is-checked' : ''}`}>
+                    <input
+                      type="checkbox"
+                      name="events"
+                      value={t.name}
+                      checked={allEvents || events.has(t.name)}
+                      disabled={allEvents}
+                      onChange={(e) => {
+                        const next = new Set(events);
+                        if ((e.target as HTMLInputElement).checked) next.add(t.name);
+                        else next.delete(t.name);
+                        setEvents(next);
+                        if (errors.events) setErrors({ ...errors, events: undefined });
+                      }}
+                    />
+                    <span class="check-text">
+                      <span class="check-title mono">{t.name}</span>
+                      <span class="check-description">{t.description || 'No description.'}</span>
+                    </span>
+                  </label>
+                ))}
+              </div>
+            </fieldset>
+            <FieldError f="events" />
+          </Card>
+
+          <Card
+            id="secret-card"
+            title="Webhook Secret"
+            description="Herald signs every request with this secret (X-Hub-Signature-256 and webhook-signature headers), so your endpoint can check that a request really comes from Herald."
+          >
+            {secret.kind === 'stored' ? (
+              <div class="secret-stored">
+                {secret.revealed === null ? (
+                  <p class="secret-status">
+                    <IconCheck class="ok" />
+                    <span>
+                      <strong>A secret is set.</strong> For your safety it is hidden; reveal it only when you need to copy it.
+                    </span>
+                  </p>
+                ) : (
+                  <div class="field">
+                    <label for="secret-revealed" class="label">Current secret</label>
+                    <div class="input-group">
+                      <input id="secret-revealed" class="input mono" readOnly value={secret.revealed} />
+                      <CopyButton text={() => secret.revealed ?? ''} size="md" />
+                    </div>
+                  </div>
+                )}
+                <div class="button-row">
+                  {secret.revealed === null ? (
+                    <Button size="sm" busy={revealing} onClick={reveal}>
+                      <IconEye />
+                      Reveal secret
+                    </Button>
+                  ) : (
+                    <Button size="sm" onClick={() => setSecret({ kind: 'stored', revealed: null })}>
+                      <IconEyeOff />
+                      Hide secret
+                    </Button>
+                  )}
+                  <Button
+                    size="sm"
+                    onClick={() => {
+                      setSecret({ kind: 'value', value: generateSecret() });
+                      setShowSecret(true);
+                    }}
+                  >
+                    <IconRefresh />
+                    Replace secret
+                  </Button>
+                </div>
+              </div>
+            ) : (
+              <div class="field">
+                <label for="secret" class="label">
+                  Signing secret <span class="optional">recommended</span>
+                </label>
+                <div class="input-group">
+                  <input
+                    ref={refs.secret}
+                    id="secret"
+                    class={`input mono ${errors.secret ? 'is-invalid' : ''}`}
+                    // Preact's types narrow `type` per literal; a toggled value needs the cast.
+                    type={(showSecret ? 'text' : 'password') as 'text'}
+                    autocomplete="off"
+                    spellcheck={false}
+                    placeholder="Leave empty to send unsigned requests"
+                    value={secret.value}
+                    onInput={(e) => setSecret({ kind: 'value', value: (e.target as HTMLInputElement).value })}
+                    aria-describedby={errors.secret ? 'secret-error' : 'secret-hint'}
+                    aria-invalid={errors.secret ? 'true' : undefined}
+                  />
+                  <Button size="md" onClick={() => setShowSecret(!showSecret)} aria-pressed={showSecret ? 'true' : 'false'} aria-controls="secret">
+                    {showSecret ? <IconEyeOff /> : <IconEye />}
+                    {showSecret ? 'Hide' : 'Show'}
+                  </Button>
+                  <CopyButton text={() => secret.value} size="md" />
+                  <Button
+                    size="md"
+                    onClick={() => {
+                      setSecret({ kind: 'value', value: generateSecret() });
+                      setErrors({ ...errors, secret: undefined });
+                    }}
+                  >
+                    <IconSparkle />
+                    Generate
+                  </Button>
+                </div>
+                <FieldError f="secret" />
+                <p class="hint" id="secret-hint">
+                  16 to 256 characters. Generate makes a strong random one. Copy it into your endpoint's configuration now; you can reveal it
+                  again later.
+                </p>
+                {editing && loaded?.has_secret && (
+                  <Button size="sm" variant="ghost" onClick={() => setSecret({ kind: 'stored', revealed: null })}>
+                    Keep the current secret
+                  </Button>
+                )}
+              </div>
+            )}
+          </Card>
+
+          <Card
+            id="headers-card"
+            title="Custom Headers"
+            description="Extra HTTP headers sent with every request, for example an API key your endpoint expects. Values are stored encrypted."
+          >
+            <fieldset ref={refs.headers} class="fieldset" aria-describedby={errors.headers ? 'headers-error' : 'headers-hint'}>
+              <legend class="sr-only">Custom headers</legend>
+              {headers.length > 0 && (
+                <div class="kv-rows">
+                  <div class="kv-head" aria-hidden="true">
+                    <span>Name</span>
+                    <span>Value</span>
+                    <span />
+                  </div>
+                  {headers.map((h, i) => (
+                    <div class="kv-row" key={h.key}>
+                      <input
+                        ref={i === headers.length - 1 ? lastHeaderName : undefined}
+                        class={`input mono ${errors.headers ? 'is-invalid' : ''}`}
+                        aria-label={`Header ${i + 1} name`}
+                        placeholder="X-Api-Key"
+                        autocomplete="off"
+                        spellcheck={false}
+                        value={h.name}
+                        onInput={(e) => setHeaders(headers.map((x) => (x.key === h.key ? { ...x, name: (e.target as HTMLInputElement).value } : x)))}
+                      />
+                      <input
+                        class={`input mono ${errors.headers ? 'is-invalid' : ''}`}
+                        aria-label={`Header ${i + 1} value`}
+                        placeholder="value"
+                        autocomplete="off"
+                        spellcheck={false}
+                        value={h.value}
+                        onInput={(e) => setHeaders(headers.map((x) => (x.key === h.key ? { ...x, value: (e.target as HTMLInputElement).value } : x)))}
+                      />
+                      <Button variant="ghost" size="md" class="btn-icon" aria-label={`Remove header ${i + 1}${h.name ? ` (${h.name})` : ''}`} onClick={() => setHeaders(headers.filter((x) => x.key !== h.key))}>
+                        <IconTrash />
+                      </Button>
+                    </div>
+                  ))}
+                </div>
+              )}
+              <Button
+                size="sm"
+                onClick={() => {
+                  focusNewRow.current = true;
+                  setHeaders([...headers, row()]);
+                }}
+              >
+                <IconPlus />
+                Add header
+              </Button>
+            </fieldset>
+            <FieldError f="headers" />
+            <p class="hint" id="headers-hint">
+              Reserved names can't be used: Host, Content-Type, Content-Length, User-Agent, Connection, Transfer-Encoding, X-Hub-Signature-256,
+              X-Herald-* and webhook-*.
+            </p>
+          </Card>
+
+          {editing && (
+            <Card id="danger" title="Delete webhook" class="card-danger" description="Deleting stops all deliveries to this endpoint and removes its delivery history. This can't be undone.">
+              {confirmDelete ? (
+                <div class="confirm" role="group" aria-label="Confirm deletion">
+                  <p>
+                    <strong>Delete this webhook and its history?</strong>
+                  </p>
+                  <div class="button-row">
+                    <Button id="confirm-delete" variant="danger" busy={deleting} onClick={remove}>
+                      <IconTrash />
+                      Yes, delete webhook
+                    </Button>
+                    <Button variant="ghost" onClick={() => setConfirmDelete(false)}>
+                      Cancel
+                    </Button>
+                  </div>
+                </div>
+              ) : (
+                <Button variant="danger-ghost" onClick={() => setConfirmDelete(true)}>
+                  <IconTrash />
+                  Delete webhook
+                </Button>
+              )}
+            </Card>
+          )}
+
+          <div class="form-footer">
+            <Link href={paths.list()} class="btn btn-ghost btn-md">Cancel</Link>
+            <Button type="submit" variant="primary" busy={saving}>
+              Save Webhook
+            </Button>
+          </div>
+        </div>
+
+        <aside class="form-aside" aria-label="Test and delivery facts">
+          <Card id="test" title="Test Connection" description="Sends a signed ping event to the URL in the form, with its secret and headers, and shows what your endpoint answers. Nothing is saved.">
+            <Button onClick={runTest} busy={testing} class="btn-block">
+              <IconSend />
+              {testing ? 'Sending ping…' : 'Test Connection'}
+            </Button>
+            <div class="test-result-region" aria-live="polite" aria-atomic="true">
+              {test && <TestOutcome test={test} timeoutMs={ctx.meta?.timeout_ms} />}
+            </div>
+          </Card>
+          <Card id="facts" title="Delivery facts">
+            <EgressInfo meta={ctx.meta} compact />
+          </Card>
+        </aside>
+      </form>
+    </>
+  );
+}
+
+function TestOutcome({ test, timeoutMs }: { test: { result: TestResult | null; error: string | null; recorded: boolean }; timeoutMs?: number }) {
+  if (!test.result) {
+    return (
+      <div class="test-result is-bad" data-testid="test-result">
+        <p class="test-headline">
+          <IconX /> The test could not be sent
+        </p>
+        <p class="test-explain">{test.error}</p>
+      </div>
+    );
+  }
+  const r = test.result;
+  const error_kind = r.status_code === null ? kindFromError(r.error) : null;
+  return (
+    <div class={`test-result ${r.ok ? 'is-ok' : 'is-bad'}`} data-testid="test-result">
+      <p class="test-headline">
+        {r.ok ? <IconCheck /> : <IconX />}
+        <span class="test-status" data-testid="test-status">{outcomeLabel({ status_code: r.status_code, error_kind, error: r.error })}</span>
+        <span class="test-time" data-testid="test-time">in {formatMs(r.duration_ms)}</span>
+      </p>
+      <p class="test-explain">
+        {r.ok ? 'Your endpoint is reachable and answered with success. Save the webhook to start receiving events.' : explainFailure({ status_code: r.status_code, error_kind, error: r.error }, timeoutMs)}
+      </p>
+      {r.error && r.status_code === null && <p class="test-error mono small">{r.error}</p>}
+      <p class="label small">Response body</p>
+      <CodeBlock text={r.response_body} label="Response body from your endpoint" empty="Your endpoint sent an empty body." />
+      {test.recorded && <p class="hint">This test is recorded in the webhook's history.</p>}
+    </div>
+  );
+}
+
+/** Test Connection answers with the error text only; recover the kind for the explanation. */
+function kindFromError(error: string | null): string | null {
+  if (!error) return null;
+  if (/timed out/i.test(error)) return 'timeout';
+  if (/DNS/.test(error)) return 'dns';
+  if (/refused/i.test(error)) return 'refused';
+  if (/reset/i.test(error)) return 'reset';
+  if (/TLS/.test(error)) return 'tls';
+  if (/not allowed/i.test(error)) return 'blocked';
+  if (/invalid HTTP/i.test(error)) return 'protocol';
+  return 'network';
+}

@@ -1,0 +1,423 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dashboardPlugin } from '../../server/src/dashboard/index.js';
+import { ADMIN_TOKEN, createAccount, startHerald, waitFor, type TestHerald } from '../../server/test/helpers/herald.js';
+import { startReceiver, type Receiver } from '../../server/test/helpers/receiver.js';
+
+/**
+ * The dashboard in a real browser (Debian's Chromium driven by playwright-core) against a
+ * real Herald and a real receiver on 127.0.0.1: what a customer does, click by click. It also
+ * takes the screenshots used in docs/DASHBOARD.md.
+ */
+
+/*
+ * The page.evaluate callbacks run in the browser. This file is type-checked with Node's types
+ * only (the DOM lib's fetch types clash with Node's in the shared test helpers), so the few
+ * browser globals those callbacks use are declared loosely here.
+ */
+declare const document: any;
+declare const window: any;
+declare const localStorage: Record<string, string>;
+declare const sessionStorage: Record<string, string>;
+declare function getComputedStyle(el: unknown): { boxShadow: string };
+type HTMLElement = { blur(): void };
+
+const here = dirname(fileURLToPath(import.meta.url));
+const pkg = join(here, '..');
+const repo = join(pkg, '..', '..');
+/**
+ * Screenshots go to test-results/ (ignored by git) on every run, so the screenshot code is
+ * exercised; HERALD_UPDATE_SCREENSHOTS=1 writes them to docs/screenshots for the docs instead.
+ */
+const SHOTS = process.env.HERALD_UPDATE_SCREENSHOTS ? join(repo, 'docs', 'screenshots') : join(repo, 'test-results', 'dashboard-screenshots');
+const CHROMIUM = process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+const XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">';
+
+if (!haveChromium && !process.env.CI) {
+  const bar = '!'.repeat(78);
+  console.warn(`\n${bar}\n  DASHBOARD BROWSER TESTS SKIPPED: ${CHROMIUM} not found.\n  Run scripts/install-chromium.sh to install Debian's chromium (CI fails instead of skipping).\n${bar}\n`);
+}
+
+/** Rebuild the app when its sources are newer than the build (a plain `npx vitest run` skips `pretest`). */
+function ensureBuilt(): void {
+  const index = join(pkg, 'dist', 'index.html');
+  const newest = (dir: string): number =>
+    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+  const srcTime = Math.max(newest(join(pkg, 'src')), statSync(join(pkg, 'index.html')).mtimeMs);
+  if (existsSync(index) && statSync(index).mtimeMs >= srcTime) return;
+  const r = spawnSync('npm', ['run', 'build', '-w', 'packages/dashboard'], { cwd: repo, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('building the dashboard failed');
+}
+
+const suite = haveChromium ? describe : process.env.CI ? describe : describe.skip;
+
+suite('dashboard in a browser', () => {
+  let h: TestHerald;
+  let rx: Receiver;
+  let browser: Browser;
+  let desktop: BrowserContext;
+  let page: Page;
+  let pro: string;
+  let free: string;
+  /** What the main endpoint answers; the test flips it to force failures. */
+  let mainStatus = 200;
+  const problems: string[] = [];
+
+  const shot = async (p: Page, name: string, fullPage = true) => {
+    // From the top, with fonts loaded, so sticky headers sit where a reader expects them.
+    await p.evaluate(async () => {
+      window.scrollTo(0, 0);
+      (document.activeElement as HTMLElement | null)?.blur();
+      await document.fonts.ready;
+    });
+    await p.mouse.move(0, 0);
+    await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
+  };
+  const portal = async (account: string): Promise<string> => {
+    const r = await h.api('POST', `/v1/accounts/${account}/portal-sessions`);
+    expect(r.status).toBe(201);
+    return r.body.url as string;
+  };
+  const watch = (p: Page) => {
+    p.on('console', (m) => {
+      // The app's own failed fetches (an expected 401 before sign-in) are logged by Chromium; CSP violations are what matter.
+      if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) problems.push(m.text());
+    });
+    p.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  };
+
+  beforeAll(async () => {
+    if (!haveChromium) throw new Error(`${CHROMIUM} is missing and CI is set: run scripts/install-chromium.sh before the tests`);
+    ensureBuilt();
+    mkdirSync(SHOTS, { recursive: true });
+    rx = await startReceiver(async (req, res) => {
+      if (req.url.startsWith('/hooks/old')) {
+        res.statusCode = 410;
+        res.end('this endpoint was retired');
+      } else if (req.url.startsWith('/hooks/html')) {
+        res.setHeader('content-type', 'text/html');
+        res.end(XSS);
+      } else if (mainStatus === 200) {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ received: true }));
+      } else {
+        res.statusCode = mainStatus;
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ error: 'database connection pool exhausted', request_id: 'req_7f3a9c' }));
+      }
+    });
+    h = await startHerald(
+      { HERALD_DEV: 'true', HERALD_EGRESS_IPS: '203.0.113.0/28, 198.51.100.7/32', HERALD_POLL_INTERVAL_MS: '100' },
+      { plugins: [dashboardPlugin()] },
+    );
+    pro = await createAccount(h, 'pro', 'Acme Publishing');
+    free = await createAccount(h, 'free', 'Tiny Blog');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    desktop = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+    await desktop.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: h.url });
+    page = await desktop.newPage();
+    watch(page);
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await h?.close();
+    await rx?.close();
+  });
+
+  it('opens with a portal link, then shows the empty state', async () => {
+    await page.goto(await portal(pro));
+    // The token left the address bar.
+    expect(new URL(page.url()).pathname).not.toContain('/portal/');
+    await expect.poll(() => page.getByRole('heading', { name: 'No webhooks yet' }).isVisible(), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => page.getByText('Outgoing IP addresses').isVisible()).toBe(true);
+    expect(await page.getByText('203.0.113.0/28').first().isVisible()).toBe(true);
+    expect(await page.getByText(/tries again after 1 minute, 10 minutes, 1 hour 40 minutes and 16 hours 40 minutes/).isVisible()).toBe(true);
+    // Nothing secret is kept in web storage.
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+    expect(stored).not.toMatch(/csrf|session|whsec_/i);
+    await shot(page, 'webhooks-empty');
+  });
+
+  it('shows the API error at the field, tests the unsaved form, then saves', async () => {
+    await page.getByRole('link', { name: 'Add Webhook' }).click();
+    await page.getByLabel('Destination URL').fill('ftp://example.com/hook');
+    await page.getByLabel('content.generated').check();
+    await page.getByRole('button', { name: 'Save Webhook' }).click();
+    // The API's own message, at the URL field.
+    const urlError = page.locator('#url-error');
+    await expect.poll(() => urlError.isVisible()).toBe(true);
+    expect(await page.getByLabel('Destination URL').getAttribute('aria-invalid')).toBe('true');
+    expect((await urlError.textContent())!.length).toBeGreaterThan(5);
+
+    await page.getByLabel('Destination URL').fill(`${rx.url}/hooks/herald`);
+    await page.getByLabel('Description').fill('Production content sync');
+    await page.getByRole('button', { name: 'Generate' }).click();
+    const secret = await page.getByLabel('Signing secret').inputValue();
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    await page.getByRole('button', { name: 'Show', exact: true }).click();
+    expect(await page.getByLabel('Signing secret').getAttribute('type')).toBe('text');
+    await page.getByRole('button', { name: 'Add header' }).click();
+    await page.getByLabel('Header 1 name').fill('X-Api-Key');
+    await page.getByLabel('Header 1 value').fill('sk_live_4242');
+    await page.getByLabel('publishing.failed').check();
+
+    const before = rx.received.length;
+    await page.getByRole('button', { name: 'Test Connection' }).click();
+    const result = page.getByTestId('test-result');
+    await expect.poll(() => result.isVisible(), { timeout: 15_000 }).toBe(true);
+    expect(await page.getByTestId('test-status').textContent()).toBe('200 OK');
+    expect(await page.getByTestId('test-time').textContent()).toMatch(/^in \d+(\.\d+)? (ms|s)$/);
+    expect(await result.textContent()).toContain('{"received":true}');
+    // The ping really carried the form's secret and header.
+    const ping = rx.received[before]!;
+    expect(ping.headers['x-api-key']).toBe('sk_live_4242');
+    expect(ping.headers['x-herald-event']).toBe('ping');
+    expect(ping.headers['x-hub-signature-256']).toMatch(/^sha256=[0-9a-f]{64}$/);
+    await page.getByRole('button', { name: 'Hide', exact: true }).click();
+    await shot(page, 'webhook-form-test');
+
+    await page.getByRole('button', { name: 'Save Webhook' }).click();
+    await expect.poll(() => page.getByText('Webhook added').isVisible(), { timeout: 10_000 }).toBe(true);
+    const saved = await h.api('GET', `/v1/accounts/${pro}/webhooks`);
+    expect(saved.body.data).toHaveLength(1);
+    expect(saved.body.data[0]).toMatchObject({ url: `${rx.url}/hooks/herald`, events: ['content.generated', 'publishing.failed'], headers: { 'X-Api-Key': 'sk_live_4242' }, has_secret: true });
+    expect((await h.api('GET', `/v1/accounts/${pro}/webhooks/${saved.body.data[0].id}/secret`)).body.secret).toBe(secret);
+  });
+
+  it('lists webhooks with health, and the reason Herald turned one off', async () => {
+    // A second endpoint that answers 410 Gone: Herald turns it off and says why.
+    const old = await h.api('POST', `/v1/accounts/${pro}/webhooks`, { url: `${rx.url}/hooks/old`, events: ['*'], description: 'Legacy CMS bridge' });
+    expect(old.status).toBe(201);
+    for (let i = 0; i < 6; i++) {
+      const r = await h.api('POST', `/v1/accounts/${pro}/events`, { type: i % 3 === 2 ? 'publishing.failed' : 'content.generated', data: { article_id: 1000 + i, title: `Post ${i}` } });
+      expect(r.status).toBe(202);
+    }
+    await waitFor(async () => (await h.api('GET', `/v1/accounts/${pro}/webhooks/${old.body.id}`)).body.enabled === false);
+    await waitFor(async () => {
+      const d = await h.api('GET', `/v1/accounts/${pro}/deliveries?status=pending`);
+      return d.body.data.length === 0;
+    });
+    await page.reload();
+    await expect.poll(() => page.getByText('Herald turned this webhook off').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await page.getByText(/410 Gone/).first().isVisible()).toBe(true);
+    await expect.poll(() => page.getByText('100% succeeded').isVisible()).toBe(true);
+    const switches = page.getByRole('switch');
+    expect(await switches.count()).toBe(2);
+    await shot(page, 'webhooks-list');
+
+    // The switch turns the old one back on, through PATCH.
+    const off = page.getByRole('switch', { name: /hooks\/old/ });
+    expect(await off.getAttribute('aria-checked')).toBe('false');
+    await off.click();
+    await expect.poll(() => off.getAttribute('aria-checked')).toBe('true');
+    expect((await h.api('GET', `/v1/accounts/${pro}/webhooks/${old.body.id}`)).body).toMatchObject({ enabled: true, disabled_reason: null });
+    await off.click();
+    await expect.poll(() => off.getAttribute('aria-checked')).toBe('false');
+  });
+
+  it('shows the history live, a failure explained, and a successful redelivery', async () => {
+    const hooks = (await h.api('GET', `/v1/accounts/${pro}/webhooks`)).body.data as Array<{ id: string; url: string }>;
+    const main = hooks.find((w) => w.url.endsWith('/hooks/herald'))!;
+    await page.getByRole('link', { name: 'History' }).first().click();
+    await expect.poll(() => page.getByRole('heading', { name: 'Webhook History' }).isVisible()).toBe(true);
+    const rows = page.locator('tbody tr');
+    // Six events, all subscribed; the unsaved form's ping is not part of any history.
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(6);
+
+    // Live: a new delivery appears without a reload, and its failure shows.
+    mainStatus = 500;
+    const pub = await h.api('POST', `/v1/accounts/${pro}/events`, { type: 'content.generated', data: { article_id: 2001, title: 'Breaking: quarterly results' } });
+    const dlv = (pub.body.deliveries as Array<{ id: string; webhook_id: string }>).find((d) => d.webhook_id === main.id)!.id;
+    const row = page.locator(`tr[data-delivery-id="${dlv}"]`);
+    await expect.poll(() => row.isVisible(), { timeout: 15_000 }).toBe(true);
+    await expect.poll(() => row.textContent(), { timeout: 15_000 }).toContain('500 Internal Server Error');
+    expect(await row.getAttribute('class')).toContain('row-retrying');
+    expect(await row.textContent()).toContain('Retrying');
+
+    // Filters.
+    await page.getByLabel('Status', { exact: true }).selectOption('pending');
+    await expect.poll(() => rows.count()).toBe(1);
+    await page.getByLabel('Status', { exact: true }).selectOption('');
+    await page.getByLabel('Event', { exact: true }).selectOption('publishing.failed');
+    await expect.poll(() => rows.count()).toBe(2);
+    await page.getByLabel('Event', { exact: true }).selectOption('');
+    await expect.poll(() => rows.count()).toBe(7);
+    await shot(page, 'webhook-history');
+
+    // The detail: exact request, the attempt, the answer and what it means.
+    await row.getByRole('link').click();
+    await expect.poll(() => page.getByText('Not delivered yet. Herald will try again automatically.').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await page.getByText(/Your endpoint had an error while handling the request \(500\)/).first().isVisible()).toBe(true);
+    expect(await page.getByText('database connection pool exhausted').first().isVisible()).toBe(true);
+    expect(await page.getByText('Next attempt').isVisible()).toBe(true);
+    const pretty = await page.locator('pre.code').first().textContent();
+    expect(pretty).toContain('"title": "Breaking: quarterly results"');
+    await page.getByRole('button', { name: 'Raw' }).click();
+    const raw = await page.locator('pre.code').first().textContent();
+    expect(raw).toBe(`{"event":"content.generated","created_at":"${pub.body.created_at}","delivery_id":"${dlv}","data":{"article_id":2001,"title":"Breaking: quarterly results"}}`);
+    await page.getByRole('button', { name: 'Pretty' }).click();
+    // Headers as the server redacted them.
+    expect(await page.getByRole('rowheader', { name: 'x-herald-delivery' }).first().isVisible()).toBe(true);
+    await shot(page, 'delivery-detail');
+
+    // The endpoint is fixed; Redeliver sends the same delivery again and the page follows it.
+    mainStatus = 200;
+    const before = rx.received.length;
+    await page.getByRole('button', { name: 'Redeliver' }).click();
+    await expect.poll(() => page.getByText(/Redelivered successfully/).isVisible(), { timeout: 20_000 }).toBe(true);
+    expect(await page.getByText('Delivered. Your endpoint accepted this event.').isVisible()).toBe(true);
+    const again = rx.received.slice(before).find((r) => r.headers['x-herald-delivery'] === dlv)!;
+    expect(again.headers['x-herald-attempt']).toBe('2');
+    expect(await page.getByRole('heading', { name: 'Attempts (2)' }).isVisible()).toBe(true);
+    await shot(page, 'delivery-detail-redelivered');
+  });
+
+  it('works on a 390 px phone', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'en-US', timezoneId: 'UTC' });
+    const p = await ctx.newPage();
+    watch(p);
+    await p.goto(await portal(pro));
+    await expect.poll(() => p.getByRole('switch').first().isVisible(), { timeout: 10_000 }).toBe(true);
+    // Nothing overflows sideways.
+    expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await shot(p, 'webhooks-list-phone');
+    // The settings menu opens from the header.
+    await p.getByRole('button', { name: 'Settings menu' }).click();
+    expect(await p.getByRole('navigation', { name: 'Settings' }).getByText('Webhooks').isVisible()).toBe(true);
+    await p.getByRole('button', { name: 'Settings menu' }).click();
+    await p.getByRole('link', { name: 'History' }).first().click();
+    await expect.poll(() => p.locator('tbody tr').first().isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await shot(p, 'webhook-history-phone', false);
+    await ctx.close();
+  });
+
+  it('pages through older deliveries', async () => {
+    mainStatus = 200;
+    const hooks = (await h.api('GET', `/v1/accounts/${pro}/webhooks`)).body.data as Array<{ id: string; url: string }>;
+    const main = hooks.find((w) => w.url.endsWith('/hooks/herald'))!;
+    for (let i = 0; i < 24; i++) {
+      expect((await h.api('POST', `/v1/accounts/${pro}/events`, { type: 'content.generated', data: { n: i } })).status).toBe(202);
+    }
+    await page.goto(`${h.url}/settings/webhooks/${main.id}/history`);
+    const rows = page.locator('tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(25);
+    await page.getByRole('button', { name: 'Load older deliveries' }).click();
+    await expect.poll(() => rows.count()).toBe(31);
+    expect(await page.getByText("That's all of them.").isVisible()).toBe(true);
+    // Newest first, no duplicates.
+    const ids = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-delivery-id')));
+    expect(new Set(ids).size).toBe(31);
+    expect([...ids].sort().reverse()).toEqual(ids);
+  });
+
+  it('edits a webhook: the secret is write-only until revealed; delete asks first', async () => {
+    mainStatus = 200;
+    const hooks = (await h.api('GET', `/v1/accounts/${pro}/webhooks`)).body.data as Array<{ id: string; url: string }>;
+    const main = hooks.find((w) => w.url.endsWith('/hooks/herald'))!;
+    const old = hooks.find((w) => w.url.endsWith('/hooks/old'))!;
+    await page.goto(`${h.url}/settings/webhooks/${main.id}`);
+    await expect.poll(() => page.getByText('A secret is set.').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await page.locator('input[value^="whsec_"]').count()).toBe(0);
+    await page.getByRole('button', { name: 'Reveal secret' }).click();
+    await expect.poll(() => page.getByLabel('Current secret').inputValue()).toMatch(/^whsec_/);
+    // Unchanged form: the saved webhook is tested, and the ping lands in its history.
+    await page.getByRole('button', { name: 'Test Connection' }).click();
+    await expect.poll(() => page.getByTestId('test-status').textContent(), { timeout: 15_000 }).toBe('200 OK');
+    expect(await page.getByText("This test is recorded in the webhook's history.").isVisible()).toBe(true);
+    await page.getByLabel('Description').fill('Production content sync (EU)');
+    await page.getByRole('button', { name: 'Save Webhook' }).click();
+    await expect.poll(() => page.getByText('Webhook saved.').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect((await h.api('GET', `/v1/accounts/${pro}/webhooks/${main.id}`)).body.description).toBe('Production content sync (EU)');
+
+    await page.goto(`${h.url}/settings/webhooks/${old.id}`);
+    await page.getByRole('button', { name: 'Delete webhook' }).click();
+    const confirm = page.getByRole('button', { name: 'Yes, delete webhook' });
+    await expect.poll(() => confirm.evaluate((el) => el === document.activeElement)).toBe(true);
+    await confirm.click();
+    await expect.poll(() => page.getByText('Webhook deleted.').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect((await h.api('GET', `/v1/accounts/${pro}/webhooks/${old.id}`)).status).toBe(404);
+  });
+
+  it('shows receiver HTML as text and never runs it', async () => {
+    await page.goto(`${h.url}/settings/webhooks/new`);
+    await page.getByLabel('Destination URL').fill(`${rx.url}/hooks/html`);
+    await page.getByRole('button', { name: 'Test Connection' }).click();
+    await expect.poll(() => page.getByTestId('test-result').textContent(), { timeout: 15_000 }).toContain(XSS);
+
+    const w = await h.api('POST', `/v1/accounts/${pro}/webhooks`, { url: `${rx.url}/hooks/html`, events: ['analysis.completed'] });
+    const pub = await h.api('POST', `/v1/accounts/${pro}/events`, { type: 'analysis.completed', data: { report: 'q3' } });
+    const dlv = (pub.body.deliveries as Array<{ id: string; webhook_id: string }>).find((d) => d.webhook_id === w.body.id)!.id;
+    await waitFor(async () => (await h.api('GET', `/v1/accounts/${pro}/deliveries/${dlv}`)).body.status === 'succeeded');
+    await page.goto(`${h.url}/settings/webhooks/${w.body.id}/history/${dlv}`);
+    await expect.poll(() => page.getByText(XSS).first().isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await page.evaluate(() => (window as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
+    expect(await page.locator('img[src="x"]').count()).toBe(0);
+    await h.api('DELETE', `/v1/accounts/${pro}/webhooks/${w.body.id}`);
+  });
+
+  it('explains the plan on a free account instead of showing a form', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+    const p = await ctx.newPage();
+    watch(p);
+    await p.goto(await portal(free));
+    await expect.poll(() => p.getByRole('heading', { name: 'Webhooks are not included in the Free plan' }).isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await p.getByText('Tiny Blog', { exact: true }).first().isVisible()).toBe(true);
+    expect(await p.getByRole('button', { name: 'Save Webhook' }).count()).toBe(0);
+    // Deep links are gated too.
+    await p.goto(`${h.url}/settings/webhooks/new`);
+    await expect.poll(() => p.getByRole('heading', { name: 'Webhooks are not included in the Free plan' }).isVisible(), { timeout: 10_000 }).toBe(true);
+    await shot(p, 'free-plan');
+    await ctx.close();
+  });
+
+  it('lets the operator sign in with the admin token and pick an account, by keyboard', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+    const p = await ctx.newPage();
+    watch(p);
+    await p.goto(h.url + '/');
+    await expect.poll(() => p.getByRole('heading', { name: 'Sign in to Webhooks' }).isVisible(), { timeout: 10_000 }).toBe(true);
+    await p.getByLabel('Admin token').fill('not-the-right-token');
+    await p.keyboard.press('Enter');
+    await expect.poll(() => p.getByText('That admin token is not valid.', { exact: false }).isVisible()).toBe(true);
+    await shot(p, 'sign-in');
+    await p.getByLabel('Admin token').fill(ADMIN_TOKEN);
+    await p.keyboard.press('Enter');
+    await expect.poll(() => p.getByRole('heading', { name: 'Choose an account' }).isVisible(), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => p.getByText('Tiny Blog').isVisible(), { timeout: 10_000 }).toBe(true);
+    await shot(p, 'account-picker');
+    // Keyboard only: focus the account and press Enter.
+    await p.getByRole('button', { name: /Acme Publishing/ }).focus();
+    await p.keyboard.press('Enter');
+    await expect.poll(() => p.getByRole('switch').first().isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await p.getByText('Operator').isVisible()).toBe(true);
+    // Tab reaches the Add Webhook button with a visible focus ring.
+    let found = false;
+    for (let i = 0; i < 30 && !found; i++) {
+      await p.keyboard.press('Tab');
+      found = await p.evaluate(() => document.activeElement?.textContent?.trim() === 'Add Webhook');
+    }
+    expect(found).toBe(true);
+    const ring = await p.evaluate(() => getComputedStyle(document.activeElement!).boxShadow);
+    expect(ring).not.toBe('none');
+    await p.keyboard.press('Enter');
+    await expect.poll(() => p.getByRole('heading', { name: 'Add webhook' }).isVisible()).toBe(true);
+    await p.getByRole('button', { name: 'Sign out' }).click();
+    await expect.poll(() => p.getByRole('heading', { name: 'Sign in to Webhooks' }).isVisible()).toBe(true);
+    expect((await ctx.cookies()).filter((c) => c.name === 'herald_session')).toHaveLength(0);
+    await ctx.close();
+  });
+
+  it('ran without a CSP violation or a page error', () => {
+    expect(problems).toEqual([]);
+  });
+});

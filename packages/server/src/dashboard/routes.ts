@@ -1,0 +1,143 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { requireAdmin, sha256 } from '../api/auth.js';
+import type { AppContext } from '../api/context.js';
+import * as S from '../api/schemas.js';
+import { createError } from '../core/errors.js';
+import { isId } from '../core/ids.js';
+import { linkInvalidPage, PAGE_CSP } from './pages.js';
+import {
+  checkCsrf, clearSessionCookie, isTokenShaped, newToken, openSession, PORTAL_TTL_DEFAULT_S, PORTAL_TTL_MAX_S,
+  readSession, SESSION_TTL_MS, sessionCookie, tokenHash, type SessionRecord,
+} from './session.js';
+import { applySecurityHeaders } from './static.js';
+
+const PortalSessionIn = Type.Object(
+  {
+    ttl_seconds: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: PORTAL_TTL_MAX_S, description: `how long the link stays valid; default ${PORTAL_TTL_DEFAULT_S} (15 min), at most ${PORTAL_TTL_MAX_S} (24 h)` }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const SessionOut = Type.Object(
+  {
+    kind: Type.Union([Type.Literal('admin'), Type.Literal('account')]),
+    account_id: Type.Union([Type.String(), Type.Null()]),
+    csrf_token: Type.String({ description: 'send it as X-CSRF-Token on every POST, PATCH, PUT and DELETE made with the cookie' }),
+    expires_at: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'DashboardSession' },
+);
+const SessionIn = Type.Object({ admin_token: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false });
+
+const sessionOut = (s: Pick<SessionRecord, 'accountId' | 'csrfToken' | 'expiresAt'>): Static<typeof SessionOut> => ({
+  kind: s.accountId === null ? 'admin' : 'account',
+  account_id: s.accountId,
+  csrf_token: s.csrfToken,
+  expires_at: S.iso(s.expiresAt),
+});
+
+/**
+ * Sign-in for the dashboard: one-time portal links made by the operator's backend for one
+ * account, and the operator's own sign-in with the admin token. Both end in a cookie session.
+ */
+export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const secure = ctx.config.publicUrl.startsWith('https:');
+  const cookieMaxAgeS = Math.floor(SESSION_TTL_MS / 1000);
+
+  /** publicUrl as configured; with port 0 (tests, `--port 0`) the port actually bound. */
+  const publicBase = (): string => {
+    const u = new URL(ctx.config.publicUrl);
+    const a = app.server.address();
+    if (u.port === '0' && a && typeof a === 'object') u.port = String(a.port);
+    return u.href.replace(/\/+$/, '');
+  };
+
+  const noStore = (reply: FastifyReply) => void reply.header('cache-control', 'no-store');
+
+  app.post('/v1/accounts/:account/portal-sessions', {
+    schema: {
+      tags: ['Dashboard'], security: [{ bearer: [] }], summary: 'Create a one-time dashboard sign-in link for an account',
+      description: 'The link works once, within `ttl_seconds`, and opens the dashboard signed in to this account. Herald stores only a hash of it.',
+      params: S.AccountParams, body: PortalSessionIn,
+      response: { 201: S.PortalSession, ...S.errors(400, 401, 403, 404) },
+    },
+    preValidation: async (req) => {
+      // Credentials before the body: a caller without them learns nothing from validation errors.
+      await requireAdmin(req, ctx);
+      // The body is optional: a bodiless POST is validated as `{}` (all defaults).
+      if (req.body === undefined || req.body === null) req.body = {};
+    },
+  }, async (req, reply) => {
+    await requireAdmin(req, ctx);
+    const { account } = req.params as { account: string };
+    if (!isId('acc', account) || !(await ctx.store.getAccount(account))) throw createError('account_not_found', account);
+    const body = req.body as Static<typeof PortalSessionIn>;
+    const ttlS = body.ttl_seconds ?? PORTAL_TTL_DEFAULT_S;
+    const token = newToken();
+    const expiresAt = Date.now() + ttlS * 1000;
+    await ctx.store.createPortalLink(tokenHash(token), account, expiresAt);
+    noStore(reply);
+    return reply.status(201).send({ url: `${publicBase()}/portal/${token}`, expires_at: S.iso(expiresAt) });
+  });
+
+  // HEAD is not exposed: a link checker or chat unfurler doing HEAD must not spend the link.
+  app.get('/portal/:token', { exposeHeadRoute: false, schema: { hide: true } }, async (req, reply) => {
+    const { token } = req.params as { token: string };
+    applySecurityHeaders(reply);
+    noStore(reply);
+    const accountId = isTokenShaped(token) ? await ctx.store.consumePortalLink(tokenHash(token)) : null;
+    if (!accountId) {
+      // A script checking a link gets the API's error shape; a person gets a page that explains.
+      const accept = req.headers.accept ?? '';
+      if (accept.includes('application/json') && !accept.includes('text/html')) throw createError('portal_link_invalid');
+      void reply.header('content-security-policy', PAGE_CSP);
+      return reply.status(401).type('text/html; charset=utf-8').send(linkInvalidPage());
+    }
+    // A browser that was signed in already (another account, or the operator) switches over.
+    const previous = await readSession(req, ctx);
+    if (previous) await ctx.store.deleteSession(previous.tokenHash);
+    const { token: sessionToken } = await openSession(ctx, accountId);
+    void reply.header('set-cookie', sessionCookie(sessionToken, cookieMaxAgeS, secure));
+    // 303 to a clean URL: the spent token leaves the address bar and the history.
+    return reply.redirect('/', 303);
+  });
+
+  app.get('/v1/session', {
+    schema: { tags: ['Dashboard'], summary: 'The dashboard session of this browser (cookie)', response: { 200: SessionOut, ...S.errors(401) } },
+  }, async (req, reply) => {
+    const s = await readSession(req, ctx);
+    if (!s) throw createError('unauthorized');
+    noStore(reply);
+    return sessionOut(s);
+  });
+
+  app.post('/v1/session', {
+    schema: { tags: ['Dashboard'], summary: 'Sign the operator in to the dashboard with the admin token', body: SessionIn, response: { 200: SessionOut, ...S.errors(400, 401) } },
+  }, async (req, reply) => {
+    const { admin_token } = req.body as Static<typeof SessionIn>;
+    if (!timingSafeEqual(sha256(admin_token), ctx.adminTokenHash)) throw createError('unauthorized');
+    const previous = await readSession(req, ctx);
+    if (previous) await ctx.store.deleteSession(previous.tokenHash);
+    const { token, record } = await openSession(ctx, null);
+    void reply.header('set-cookie', sessionCookie(token, cookieMaxAgeS, secure));
+    noStore(reply);
+    return sessionOut(record);
+  });
+
+  app.delete('/v1/session', {
+    schema: { tags: ['Dashboard'], summary: 'Sign out of the dashboard', response: { 204: Type.Null(), ...S.errors(403) } },
+  }, async (req, reply) => {
+    const s = await readSession(req, ctx);
+    if (s) {
+      // Otherwise any page could sign the user out (a nuisance rather than a breach, but cheap to stop).
+      checkCsrf(req, s);
+      await ctx.store.deleteSession(s.tokenHash);
+    }
+    void reply.header('set-cookie', clearSessionCookie(secure));
+    return reply.status(204).send();
+  });
+}
