@@ -4,7 +4,7 @@ import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import { createError } from '../core/errors.js';
 import type { Account as AccountRow } from '../core/types.js';
-import { accountFor, API_KEY_PREFIX, requireAdmin, sha256 } from './auth.js';
+import { access, accountFor, API_KEY_PREFIX, requireAdmin, sha256 } from './auth.js';
 import type { AppContext } from './context.js';
 import * as S from './schemas.js';
 
@@ -16,8 +16,10 @@ export const accountOut = (a: AccountRow): Static<typeof S.Account> => ({
 export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): void {
   const tags = ['Accounts'];
   const security = [{ bearer: [] }];
+  const admin = access(ctx, 'admin');
 
   app.post('/v1/accounts', {
+    ...admin,
     schema: { tags, security, summary: 'Create an account', body: S.AccountIn, response: { 201: S.Account, ...S.errors(400, 401, 403) } },
   }, async (req, reply) => {
     await requireAdmin(req, ctx);
@@ -27,6 +29,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.get('/v1/accounts', {
+    ...admin,
     schema: {
       tags, security, summary: 'List accounts',
       querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })), cursor: Type.Optional(Type.String()) }, { additionalProperties: false }),
@@ -42,6 +45,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.get('/v1/accounts/:account', {
+    ...access(ctx, 'account'),
     schema: { tags, security, summary: 'Read an account', params: S.AccountParams, response: { 200: S.Account, ...S.errors(401, 404) } },
   }, async (req) => {
     const { account } = req.params as { account: string };
@@ -49,6 +53,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.patch('/v1/accounts/:account', {
+    ...admin,
     schema: { tags, security, summary: 'Change an account’s name or plan', params: S.AccountParams, body: S.AccountPatch, response: { 200: S.Account, ...S.errors(400, 401, 403, 404) } },
   }, async (req) => {
     await requireAdmin(req, ctx);
@@ -59,6 +64,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.delete('/v1/accounts/:account', {
+    ...admin,
     schema: { tags, security, summary: 'Delete an account and everything it owns', params: S.AccountParams, response: { 204: Type.Null(), ...S.errors(401, 403, 404) } },
   }, async (req, reply) => {
     await requireAdmin(req, ctx);
@@ -68,6 +74,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.post('/v1/accounts/:account/api-keys', {
+    ...admin,
     schema: { tags, security, summary: 'Create an account API key (shown once)', params: S.AccountParams, response: { 201: S.ApiKeyCreated, ...S.errors(401, 403, 404) } },
   }, async (req, reply) => {
     await requireAdmin(req, ctx);
@@ -82,6 +89,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.get('/v1/accounts/:account/api-keys', {
+    ...admin,
     schema: { tags, security, summary: 'List an account’s API keys (prefixes only)', params: S.AccountParams, response: { 200: Type.Object({ data: Type.Array(S.ApiKey) }), ...S.errors(401, 403, 404) } },
   }, async (req) => {
     await requireAdmin(req, ctx);
@@ -92,6 +100,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.delete('/v1/accounts/:account/api-keys/:key', {
+    ...admin,
     schema: { tags, security, summary: 'Revoke an API key (takes effect at once)', params: Type.Object({ account: Type.String(), key: Type.String() }), response: { 204: Type.Null(), ...S.errors(401, 403, 404) } },
   }, async (req, reply) => {
     await requireAdmin(req, ctx);

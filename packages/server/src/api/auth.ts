@@ -65,3 +65,25 @@ export function requireWebhookPlan(account: Account): void {
 }
 
 export type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/**
+ * Who may call a route, checked in `preValidation`, i.e. before the body is validated, so a
+ * caller without credentials learns nothing from validation messages (401 comes first), and an
+ * account key on another account's path gets the same 404 whatever it sends:
+ * - `any`: any valid credential;
+ * - `account`: the admin token, or a key of the account named in the path;
+ * - `admin`: the admin token; an account key gets 404 on other accounts and 403 on its own.
+ * Handlers still load the account (a missing one is 404 for the admin too).
+ */
+export function access(ctx: AppContext, who: 'any' | 'account' | 'admin'): { preValidation: (request: FastifyRequest) => Promise<void> } {
+  return {
+    async preValidation(request) {
+      const p = await authenticate(request, ctx);
+      const account = (request.params as { account?: string } | undefined)?.account;
+      if (who !== 'any' && p.kind === 'account' && account !== undefined && account !== p.accountId) {
+        throw createError('account_not_found', account);
+      }
+      if (who === 'admin' && p.kind !== 'admin') throw createError('forbidden', 'this call needs the admin token');
+    },
+  };
+}

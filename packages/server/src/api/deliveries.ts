@@ -4,7 +4,7 @@ import { createError } from '../core/errors.js';
 import { isId } from '../core/ids.js';
 import { buildBody } from '../core/signing.js';
 import type { AttemptRow, DeliveryRow } from '../core/types.js';
-import { accountFor } from './auth.js';
+import { access, accountFor, requireWebhookPlan } from './auth.js';
 import type { AppContext } from './context.js';
 import * as S from './schemas.js';
 
@@ -24,8 +24,10 @@ const attemptOut = (a: AttemptRow): Static<typeof S.Attempt> => ({
 export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): void {
   const tags = ['Deliveries'];
   const security = [{ bearer: [] }];
+  const acct = access(ctx, 'account');
 
   app.get('/v1/accounts/:account/deliveries', {
+    ...acct,
     schema: {
       tags, security, summary: 'Delivery history, newest first', params: S.AccountParams, querystring: S.DeliveryQuery,
       response: { 200: S.DeliveryList, ...S.errors(400, 401, 404) },
@@ -51,6 +53,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): v
   }
 
   app.get('/v1/accounts/:account/deliveries/:delivery', {
+    ...acct,
     schema: { tags, security, summary: 'One delivery: the exact request body and every attempt', params: S.DeliveryParams, response: { 200: S.DeliveryDetail, ...S.errors(401, 404) } },
   }, async (req) => {
     const { acc, delivery, event, attempts } = await load(req);
@@ -60,9 +63,16 @@ export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): v
   });
 
   app.post('/v1/accounts/:account/deliveries/:delivery/redeliver', {
-    schema: { tags, security, summary: 'Queue the delivery again now, with the same delivery_id', params: S.DeliveryParams, response: { 202: S.Delivery, ...S.errors(401, 404) } },
+    ...acct,
+    schema: { tags, security, summary: 'Queue the delivery again now, with the same delivery_id', params: S.DeliveryParams, response: { 202: S.Delivery, ...S.errors(401, 403, 404, 422) } },
   }, async (req, reply) => {
     const { acc, delivery } = await load(req);
+    // Redelivering sends a webhook request, so the plan rule of the webhook routes applies.
+    requireWebhookPlan(acc);
+    // The worker would finish it at once as failed ("webhook disabled"), rewriting the history of
+    // a delivery that may have succeeded; say so instead.
+    const webhook = await ctx.store.getWebhook(acc.id, delivery.webhookId);
+    if (!webhook?.enabled) throw createError('validation_failed', 'the webhook is disabled; enable it before redelivering');
     await ctx.store.redeliver(acc.id, delivery.id);
     ctx.worker?.notify();
     const again = await ctx.store.getDelivery(acc.id, delivery.id);

@@ -13,8 +13,11 @@ const FASTIFY_CODES: Record<string, (e: FastifyError) => HeraldError> = {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     let herr: HeraldError;
-    if (isHeraldError(error)) herr = error;
-    else if (error.validation) {
+    if (isHeraldError(error)) {
+      herr = error;
+      // A 5xx raised on purpose (e.g. the database is down) still gets its cause logged.
+      if (herr.statusCode >= 500) request.log.error({ err: error.cause instanceof Error ? error.cause : error, code: herr.code }, 'request failed');
+    } else if (error.validation) {
       herr = createError('invalid_request', `${error.validationContext ?? 'request'}${error.message.replace(/^(body|querystring|params|headers)/, '')}`);
     } else if (error.code && FASTIFY_CODES[error.code]) herr = FASTIFY_CODES[error.code]!(error);
     else if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
@@ -27,6 +30,8 @@ export function installErrorHandling(app: FastifyInstance): void {
       herr = error.statusCode === 503 ? createError('unavailable', 'try again shortly') : createError('internal_error');
     }
     if (herr.statusCode === 503) void reply.header('retry-after', '1');
+    // RFC 9110 §11.6.1: a 401 names the scheme the client should use.
+    if (herr.code === 'unauthorized') void reply.header('www-authenticate', 'Bearer');
     return reply.status(herr.statusCode).send({ error: { code: herr.code, message: herr.message } });
   });
   app.setNotFoundHandler((request, reply) =>

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { createError } from '../core/errors.js';
 import type { EventType } from '../core/types.js';
-import { authenticate, requireAdmin } from './auth.js';
+import { access, authenticate, requireAdmin } from './auth.js';
 import type { AppContext } from './context.js';
 import * as S from './schemas.js';
 
@@ -14,6 +14,7 @@ export function registerEventTypeRoutes(app: FastifyInstance, ctx: AppContext): 
   const security = [{ bearer: [] }];
 
   app.get('/v1/event-types', {
+    ...access(ctx, 'any'),
     schema: { tags, security, summary: 'List event types', response: { 200: Type.Object({ data: Type.Array(S.EventType) }), ...S.errors(401) } },
   }, async (req) => {
     await authenticate(req, ctx);
@@ -21,6 +22,7 @@ export function registerEventTypeRoutes(app: FastifyInstance, ctx: AppContext): 
   });
 
   app.get('/v1/event-types/:name', {
+    ...access(ctx, 'any'),
     schema: { tags, security, summary: 'Read an event type', params: Type.Object({ name: Type.String() }), response: { 200: S.EventType, ...S.errors(401, 404) } },
   }, async (req) => {
     await authenticate(req, ctx);
@@ -31,6 +33,7 @@ export function registerEventTypeRoutes(app: FastifyInstance, ctx: AppContext): 
   });
 
   app.post('/v1/event-types', {
+    ...access(ctx, 'admin'),
     schema: { tags, security, summary: 'Register an event type', body: S.EventTypeIn, response: { 201: S.EventType, ...S.errors(400, 401, 403, 409) } },
   }, async (req, reply) => {
     await requireAdmin(req, ctx);

@@ -4,7 +4,7 @@ import { createError } from '../core/errors.js';
 import { scanJson } from '../core/json-scan.js';
 import { envelopeBytes } from '../core/signing.js';
 import { WEBHOOK_PLANS } from '../core/types.js';
-import { requireAdmin } from './auth.js';
+import { access, requireAdmin } from './auth.js';
 import type { AppContext } from './context.js';
 import * as S from './schemas.js';
 
@@ -15,6 +15,7 @@ const MAX_IDEMPOTENCY_KEY = 255;
 export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void {
   const maxBytes = ctx.config.maxPayloadBytes;
   app.post('/v1/accounts/:account/events', {
+    ...access(ctx, 'admin'),
     // The request may be a little larger than the delivered body (whitespace, `type`), never much.
     bodyLimit: maxBytes + 64 * 1024,
     schema: {
@@ -27,8 +28,15 @@ export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void
     await requireAdmin(req, ctx);
     const { account } = req.params as { account: string };
     const body = req.body as Static<typeof S.PublishIn>;
+    // The account first: a missing one is 404 whatever the body says.
+    const acc = await ctx.store.getAccount(account);
+    if (!acc) throw createError('account_not_found', account);
     if (!(await ctx.eventTypes.has(body.type))) throw createError('unknown_event_type', body.type);
     if (body.type === 'ping') throw createError('validation_failed', 'ping is sent by Test Connection only');
+
+    const keyHeader = req.headers['idempotency-key'];
+    const key = typeof keyHeader === 'string' && keyHeader !== '' ? keyHeader : null;
+    if (key !== null && key.length > MAX_IDEMPOTENCY_KEY) throw createError('invalid_request', `Idempotency-Key is longer than ${MAX_IDEMPOTENCY_KEY} characters`);
 
     const raw = req.rawBody ?? JSON.stringify(body);
     const scan = scanJson(raw);
@@ -41,13 +49,6 @@ export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void
     if (size > maxBytes) {
       throw createError('payload_too_large', `the delivered body would be ${size} bytes; the limit is ${maxBytes}`);
     }
-
-    const keyHeader = req.headers['idempotency-key'];
-    const key = typeof keyHeader === 'string' && keyHeader !== '' ? keyHeader : null;
-    if (key !== null && key.length > MAX_IDEMPOTENCY_KEY) throw createError('invalid_request', `Idempotency-Key is longer than ${MAX_IDEMPOTENCY_KEY} characters`);
-
-    const acc = await ctx.store.getAccount(account);
-    if (!acc) throw createError('account_not_found', account);
 
     const r = await ctx.publisher.publish({
       accountId: acc.id, type: body.type, data, idempotencyKey: key, now: Date.now(),

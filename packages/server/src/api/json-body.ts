@@ -13,12 +13,20 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /**
  * One JSON parser for the whole API: invalid UTF-8 and malformed JSON are `400 invalid_json`
  * (never a 500), and the raw text is kept for routes that must not re-serialise it.
+ * JSON is the only body type: Fastify's default `text/plain` parser is removed, so a body of any
+ * other type is `415 unsupported_media_type` rather than a confusing validation error.
  */
 export function installJsonParser(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const buf = body as Buffer;
-    if (buf.length === 0) return done(createError('invalid_json', 'the body is empty'), undefined);
+    if (buf.length === 0) {
+      // Many HTTP clients send `Content-Type: application/json` on every request, even a bodiless
+      // POST such as redeliver. That is fine where the route takes no body.
+      if (!request.routeOptions.schema?.body) return done(null, undefined);
+      return done(createError('invalid_json', 'the body is empty'), undefined);
+    }
     let text: string;
     try {
       text = utf8.decode(buf);

@@ -47,7 +47,7 @@ export const EventType = Type.Object(
 export const EventTypeIn = Type.Object(
   {
     name: Type.String({ pattern: '^[a-zA-Z0-9_]+(\\.[a-zA-Z0-9_]+)*$', maxLength: 100, description: 'dot-separated words, e.g. `invoice.paid`' }),
-    description: Type.String({ maxLength: 1000, default: '' }),
+    description: Type.Optional(Type.String({ maxLength: 1000, default: '' })),
     schema: Type.Optional(Nullable(Type.Object({}, { additionalProperties: true, description: 'optional JSON Schema of `data`' }))),
   },
   { additionalProperties: false },
@@ -72,13 +72,21 @@ export const Webhook = Type.Object(
   },
   { $id: 'Webhook' },
 );
+const HeadersIn = Type.Unknown({
+  description:
+    'object of header name → string value, sent with every delivery. At most 20; names are HTTP tokens; values at most 4096 bytes with no control characters; ' +
+    'Host, Content-Type, Content-Length, Transfer-Encoding, Connection, User-Agent, X-Hub-Signature-256, X-Herald-* and webhook-* are reserved (422 header_not_allowed)',
+  examples: [{ Authorization: 'Bearer abc123' }],
+});
 const SecretIn = Type.String({ minLength: 16, maxLength: 256, description: 'signing secret, 16–256 characters (e.g. `whsec_…`)' });
 export const WebhookIn = Type.Object(
   {
     url: Type.String({ description: 'https:// URL of the receiver' }),
     secret: Type.Optional(Nullable(SecretIn)),
     events: Type.Array(Type.String(), { minItems: 1, maxItems: 200, description: 'event type names, or ["*"] for all' }),
-    headers: Type.Optional(Type.Unknown({ description: 'object of header name → value' })),
+    // Checked by core/header-policy.ts rather than by the schema, so each broken rule gets its
+    // own 422 header_not_allowed message (and values are never type-coerced).
+    headers: Type.Optional(HeadersIn),
     description: Type.Optional(Type.String({ maxLength: 500 })),
     enabled: Type.Optional(Type.Boolean()),
   },
@@ -89,7 +97,7 @@ export const WebhookPatch = Type.Object(
     url: Type.Optional(Type.String()),
     secret: Type.Optional(Nullable(SecretIn)),
     events: Type.Optional(Type.Array(Type.String(), { minItems: 1, maxItems: 200 })),
-    headers: Type.Optional(Type.Unknown()),
+    headers: Type.Optional(HeadersIn),
     description: Type.Optional(Type.String({ maxLength: 500 })),
     enabled: Type.Optional(Type.Boolean()),
   },
@@ -98,7 +106,7 @@ export const WebhookPatch = Type.Object(
 export const WebhookSecret = Type.Object({ secret: Nullable(Type.String()) }, { $id: 'WebhookSecret' });
 
 export const TestConnectionIn = Type.Object(
-  { url: Type.String(), secret: Type.Optional(Nullable(SecretIn)), headers: Type.Optional(Type.Unknown()) },
+  { url: Type.String(), secret: Type.Optional(Nullable(SecretIn)), headers: Type.Optional(HeadersIn) },
   { additionalProperties: false },
 );
 export const TestConnectionResult = Type.Object(

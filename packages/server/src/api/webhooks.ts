@@ -8,7 +8,7 @@ import { checkWebhookUrl, type UrlPolicyOptions } from '../core/url-policy.js';
 import type { WebhookRow } from '../core/types.js';
 import { resolveAndCheck } from '../delivery/safe-lookup.js';
 import { sendPing } from '../delivery/test-connection.js';
-import { accountFor, requireWebhookPlan } from './auth.js';
+import { access, accountFor, requireWebhookPlan } from './auth.js';
 import type { AppContext } from './context.js';
 import * as S from './schemas.js';
 
@@ -71,6 +71,7 @@ const sealHeaders = (ctx: AppContext, h: Record<string, string>): string | null 
 export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): void {
   const tags = ['Webhooks'];
   const security = [{ bearer: [] }];
+  const acct = access(ctx, 'account');
   const listenPort = (): number | null => {
     const a = app.server.address();
     return a && typeof a === 'object' ? a.port : null;
@@ -86,6 +87,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
   }
 
   app.get('/v1/accounts/:account/webhooks', {
+    ...acct,
     schema: { tags, security, summary: 'List webhooks', params: S.AccountParams, response: { 200: Type.Object({ data: Type.Array(S.Webhook) }), ...S.errors(401, 403, 404) } },
   }, async (req) => {
     const acc = await accountFor(req, ctx, (req.params as { account: string }).account);
@@ -94,6 +96,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.post('/v1/accounts/:account/webhooks', {
+    ...acct,
     schema: { tags, security, summary: 'Create a webhook', params: S.AccountParams, body: S.WebhookIn, response: { 201: S.Webhook, ...S.errors(400, 401, 403, 404, 422) } },
   }, async (req, reply) => {
     const acc = await accountFor(req, ctx, (req.params as { account: string }).account);
@@ -111,10 +114,12 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.get('/v1/accounts/:account/webhooks/:webhook', {
+    ...acct,
     schema: { tags, security, summary: 'Read a webhook', params: S.WebhookParams, response: { 200: S.Webhook, ...S.errors(401, 403, 404) } },
   }, async (req) => webhookOut(ctx, (await load(req)).webhook));
 
   app.patch('/v1/accounts/:account/webhooks/:webhook', {
+    ...acct,
     schema: { tags, security, summary: 'Change a webhook', params: S.WebhookParams, body: S.WebhookPatch, response: { 200: S.Webhook, ...S.errors(400, 401, 403, 404, 422) } },
   }, async (req) => {
     const { webhook } = await load(req);
@@ -137,6 +142,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.delete('/v1/accounts/:account/webhooks/:webhook', {
+    ...acct,
     schema: { tags, security, summary: 'Delete a webhook and its delivery history', params: S.WebhookParams, response: { 204: Type.Null(), ...S.errors(401, 403, 404) } },
   }, async (req, reply) => {
     const { accountId, webhook } = await load(req);
@@ -146,6 +152,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.get('/v1/accounts/:account/webhooks/:webhook/secret', {
+    ...acct,
     schema: { tags, security, summary: 'Reveal the signing secret', params: S.WebhookParams, response: { 200: S.WebhookSecret, ...S.errors(401, 403, 404) } },
   }, async (req, reply) => {
     const { webhook } = await load(req);
@@ -154,6 +161,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.post('/v1/accounts/:account/webhooks/test', {
+    ...acct,
     schema: { tags, security, summary: 'Test Connection for an unsaved webhook form', params: S.AccountParams, body: S.TestConnectionIn, response: { 200: S.TestConnectionResult, ...S.errors(400, 401, 403, 404, 422) } },
   }, async (req) => {
     const acc = await accountFor(req, ctx, (req.params as { account: string }).account);
@@ -166,6 +174,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.post('/v1/accounts/:account/webhooks/:webhook/test', {
+    ...acct,
     schema: { tags, security, summary: 'Test Connection for a saved webhook (recorded in its history)', params: S.WebhookParams, response: { 200: S.TestConnectionResult, ...S.errors(401, 403, 404) } },
   }, async (req) => {
     const { accountId, webhook } = await load(req);

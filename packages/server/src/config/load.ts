@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { parseCidrList, type Cidr } from '../core/address-policy.js';
 import { parseSecretKey } from '../core/secret-box.js';
@@ -23,6 +24,9 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+// A DNS name: dot-separated labels of letters, digits and inner hyphens.
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
 
 const TRUE = new Set(['1', 'true', 'yes']);
 const FALSE = new Set(['0', 'false', 'no']);
@@ -93,6 +97,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError('HERALD_DATABASE_URL', 'expected sqlite:PATH or postgres://…');
   }
 
+  // Caught here, not by listen(), whose error would name neither the variable nor the value.
+  const bareHost = r.host.replace(/^\[(.*)\]$/, '$1');
+  if (!isIP(bareHost) && !HOST_NAME.test(r.host)) {
+    throw new ConfigError('HERALD_HOST', `expected an IP address or a host name, got ${JSON.stringify(r.host)}`);
+  }
+
   let secretKeyBytes: Buffer | null = null;
   if (r.secretKey !== '') {
     secretKeyBytes = parseSecretKey(r.secretKey);
@@ -103,10 +113,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
 
   const dataDir = r.dataDir !== '' ? resolve(r.dataDir) : db.kind === 'sqlite' && db.path !== ':memory:' ? dirname(db.path) : resolve('data');
-  const publicUrl = (r.publicUrl || `http://${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.port}`).replace(/\/+$/, '');
+  const publicUrl = (r.publicUrl || `http://${bareHost.includes(':') ? `[${bareHost}]` : bareHost}:${r.port}`).replace(/\/+$/, '');
 
   return {
     ...r,
+    // `[::1]` is accepted as written in URLs, but listen() wants the bare address.
+    host: bareHost,
     publicUrl,
     dataDir,
     db,
@@ -117,16 +129,31 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
+/**
+ * `HERALD_*` variables that are not settings: almost always a typo (`HERALD_MAX_ATTEMPT`) that
+ * would otherwise leave the default silently in force. The CLI warns about them at start-up.
+ * `HERALD_TEST_*` belongs to the test suite and is ignored.
+ */
+export function unknownSettings(env: Record<string, string | undefined> = process.env): string[] {
+  const known = new Set(SETTINGS.map((s) => s.env));
+  return Object.keys(env).filter((k) => k.startsWith('HERALD_') && !k.startsWith('HERALD_TEST_') && !known.has(k)).sort();
+}
+
 /** Start-up summary with secrets redacted (logged once at start). */
 export function describeConfig(c: Config): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const s of SETTINGS) {
     const v = (c as unknown as Record<string, unknown>)[s.key];
-    out[s.env] = s.secret ? (v ? '[set]' : '[generated]') : s.key === 'databaseUrl' ? redactUrl(String(v)) : v;
+    // URLs may carry a password (postgres://u:p@…, an egress proxy's http://u:p@…): keep the user, hide the rest.
+    out[s.env] = s.secret ? (v ? '[set]' : '[generated]') : s.type === 'url' || s.key === 'databaseUrl' ? redactUrl(String(v)) : v;
   }
   return out;
 }
 
-function redactUrl(u: string): string {
-  return u.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:[redacted]@');
+/** `scheme://user:pass@host` → `scheme://user:[redacted]@host`; a lone `token@` is all secret. */
+export function redactUrl(u: string): string {
+  return u.replace(/\/\/([^/?#]*)@/, (_m, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    return colon < 0 ? '//[redacted]@' : `//${userinfo.slice(0, colon)}:[redacted]@`;
+  });
 }

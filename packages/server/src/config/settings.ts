@@ -13,6 +13,8 @@ export interface Setting {
   description: string;
   secret?: boolean;
   values?: readonly string[];
+  /** What the docs say the setting accepts, where its type alone says too little. */
+  accepts?: string;
   min?: number;
   max?: number;
 }
@@ -46,14 +48,14 @@ export interface RawConfigKeys {
 }
 
 export const SETTINGS: readonly Setting[] = [
-  { env: 'HERALD_DATABASE_URL', key: 'databaseUrl', type: 'string', default: 'sqlite:./data/herald.db', description: '`sqlite:PATH` (embedded) or `postgres://…` (scale-out)' },
-  { env: 'HERALD_HOST', key: 'host', type: 'string', default: '127.0.0.1', description: 'listen address' },
+  { env: 'HERALD_DATABASE_URL', key: 'databaseUrl', type: 'string', accepts: '`sqlite:PATH` or `postgres://…`', default: 'sqlite:./data/herald.db', description: '`sqlite:PATH` (embedded) or `postgres://…` (scale-out)' },
+  { env: 'HERALD_HOST', key: 'host', type: 'string', accepts: 'IP address or host name', default: '127.0.0.1', description: 'listen address' },
   { env: 'HERALD_PORT', key: 'port', type: 'int', default: '8080', min: 0, max: 65535, description: 'listen port (0 picks a free one)' },
   { env: 'HERALD_ROLE', key: 'role', type: 'enum', values: ['api', 'worker', 'all'], default: 'all', description: '`api` serves HTTP only, `worker` delivers (with /healthz and /metrics on the port), `all` does both' },
   { env: 'HERALD_PUBLIC_URL', key: 'publicUrl', type: 'url', default: '', description: 'the URL users reach Herald at, for dashboard links; default `http://HOST:PORT`. Its host is refused as a webhook target (no loops)' },
-  { env: 'HERALD_DATA_DIR', key: 'dataDir', type: 'string', default: '', description: 'where the generated admin token and secret key are kept; default: the SQLite file\'s folder, else `./data`' },
-  { env: 'HERALD_ADMIN_TOKEN', key: 'adminToken', type: 'string', default: '', secret: true, description: 'operator credential; generated on first start, printed once, stored (hashed) in the data dir' },
-  { env: 'HERALD_SECRET_KEY', key: 'secretKey', type: 'string', default: '', secret: true, description: '32-byte key (64 hex chars or base64) that encrypts webhook secrets and header values at rest; generated on first start with SQLite' },
+  { env: 'HERALD_DATA_DIR', key: 'dataDir', type: 'string', accepts: 'directory path', default: '', description: 'where the generated admin token and secret key are kept; default: the SQLite file\'s folder, else `./data`' },
+  { env: 'HERALD_ADMIN_TOKEN', key: 'adminToken', type: 'string', accepts: 'text, at least 16 characters', default: '', secret: true, description: 'operator credential; generated on first start, printed once, stored (hashed) in the data dir' },
+  { env: 'HERALD_SECRET_KEY', key: 'secretKey', type: 'string', accepts: '64 hex characters or base64 (32 bytes)', default: '', secret: true, description: '32-byte key (64 hex chars or base64) that encrypts webhook secrets and header values at rest; generated on first start with SQLite' },
   { env: 'HERALD_DEV', key: 'dev', type: 'bool', default: 'false', description: 'allows `http://` and loopback/private targets, for local development only; logs a warning' },
   { env: 'HERALD_DELIVERY_TIMEOUT_MS', key: 'deliveryTimeoutMs', type: 'int', default: '10000', min: 100, max: 120000, description: 'whole-attempt timeout: connect, headers and body' },
   { env: 'HERALD_MAX_ATTEMPTS', key: 'maxAttempts', type: 'int', default: '5', min: 1, max: 50, description: 'attempts per delivery, the first included' },

@@ -1,0 +1,214 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAccount, startHerald, waitFor, type TestHerald } from './helpers/herald.js';
+import { startReceiver, type Receiver } from './helpers/receiver.js';
+import { createApiKey, expectError } from './helpers/api-kit.js';
+
+/**
+ * Delivery history (SPEC §3): filters, cursor pagination, one delivery in full, redeliver.
+ * A real worker delivers to a local receiver (HERALD_DEV) that answers 200 on /ok and 500 on
+ * /fail. Two attempts at most, and the retry an hour away, so a failed first attempt leaves
+ * its delivery `pending` for as long as the test needs, and a redelivery then finishes it.
+ */
+let h: TestHerald;
+let rx: Receiver;
+let acc: string;
+let key: string;
+let okHook: string;
+let failHook: string;
+
+beforeAll(async () => {
+  h = await startHerald({ HERALD_DEV: 'true', HERALD_MAX_ATTEMPTS: '2', HERALD_RETRY_BASE_MS: '3600000' });
+  rx = await startReceiver((r, res) => {
+    res.statusCode = r.url === '/fail' ? 500 : 200;
+    res.setHeader('x-receiver', 'yes');
+    res.end(r.url === '/fail' ? 'nope' : 'thanks');
+  });
+  acc = await createAccount(h);
+  ({ key } = await createApiKey(h, acc));
+  okHook = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/ok`, events: ['content.generated', 'analysis.completed'], secret: 'whsec_history-secret' })).body.id;
+  failHook = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/fail`, events: ['content.generated'] })).body.id;
+});
+afterAll(async () => {
+  await h.close();
+  await rx.close();
+});
+
+const list = (query = '') => h.api('GET', `/v1/accounts/${acc}/deliveries${query}`, undefined, { token: key });
+const detail = (id: string) => h.api('GET', `/v1/accounts/${acc}/deliveries/${id}`, undefined, { token: key });
+const settled = (id: string, pred: (d: any) => boolean) =>
+  waitFor(async () => {
+    const d = await detail(id);
+    return pred(d.body) ? d.body : null;
+  });
+
+describe('one delivery', () => {
+  it('shows every attempt and the exact request body the receiver got', async () => {
+    const raw = '{"type":"content.generated","data": {"n": 1.0, "big": 12345678901234567890, "s": "é\\u2028"}}';
+    const p = await h.api('POST', `/v1/accounts/${acc}/events`, undefined, { raw });
+    const id = p.body.deliveries.find((d: { webhook_id: string }) => d.webhook_id === okHook).id;
+    const d = await settled(id, (x) => x.status === 'succeeded');
+    const got = rx.received.find((r) => r.headers['x-herald-delivery'] === id)!;
+    expect(d.request).toEqual({ url: `${rx.url}/ok`, body: got.body.toString('utf8') });
+    expect(d).toMatchObject({
+      id, event_id: p.body.id, webhook_id: okHook, event_type: 'content.generated', status: 'succeeded',
+      next_attempt_at: null, response_status: 200, last_error: null,
+    });
+    expect(d.attempts).toEqual([
+      {
+        id: expect.stringMatching(/^att_/), attempt: 1, started_at: expect.any(String), duration_ms: expect.any(Number), status_code: 200,
+        success: true, error_kind: null, error: null, request_headers: expect.any(Object), response_headers: expect.objectContaining({ 'x-receiver': 'yes' }),
+        response_body: 'thanks', response_truncated: false,
+      },
+    ]);
+    expect(d.attempts[0].request_headers).toMatchObject({ 'x-herald-delivery': id, 'x-herald-attempt': '1', 'x-hub-signature-256': '[redacted]' });
+  });
+
+  it('a failed attempt is recorded with its status and body, and the delivery waits for its retry', async () => {
+    const p = await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { fail: 1 } });
+    const id = p.body.deliveries.find((d: { webhook_id: string }) => d.webhook_id === failHook).id;
+    const d = await settled(id, (x) => x.attempts.length === 1);
+    expect(d).toMatchObject({ status: 'pending', response_status: 500, next_attempt_at: expect.any(String) });
+    // The list shows the same delivery with its attempt count.
+    const listed = (await list(`?webhook_id=${failHook}`)).body.data.find((x: { id: string }) => x.id === id);
+    expect(listed).toMatchObject({ status: 'pending', attempts: 1, response_status: 500 });
+    expect(Date.parse(d.next_attempt_at) - Date.now()).toBeGreaterThan(30 * 60 * 1000);
+    expect(d.attempts[0]).toMatchObject({ attempt: 1, status_code: 500, success: false, response_body: 'nope' });
+  });
+
+  it('answers 404 for unknown and malformed delivery ids', async () => {
+    expectError(await detail('dlv_00000000000000000000000000'), 404, 'delivery_not_found');
+    expectError(await detail('nonsense'), 404, 'delivery_not_found');
+    expectError(await h.api('POST', `/v1/accounts/${acc}/deliveries/nonsense/redeliver`), 404, 'delivery_not_found');
+  });
+});
+
+describe('redeliver', () => {
+  it('queues the same delivery again at once; attempts keep counting, and a final failure is `failed`', async () => {
+    const p = await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { again: true } });
+    const id = p.body.deliveries.find((d: { webhook_id: string }) => d.webhook_id === failHook).id;
+    await settled(id, (x) => x.attempts.length === 1 && x.status === 'pending');
+
+    const r = await h.api('POST', `/v1/accounts/${acc}/deliveries/${id}/redeliver`, undefined, { token: key });
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ id, status: 'pending' });
+    const d = await settled(id, (x) => x.attempts.length === 2 && x.status !== 'pending');
+    expect(d).toMatchObject({ status: 'failed', next_attempt_at: null, last_error: expect.any(String) });
+    expect(d.attempts.map((a: { attempt: number }) => a.attempt)).toEqual([1, 2]);
+    const sent = rx.received.filter((x) => x.headers['x-herald-delivery'] === id);
+    expect(sent.map((x) => x.headers['x-herald-attempt'])).toEqual(['1', '2']);
+    expect(sent[1]!.body.equals(sent[0]!.body)).toBe(true);
+  });
+
+  it('redelivers a succeeded delivery with the same delivery_id and body', async () => {
+    const p = await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'analysis.completed', data: { twice: true } });
+    const id = p.body.deliveries[0].id;
+    await settled(id, (x) => x.status === 'succeeded');
+    // A client that sends Content-Type: application/json on every request, with no body.
+    const r = await h.api('POST', `/v1/accounts/${acc}/deliveries/${id}/redeliver`, undefined, { headers: { 'content-type': 'application/json' } });
+    expect(r.status).toBe(202);
+    const d = await settled(id, (x) => x.attempts.length === 2 && x.status === 'succeeded');
+    expect(d.id).toBe(id);
+    const sent = rx.received.filter((x) => x.headers['x-herald-delivery'] === id);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.body.toString()).toBe(sent[0]!.body.toString());
+    expect(sent[1]!.headers['webhook-id']).toBe(id);
+  });
+});
+
+describe('redeliver refusals', () => {
+  it('refuses while the webhook is disabled, and on a free account, leaving the delivery as it was', async () => {
+    const a = await createAccount(h);
+    const wh = (await h.api('POST', `/v1/accounts/${a}/webhooks`, { url: `${rx.url}/ok`, events: ['*'] })).body.id;
+    const p = await h.api('POST', `/v1/accounts/${a}/events`, { type: 'content.generated', data: { refuse: true } });
+    const id = p.body.deliveries[0].id;
+    const done = await waitFor(async () => {
+      const d = await h.api('GET', `/v1/accounts/${a}/deliveries/${id}`);
+      return d.body.status === 'succeeded' ? d.body : null;
+    });
+    const sent = () => rx.received.filter((x) => x.headers['x-herald-delivery'] === id).length;
+    expect(sent()).toBe(1);
+
+    await h.api('PATCH', `/v1/accounts/${a}/webhooks/${wh}`, { enabled: false });
+    expectError(await h.api('POST', `/v1/accounts/${a}/deliveries/${id}/redeliver`), 422, 'validation_failed');
+    await h.api('PATCH', `/v1/accounts/${a}/webhooks/${wh}`, { enabled: true });
+    await h.api('PATCH', `/v1/accounts/${a}`, { plan: 'free' });
+    expectError(await h.api('POST', `/v1/accounts/${a}/deliveries/${id}/redeliver`), 403, 'plan_required');
+    // Nothing was queued: the history is as it was, and nothing more was sent.
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await h.api('GET', `/v1/accounts/${a}/deliveries/${id}`)).body).toEqual(done);
+    expect(sent()).toBe(1);
+  });
+});
+
+describe('history list', () => {
+  let typesAcc: string;
+  let hookA: string;
+  let hookB: string;
+  const published: string[] = [];
+
+  beforeAll(async () => {
+    typesAcc = await createAccount(h);
+    hookA = (await h.api('POST', `/v1/accounts/${typesAcc}/webhooks`, { url: `${rx.url}/ok`, events: ['*'] })).body.id;
+    hookB = (await h.api('POST', `/v1/accounts/${typesAcc}/webhooks`, { url: `${rx.url}/fail`, events: ['analysis.completed'] })).body.id;
+    for (let i = 0; i < 7; i++) {
+      const type = i % 2 ? 'analysis.completed' : 'content.generated';
+      const p = await h.api('POST', `/v1/accounts/${typesAcc}/events`, { type, data: { i } });
+      published.push(...p.body.deliveries.map((d: { id: string }) => d.id));
+      await new Promise((r) => setTimeout(r, 3)); // distinct milliseconds, so "newest" is well defined
+    }
+    // 7 deliveries to A, 3 to B; wait until every one has had its first attempt.
+    await waitFor(async () => {
+      const r = await h.api('GET', `/v1/accounts/${typesAcc}/deliveries?limit=200`);
+      return r.body.data.length === 10 && r.body.data.every((d: { attempts: number }) => d.attempts >= 1);
+    });
+  });
+
+  const all = async (query: string) => {
+    const ids: string[] = [];
+    const pages: number[] = [];
+    let cursor: string | null = null;
+    for (let guard = 0; guard < 20; guard++) {
+      const r: { status: number; body: { data: Array<{ id: string }>; next_cursor: string | null } } = await h.api('GET', `/v1/accounts/${typesAcc}/deliveries?${query}${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(r.status).toBe(200);
+      ids.push(...r.body.data.map((d) => d.id));
+      pages.push(r.body.data.length);
+      cursor = r.body.next_cursor;
+      if (!cursor) return { ids, pages };
+    }
+    throw new Error('pagination does not end');
+  };
+
+  it('pages through everything newest first, each delivery once', async () => {
+    const { ids, pages } = await all('limit=3');
+    expect(pages).toEqual([3, 3, 3, 1]);
+    expect(new Set(ids).size).toBe(10);
+    expect([...ids].sort()).toEqual([...published].sort());
+    // Newest first: creation times never increase down the list (one event's deliveries share one).
+    const created = await Promise.all(ids.map(async (id) => (await h.api('GET', `/v1/accounts/${typesAcc}/deliveries/${id}`)).body.created_at as string));
+    expect([...created].sort().reverse()).toEqual(created);
+    // The default page holds them all, with no cursor after it.
+    expect((await h.api('GET', `/v1/accounts/${typesAcc}/deliveries`)).body).toMatchObject({ next_cursor: null });
+  });
+
+  it('filters by webhook, event type and status, also across pages', async () => {
+    const byHook = await all(`webhook_id=${hookB}&limit=2`);
+    expect(byHook.ids).toHaveLength(3);
+    const byType = await all('event_type=content.generated&limit=2');
+    expect(byType.ids).toHaveLength(4);
+    const ok = await all('status=succeeded&limit=4');
+    const pending = await all('status=pending');
+    expect(ok.ids).toHaveLength(7);
+    expect(pending.ids).toHaveLength(3);
+    expect(pending.ids.sort()).toEqual(byHook.ids.sort());
+    expect((await all('status=failed')).ids).toEqual([]);
+    const both = await h.api('GET', `/v1/accounts/${typesAcc}/deliveries?webhook_id=${hookA}&event_type=analysis.completed&status=succeeded`);
+    expect(both.body.data).toHaveLength(3);
+    for (const d of both.body.data) expect(d).toMatchObject({ webhook_id: hookA, event_type: 'analysis.completed', status: 'succeeded' });
+  });
+
+  it('refuses a bad cursor, limit or status with 400', async () => {
+    for (const q of ['cursor=abc', 'cursor=wh_00000000000000000000000000', 'limit=0', 'limit=201', 'limit=ten', 'status=done', 'colour=red']) {
+      expectError(await h.api('GET', `/v1/accounts/${typesAcc}/deliveries?${q}`), 400, 'invalid_request');
+    }
+  });
+});

@@ -1,0 +1,273 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAccount, startHerald, waitFor, type TestHerald } from './helpers/herald.js';
+import { startReceiver, type Receiver } from './helpers/receiver.js';
+import { count, expectError, snapshotCounts } from './helpers/api-kit.js';
+
+/**
+ * Publishing (SPEC §3): fan-out, idempotency, limits and bad input. Deliveries go to a local
+ * receiver (HERALD_DEV); `h` runs no worker, so deliveries stay pending where a test counts
+ * them, and `small` (HERALD_MAX_PAYLOAD_BYTES=2048) runs one to show what a receiver gets.
+ */
+let h: TestHerald;
+let small: TestHerald;
+let rx: Receiver;
+
+beforeAll(async () => {
+  [h, small, rx] = await Promise.all([
+    startHerald({ HERALD_DEV: 'true' }, { worker: false }),
+    startHerald({ HERALD_DEV: 'true', HERALD_MAX_PAYLOAD_BYTES: '2048' }),
+    startReceiver(),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([h.close(), small.close(), rx.close()]);
+});
+
+const publish = (t: TestHerald, acc: string, body: unknown, headers?: Record<string, string>) => t.api('POST', `/v1/accounts/${acc}/events`, body, { headers });
+const publishRaw = (t: TestHerald, acc: string, raw: string | Buffer, headers?: Record<string, string>) => t.api('POST', `/v1/accounts/${acc}/events`, undefined, { raw, headers });
+
+async function webhook(t: TestHerald, acc: string, events: string[], extra: Record<string, unknown> = {}): Promise<string> {
+  const r = await t.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/${acc}`, events, ...extra });
+  if (r.status !== 201) throw new Error(JSON.stringify(r.body));
+  return r.body.id;
+}
+
+describe('fan-out', () => {
+  it('answers 202 with the event and one delivery per subscribed, enabled webhook', async () => {
+    const acc = await createAccount(h);
+    const all = await webhook(h, acc, ['*']);
+    const exact = await webhook(h, acc, ['content.generated', 'analysis.completed']);
+    await webhook(h, acc, ['publishing.failed']); // other type
+    await webhook(h, acc, ['content.generated'], { enabled: false }); // disabled at creation
+    const paused = await webhook(h, acc, ['*']);
+    await h.api('PATCH', `/v1/accounts/${acc}/webhooks/${paused}`, { enabled: false }); // disabled later
+
+    const r = await publish(h, acc, { type: 'content.generated', data: { id: 1 } });
+    expect(r.status).toBe(202);
+    expect(r.body).toEqual({
+      id: expect.stringMatching(/^evt_/), type: 'content.generated', created_at: expect.any(String),
+      deliveries: expect.any(Array),
+    });
+    expect(new Date(r.body.created_at).toISOString()).toBe(r.body.created_at);
+    expect(r.body.deliveries.map((d: { webhook_id: string }) => d.webhook_id).sort()).toEqual([all, exact].sort());
+    for (const d of r.body.deliveries) expect(Object.keys(d).sort()).toEqual(['id', 'webhook_id']);
+
+    // Durable: committed by the time the 202 arrives, as another connection sees it.
+    expect(count(h, 'events', 'id = ?', r.body.id)).toBe(1);
+    expect(count(h, 'deliveries', 'event_id = ?', r.body.id)).toBe(2);
+  });
+
+  it('publishes with no deliveries when nothing subscribes', async () => {
+    const acc = await createAccount(h);
+    await webhook(h, acc, ['analysis.completed']);
+    const r = await publish(h, acc, { type: 'publishing.failed', data: null });
+    expect(r.status).toBe(202);
+    expect(r.body.deliveries).toEqual([]);
+  });
+
+  it('keeps a free account’s events but delivers them nowhere', async () => {
+    const acc = await createAccount(h, 'pro');
+    await webhook(h, acc, ['*']);
+    await h.api('PATCH', `/v1/accounts/${acc}`, { plan: 'free' });
+    const r = await publish(h, acc, { type: 'content.generated', data: {} });
+    expect(r.status).toBe(202);
+    expect(r.body.deliveries).toEqual([]);
+    expect(count(h, 'deliveries', 'account_id = ?', acc)).toBe(0);
+  });
+
+  it('answers 404 for a missing account, whatever the body', async () => {
+    const before = snapshotCounts(h);
+    expectError(await publish(h, 'acc_00000000000000000000000000', { type: 'content.generated', data: {} }), 404, 'account_not_found');
+    expectError(await publish(h, 'acc_00000000000000000000000000', { type: 'no.such', data: {} }), 404, 'account_not_found');
+    expect(snapshotCounts(h)).toEqual(before);
+  });
+});
+
+describe('Idempotency-Key', () => {
+  it('a repeated key answers with the first event and stores nothing new', async () => {
+    const acc = await createAccount(h);
+    await webhook(h, acc, ['*']);
+    await webhook(h, acc, ['content.generated']);
+    const headers = { 'Idempotency-Key': 'order-42' };
+    const first = await publish(h, acc, { type: 'content.generated', data: { n: 1 } }, headers);
+    expect(first.status).toBe(202);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const counts = snapshotCounts(h);
+    const again = await publish(h, acc, { type: 'content.generated', data: { n: 1 } }, headers);
+    expect(again.status).toBe(202);
+    expect(again.body).toEqual(first.body);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    // Even with another body: the key decides (the first event is the answer).
+    const other = await publish(h, acc, { type: 'analysis.completed', data: { n: 2 } }, headers);
+    expect(other.body).toEqual(first.body);
+    expect(snapshotCounts(h)).toEqual(counts);
+
+    const fresh = await publish(h, acc, { type: 'content.generated', data: { n: 1 } }, { 'Idempotency-Key': 'order-43' });
+    expect(fresh.body.id).not.toBe(first.body.id);
+    expect(count(h, 'events')).toBe(counts.events + 1);
+  });
+
+  it('concurrent requests with one key create one event and one set of deliveries', async () => {
+    const acc = await createAccount(h);
+    await webhook(h, acc, ['*']);
+    await webhook(h, acc, ['*']);
+    const before = snapshotCounts(h);
+    const rs = await Promise.all(
+      Array.from({ length: 12 }, () => publish(h, acc, { type: 'content.generated', data: { race: true } }, { 'Idempotency-Key': 'race-1' })),
+    );
+    for (const r of rs) {
+      expect(r.status).toBe(202);
+      expect(r.body).toEqual(rs[0]!.body);
+    }
+    expect(rs[0]!.body.deliveries).toHaveLength(2);
+    expect(count(h, 'events')).toBe(before.events + 1);
+    expect(count(h, 'deliveries')).toBe(before.deliveries + 2);
+  });
+
+  it('is scoped to the account', async () => {
+    const a = await createAccount(h);
+    const b = await createAccount(h);
+    const ra = await publish(h, a, { type: 'content.generated', data: {} }, { 'Idempotency-Key': 'shared' });
+    const rb = await publish(h, b, { type: 'content.generated', data: {} }, { 'Idempotency-Key': 'shared' });
+    expect(ra.body.id).not.toBe(rb.body.id);
+  });
+
+  it('refuses a key longer than 255 characters', async () => {
+    const acc = await createAccount(h);
+    const before = snapshotCounts(h);
+    expectError(await publish(h, acc, { type: 'content.generated', data: {} }, { 'Idempotency-Key': 'k'.repeat(256) }), 400, 'invalid_request');
+    expect(snapshotCounts(h)).toEqual(before);
+    expect((await publish(h, acc, { type: 'content.generated', data: {} }, { 'Idempotency-Key': 'k'.repeat(255) })).status).toBe(202);
+  });
+});
+
+describe('payload limits', () => {
+  // Bytes the delivered envelope adds around `data` (SPEC §4 body, delivery ids are 30 chars).
+  const envelope = (type: string) =>
+    Buffer.byteLength(`{"event":"${type}","created_at":"2024-01-01T00:00:00.000Z","delivery_id":"dlv_${'X'.repeat(26)}","data":}`);
+  const dataOfSize = (bytes: number) => JSON.stringify({ s: 'x'.repeat(bytes - 8) }); // {"s":"…"} is 8 bytes of syntax
+
+  it('accepts a body that is exactly at HERALD_MAX_PAYLOAD_BYTES, and delivers exactly that many bytes', async () => {
+    const acc = await createAccount(small);
+    await small.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/limit`, events: ['*'] });
+    const data = dataOfSize(2048 - envelope('content.generated'));
+    const r = await publishRaw(small, acc, `{"type":"content.generated","data":${data}}`);
+    expect(r.status).toBe(202);
+    const got = await waitFor(() => rx.received.find((x) => x.url === '/limit'));
+    expect(got.body.length).toBe(2048);
+    expect(JSON.parse(got.body.toString()).data).toEqual(JSON.parse(data));
+  });
+
+  it('answers 413 one byte over, and for bodies far over, storing nothing', async () => {
+    const acc = await createAccount(small);
+    await small.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/over`, events: ['*'] });
+    const before = snapshotCounts(small);
+    const over = dataOfSize(2049 - envelope('content.generated'));
+    expectError(await publishRaw(small, acc, `{"type":"content.generated","data":${over}}`), 413, 'payload_too_large');
+    expectError(await publishRaw(small, acc, `{"type":"content.generated","data":${dataOfSize(1024 * 1024)}}`), 413, 'payload_too_large');
+    // Multi-byte characters count as bytes, not characters.
+    const wide = JSON.stringify({ s: 'é'.repeat(1000) });
+    expectError(await publishRaw(small, acc, `{"type":"content.generated","data":${wide}}`), 413, 'payload_too_large');
+    expect(snapshotCounts(small)).toEqual(before);
+  });
+
+  it('answers 422 payload_too_deep for data nested 129 levels and accepts 128', async () => {
+    const acc = await createAccount(h);
+    const nest = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    const nestObj = (n: number) => '{"a":'.repeat(n - 1) + '{}' + '}'.repeat(n - 1);
+    const before = snapshotCounts(h);
+    expectError(await publishRaw(h, acc, `{"type":"content.generated","data":${nest(129)}}`), 422, 'payload_too_deep');
+    expectError(await publishRaw(h, acc, `{"type":"content.generated","data":${nestObj(129)}}`), 422, 'payload_too_deep');
+    expectError(await publishRaw(h, acc, `{"type":"content.generated","data":${nest(100_000)}}`), 422, 'payload_too_deep');
+    expect(snapshotCounts(h)).toEqual(before);
+    expect((await publishRaw(h, acc, `{"type":"content.generated","data":${nest(128)}}`)).status).toBe(202);
+    expect((await publishRaw(h, acc, `{"type":"content.generated","data":${nestObj(128)}}`)).status).toBe(202);
+    // Strings that look like brackets are not nesting.
+    expect((await publishRaw(h, acc, `{"type":"content.generated","data":${JSON.stringify('['.repeat(500))}}`)).status).toBe(202);
+  });
+});
+
+describe('bad input', () => {
+  let acc: string;
+  beforeAll(async () => {
+    acc = await createAccount(h);
+    await webhook(h, acc, ['*']);
+  });
+
+  it('answers 400 invalid_json for malformed JSON and invalid UTF-8, storing nothing', async () => {
+    const before = snapshotCounts(h);
+    const bodies: Array<string | Buffer> = [
+      '{"type":"content.generated","data":',
+      '{"type":"content.generated","data":{}} trailing',
+      "{'type':'content.generated','data':{}}",
+      '{"type":"content.generated","data":NaN}',
+      '{"type":"content.generated","data":{},}',
+      Buffer.concat([Buffer.from('{"type":"content.generated","data":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]),
+      Buffer.concat([Buffer.from('{"type":"content.generated","data":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]), // a UTF-8-encoded lone surrogate
+      Buffer.concat([Buffer.from('{"type":"content.generated","data":"'), Buffer.from([0xc3]), Buffer.from('"}')]), // truncated sequence
+      '',
+    ];
+    for (const b of bodies) expectError(await publishRaw(h, acc, b), 400, 'invalid_json');
+    expect(snapshotCounts(h)).toEqual(before);
+  });
+
+  it('answers 422 unknown_event_type, and refuses to publish ping', async () => {
+    const before = snapshotCounts(h);
+    expectError(await publish(h, acc, { type: 'no.such.type', data: {} }), 422, 'unknown_event_type');
+    expectError(await publish(h, acc, { type: 'CONTENT.GENERATED', data: {} }), 422, 'unknown_event_type');
+    expectError(await publish(h, acc, { type: 'ping', data: {} }), 422, 'validation_failed');
+    expect(snapshotCounts(h)).toEqual(before);
+  });
+
+  it('answers 415 for a body that is not JSON', async () => {
+    const before = snapshotCounts(h);
+    const body = '{"type":"content.generated","data":{}}';
+    for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml']) {
+      expectError(await publishRaw(h, acc, body, { 'content-type': ct }), 415, 'unsupported_media_type');
+    }
+    const noType = await fetch(`${h.url}/v1/accounts/${acc}/events`, { method: 'POST', headers: { authorization: 'Bearer test-admin-token-0123456789' }, body: new Blob([body]) });
+    expect(noType.status).toBe(415);
+    expect(snapshotCounts(h)).toEqual(before);
+  });
+
+  it('answers 400 for JSON of the wrong shape', async () => {
+    const before = snapshotCounts(h);
+    for (const raw of ['null', '[]', '"text"', '42', '{}', '{"type":"content.generated"}', '{"data":{}}', '{"type":{},"data":{}}', '{"type":"content.generated","data":{},"extra":1}', '{"__proto__":{"admin":true},"type":"content.generated","data":{}}']) {
+      const r = await publishRaw(h, acc, raw);
+      expect({ raw, status: r.status, code: r.body?.error?.code }).toEqual({ raw, status: 400, code: 'invalid_request' });
+    }
+    expect(snapshotCounts(h)).toEqual(before);
+  });
+
+  it('never answers 500: odd but valid JSON is accepted and kept byte for byte', async () => {
+    const odd = [
+      '{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}}}',
+      '1e999999',
+      '-0.0000000000000000000000000000001e-400',
+      '123456789012345678901234567890123456789',
+      '"\\ud800 lone \\udfff surrogates"',
+      '"nul \\u0000 inside"',
+      '{"dup":1,"dup":2}',
+      '"\u2028\u2029 line separators"',
+      '  {  "spaced" :  [ 1 , 2 ]  }  ',
+      'null',
+    ];
+    for (const data of odd) {
+      const r = await publishRaw(h, acc, `{"type":"content.generated","data":${data}}`);
+      expect({ data, status: r.status }).toEqual({ data, status: 202 });
+      const d = await h.api('GET', `/v1/accounts/${acc}/deliveries/${r.body.deliveries[0].id}`);
+      expect(d.body.request.body).toContain(`"data":${data.trim()}}`);
+    }
+    // The server is still healthy, and nothing polluted its objects.
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect((await h.api('GET', '/healthz', undefined, { token: null })).status).toBe(200);
+  });
+
+  it('a request body over the route limit is 413 before it is parsed', async () => {
+    const before = snapshotCounts(h);
+    const big = `{"type":"content.generated","data":"${'x'.repeat(6 * 1024 * 1024)}"}`;
+    expectError(await publishRaw(h, acc, big), 413, 'payload_too_large');
+    expectError(await h.api('POST', '/v1/accounts', undefined, { raw: `{"name":"${'x'.repeat(2 * 1024 * 1024)}","plan":"pro"}` }), 413, 'payload_too_large');
+    expect(snapshotCounts(h)).toEqual(before);
+  });
+});

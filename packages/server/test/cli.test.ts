@@ -1,0 +1,201 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startReceiver, type Receiver } from './helpers/receiver.js';
+import { waitFor } from './helpers/herald.js';
+import { ensureBuilt } from './helpers/spawn-herald.js';
+
+/**
+ * The real CLI (`node packages/server/dist/cli.js serve`) as a child process: start-up errors,
+ * the first-start admin token, and what reaches the logs. The build is refreshed first when any
+ * source file is newer than it (ensureBuilt), so these tests never run yesterday's code.
+ */
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'herald-cli-'));
+  dirs.push(d);
+  return d;
+};
+
+// Shares the build lock with the other process tests, so two files never run tsc over each other.
+beforeAll(() => ensureBuilt(), 120_000);
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+interface Run {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  exit: Promise<number | null>;
+  /** Waits for the start-up banner; returns the URL it announces. */
+  started(): Promise<string>;
+  stop(): Promise<number | null>;
+}
+
+/** Spawns the CLI with only the given HERALD_* variables (the test runner's own are dropped). */
+function herald(env: Record<string, string>, args: string[] = ['serve']): Run {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HERALD_')));
+  const child = spawn(process.execPath, [cli, ...args], { cwd: tempDir(), env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  // A process that should have failed but started must not outlive the test.
+  const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => (clearTimeout(guard), resolve(code))));
+  return {
+    child, exit, out: () => out, err: () => err,
+    async started() {
+      const m = await waitFor(() => /is running \([^)]*\) at (http:\/\/\S+)/.exec(err), 15_000);
+      return m[1]!;
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      return exit;
+    },
+  };
+}
+
+const sqlite = (dir: string) => ({ HERALD_DATABASE_URL: `sqlite:${join(dir, 'herald.db')}`, HERALD_PORT: '0' });
+
+describe('start-up errors', () => {
+  it.each([
+    ['HERALD_PORT', 'abc'],
+    ['HERALD_DEV', 'maybe'],
+    ['HERALD_ROLE', 'x'],
+    ['HERALD_DATABASE_URL', 'mysql://db/herald'],
+    ['HERALD_SECRET_KEY', 'short'],
+    ['HERALD_ALLOWED_CIDRS', '10.0.0.1/8'],
+    ['HERALD_MAX_ATTEMPTS', '0'],
+    ['HERALD_EGRESS_PROXY', 'ftp://x'],
+    ['HERALD_HOST', 'bad host'],
+  ])('%s=%s: exits non-zero and names the variable', async (name, value) => {
+    const run = herald({ ...sqlite(tempDir()), [name]: value });
+    const code = await run.exit;
+    expect(code).not.toBe(0);
+    expect(code).not.toBeNull();
+    expect(run.err()).toContain(name);
+    expect(run.err()).toMatch(/configuration error/);
+    expect(run.err()).not.toMatch(/\n\s+at /); // a message, not a stack trace
+  });
+
+  it('a bad flag is reported under its variable name', async () => {
+    const run = herald(sqlite(tempDir()), ['serve', '--port', 'abc']);
+    expect(await run.exit).not.toBe(0);
+    expect(run.err()).toContain('HERALD_PORT');
+  });
+
+  it('a port in use is a clear error naming HERALD_PORT', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    try {
+      const port = (blocker.address() as { port: number }).port;
+      const run = herald({ ...sqlite(tempDir()), HERALD_PORT: String(port), HERALD_LOG_LEVEL: 'silent' });
+      expect(await run.exit).not.toBe(0);
+      expect(run.err()).toContain('HERALD_PORT');
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
+describe('first start', () => {
+  it('prints the admin token once, stores only its hash, and does not print it again', async () => {
+    const dir = tempDir();
+    const first = herald({ ...sqlite(dir), HERALD_LOG_LEVEL: 'silent' });
+    const url = await first.started();
+    const token = /Admin token[^:]*: (hadm_\S+)/.exec(first.err())?.[1];
+    expect(token).toBeDefined();
+
+    const accounts = await fetch(`${url}/v1/accounts`, { headers: { authorization: `Bearer ${token}` } });
+    expect(accounts.status).toBe(200);
+    expect((await fetch(`${url}/v1/accounts`, { headers: { authorization: `Bearer ${token}x` } })).status).toBe(401);
+    expect(await first.stop()).toBe(0);
+    expect((first.out() + first.err()).split(token!).length - 1).toBe(1);
+
+    // The data dir holds the hash (and the generated secret key), never the token.
+    const secrets = JSON.parse(readFileSync(join(dir, 'herald-secrets.json'), 'utf8'));
+    expect(secrets.admin_token_sha256).toBe(createHash('sha256').update(token!).digest('hex'));
+    expect(secrets.secret_key_hex).toMatch(/^[0-9a-f]{64}$/);
+    expect(statSync(join(dir, 'herald-secrets.json')).mode & 0o077).toBe(0);
+    for (const f of readdirSync(dir)) expect({ f, has: readFileSync(join(dir, f)).includes(token!) }).toEqual({ f, has: false });
+
+    const second = herald({ ...sqlite(dir), HERALD_LOG_LEVEL: 'silent' });
+    const url2 = await second.started();
+    expect(second.err()).not.toMatch(/hadm_/);
+    expect(second.err()).toMatch(/Sign in with your admin token/);
+    expect((await fetch(`${url2}/v1/accounts`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect(await second.stop()).toBe(0);
+  });
+});
+
+describe('logs', () => {
+  let rx: Receiver;
+  beforeAll(async () => {
+    rx = await startReceiver();
+  });
+  afterAll(async () => {
+    await rx.close();
+  });
+
+  it('never contain the admin token, API keys, webhook secrets, header values or the secret key', async () => {
+    const dir = tempDir();
+    const adminToken = 'admin-token-for-log-test-' + 'q'.repeat(12);
+    const secretKey = '5e'.repeat(32);
+    const run = herald({ ...sqlite(dir), HERALD_LOG_LEVEL: 'info', HERALD_DEV: 'true', HERALD_ADMIN_TOKEN: adminToken, HERALD_SECRET_KEY: secretKey });
+    const url = await run.started();
+    const call = async (method: string, path: string, token: string, body?: unknown) => {
+      const r = await fetch(url + path, {
+        method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+      });
+      return { status: r.status, body: (await r.json().catch(() => null)) as any };
+    };
+
+    const acc = (await call('POST', '/v1/accounts', adminToken, { name: 'Logs', plan: 'pro' })).body.id;
+    const apiKey: string = (await call('POST', `/v1/accounts/${acc}/api-keys`, adminToken)).body.key;
+    const webhookSecret = 'whsec_log-test-secret-' + 'w'.repeat(10);
+    const headerValue = 'Bearer log-test-header-value-' + 'h'.repeat(10);
+    const wh = await call('POST', `/v1/accounts/${acc}/webhooks`, apiKey, { url: `${rx.url}/logs`, events: ['*'], secret: webhookSecret, headers: { Authorization: headerValue } });
+    expect(wh.status).toBe(201);
+    expect((await call('GET', `/v1/accounts/${acc}/webhooks/${wh.body.id}/secret`, apiKey)).body.secret).toBe(webhookSecret);
+    expect((await call('POST', `/v1/accounts/${acc}/events`, adminToken, { type: 'content.generated', data: { x: 1 } })).status).toBe(202);
+    await waitFor(() => rx.received.some((r) => r.url === '/logs'));
+    expect(rx.received.find((r) => r.url === '/logs')!.headers.authorization).toBe(headerValue);
+    // Refused requests, whose bodies carry secrets too.
+    // (Refused in dev mode too: credentials in a URL are never allowed.)
+    expect((await call('POST', `/v1/accounts/${acc}/webhooks`, apiKey, { url: `http://user:${webhookSecret}@127.0.0.1:1/`, events: ['*'], secret: webhookSecret })).status).toBe(422);
+    expect((await call('POST', `/v1/accounts/${acc}/webhooks`, apiKey, { url: `${rx.url}/x`, events: ['*'], headers: { Host: headerValue } })).status).toBe(422);
+    expect((await call('GET', '/v1/accounts', apiKey + 'x')).status).toBe(401);
+    expect((await call('POST', `/v1/accounts/${acc}/webhooks/test`, apiKey, { url: `${rx.url}/ping`, secret: webhookSecret, headers: { 'X-Ping': headerValue } })).status).toBe(200);
+    await waitFor(async () => (await call('GET', `/v1/accounts/${acc}/deliveries`, apiKey)).body.data[0]?.status === 'succeeded');
+    expect(await run.stop()).toBe(0);
+
+    const logs = run.out();
+    const lines = logs.trim().split('\n');
+    // The logs are there to be searched: one JSON object per line, requests included.
+    const parsed = lines.map((l) => JSON.parse(l) as { msg: string; route?: string });
+    expect(parsed.filter((l) => l.msg === 'request').map((l) => l.route)).toContain('/v1/accounts/:account/webhooks');
+    expect(parsed.some((l) => l.msg === 'herald started')).toBe(true);
+    const everything = logs + run.err();
+    for (const [what, secret] of Object.entries({ adminToken, apiKey, apiKeySecretPart: apiKey.slice(10), webhookSecret, headerValue, secretKey })) {
+      expect({ what, leaked: everything.includes(secret) }).toEqual({ what, leaked: false });
+    }
+  });
+
+  it('the start-up summary hides passwords in the proxy and database URLs', async () => {
+    const run = herald({ ...sqlite(tempDir()), HERALD_LOG_LEVEL: 'info', HERALD_ROLE: 'api', HERALD_EGRESS_PROXY: 'http://proxyuser:proxy-password-xyz@127.0.0.1:3128' });
+    await run.started();
+    expect(await run.stop()).toBe(0);
+    const started = run.out().split('\n').find((l) => l.includes('herald started'))!;
+    expect(JSON.parse(started).config.HERALD_EGRESS_PROXY).toBe('http://proxyuser:[redacted]@127.0.0.1:3128');
+    expect(run.out() + run.err()).not.toContain('proxy-password-xyz');
+  });
+});
