@@ -348,3 +348,10 @@ describe('allowed CIDRs (HERALD_ALLOWED_CIDRS)', () => {
     expect(refused('https://0.0.0.0/', opts).code).toBe('url_not_allowed');
   });
 });
+
+describe('host names with empty labels', () => {
+  it.each(['https://a..b/', 'https://.example.com/', 'https://example..com./x'])('%s is invalid_url', (u) => {
+    const r = checkWebhookUrl(u, { allowPrivate: false, allowHttp: false, allowedCidrs: [], selfHosts: [] });
+    expect(r).toMatchObject({ ok: false, code: 'invalid_url' });
+  });
+});

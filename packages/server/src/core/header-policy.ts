@@ -44,7 +44,8 @@ export function checkCustomHeaders(
     return { ok: false, message: `at most ${MAX_CUSTOM_HEADERS} custom headers are allowed` };
   }
   const seen = new Set<string>();
-  const headers: Record<string, string> = {};
+  // A null-prototype object: a header named `__proto__` must be kept, not swallowed.
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [name, value] of entries) {
     if (!TOKEN_RE.test(name)) {
       return { ok: false, message: `header name ${JSON.stringify(name)} is not a valid HTTP token` };

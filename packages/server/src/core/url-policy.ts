@@ -66,6 +66,7 @@ const MSG = {
   zoneId: 'URL must not contain an IPv6 zone id',
   port: 'URL port must be between 1 and 65535',
   noHost: 'URL must have a host name',
+  emptyLabel: 'URL host name must not contain empty labels (`..` or a leading dot)',
   address: 'destination not allowed: loopback, private and other non-public addresses are refused',
   localName: 'destination not allowed: local and internal host names are refused',
   singleLabel: 'destination not allowed: the host must be a fully qualified domain name',
@@ -141,6 +142,8 @@ function checkShape(raw: string, url: URL, authority: string | null, opts: UrlPo
   if (url.username !== '' || url.password !== '' || authority.includes('@')) return invalid(MSG.credentials);
   if (authority.includes('\\')) return invalid(MSG.backslash);
   if (url.hostname === '') return invalid(MSG.noHost);
+  // `a..b` or `.example.com` is not a host name; refusing it also keeps junk away from DNS.
+  if (url.hostname.startsWith('.') || url.hostname.includes('..')) return invalid(MSG.emptyLabel);
   return null;
 }
 

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { requireAdmin, sha256 } from '../api/auth.js';
+import { access, requireAdmin, sha256 } from '../api/auth.js';
 import type { AppContext } from '../api/context.js';
 import * as S from '../api/schemas.js';
 import { createError } from '../core/errors.js';
@@ -66,8 +66,9 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
       response: { 201: S.PortalSession, ...S.errors(400, 401, 403, 404) },
     },
     preValidation: async (req) => {
-      // Credentials before the body: a caller without them learns nothing from validation errors.
-      await requireAdmin(req, ctx);
+      // Credentials before the body: a caller without them learns nothing from validation
+      // errors, and an account key on another account's path gets that account's 404.
+      await access(ctx, 'admin').preValidation(req);
       // The body is optional: a bodiless POST is validated as `{}` (all defaults).
       if (req.body === undefined || req.body === null) req.body = {};
     },
