@@ -35,11 +35,19 @@ export function schedule(policy: RetryPolicy): number[] {
   return out;
 }
 
-/** Retry-After is seconds or an HTTP date; anything else is ignored. Returns ms from now. */
+/**
+ * An HTTP-date in any of its three RFC 9110 forms (`Sun, 06 Nov 1994 08:49:37 GMT`,
+ * `Sunday, 06-Nov-94 08:49:37 GMT`, `Sun Nov  6 08:49:37 1994`): a weekday name, then a time.
+ * Checked before Date.parse, which reads `1.5` or `-5` as dates in 2001.
+ */
+const HTTP_DATE = /^[A-Za-z]{3,9},? .*\b\d\d:\d\d:\d\d\b/;
+
+/** Retry-After is delay-seconds or an HTTP-date; anything else is ignored. Returns ms from now. */
 export function parseRetryAfter(value: string | undefined | null, now: number): number | null {
   if (!value) return null;
   const v = value.trim();
   if (/^\d+$/.test(v)) return Number(v) * 1000;
+  if (!HTTP_DATE.test(v)) return null;
   const at = Date.parse(v);
   if (Number.isNaN(at)) return null;
   return Math.max(0, at - now);

@@ -1,5 +1,9 @@
 import { createHmac } from 'node:crypto';
+import { RESERVED_HEADERS, RESERVED_PREFIXES } from './header-policy.js';
 import { USER_AGENT } from './version.js';
+
+/** Headers deliveryHeaders sets itself, beyond header-policy's reserved names. */
+const OWN_HEADERS: ReadonlySet<string> = new Set(['accept-encoding', 'webhook-id', 'webhook-timestamp', 'webhook-signature']);
 
 /**
  * What a receiver gets (SPEC §4). The body is assembled from stored parts in a fixed key
@@ -50,11 +54,18 @@ export interface HeaderParts {
 }
 
 /**
- * Request headers of one attempt. Custom headers go first and Herald's own last, so even a
- * custom header that slipped past validation could never replace a signature.
+ * Request headers of one attempt. Custom headers were validated when saved (header-policy.ts);
+ * a stored one that names a header Herald sets (in any letter case: `X-Hub-Signature-256` is
+ * another key than `x-hub-signature-256` here, and both would be sent) is skipped anyway, so
+ * no custom header can forge or duplicate a signature, whatever rules applied when it was saved.
  */
 export function deliveryHeaders(h: HeaderParts, body: Uint8Array): Record<string, string> {
-  const out: Record<string, string> = { ...h.custom };
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(h.custom)) {
+    const lower = name.toLowerCase();
+    if (RESERVED_HEADERS.has(lower) || OWN_HEADERS.has(lower) || RESERVED_PREFIXES.some((p) => lower.startsWith(p))) continue;
+    out[name] = value;
+  }
   out['content-type'] = 'application/json';
   out['user-agent'] = USER_AGENT;
   out['accept-encoding'] = 'identity';

@@ -7,13 +7,22 @@ import { createSafeLookup, DESTINATION_BLOCKED, DESTINATION_BLOCKED_MESSAGE, res
 /** Keep this much of each response body for the attempt log, and read no more. */
 export const MAX_RESPONSE_BYTES = 64 * 1024; // 64 KiB
 
+/** How much later than the attempt deadline undici's own timeouts are set (see the Agent). */
+const UNDICI_TIMER_SLACK_MS = 1000;
+
 export interface SenderOptions {
   timeoutMs: number;
   policy: AddressPolicyOptions;
   /** HTTP CONNECT proxy for every request (fixed egress IPs). */
   proxyUrl?: string;
-  /** Keep-alive connections per origin; matches the per-endpoint concurrency. */
-  connectionsPerOrigin: number;
+  /**
+   * Accepted for compatibility and deliberately not used as a per-origin connection cap:
+   * concurrency is limited per webhook by the claim (across processes), and many webhooks of
+   * many accounts share an origin (hooks.slack.com…). A cap per origin would queue one
+   * webhook's requests inside undici behind another's stalled ones, where they would time
+   * out without ever being sent: head-of-line blocking across accounts.
+   */
+  connectionsPerOrigin?: number;
 }
 
 /** An attempt's outcome as a value: only programming errors throw out of send(). */
@@ -43,36 +52,53 @@ export class Sender {
   constructor(opts: SenderOptions) {
     this.#opts = opts;
     const common = {
-      connections: opts.connectionsPerOrigin,
+      connections: null, // unlimited: see connectionsPerOrigin
       pipelining: 1,
       keepAliveTimeout: 30_000, // 30 s: most receivers close idle sockets sooner; undici honours their Keep-Alive hint
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs,
+      // The attempt's deadline is our own AbortController timer (send()). undici's timers are
+      // only a backstop, set later than it: they run on a coarse clock (~0.5 s ticks) and were
+      // seen firing up to 300 ms early, cutting attempts short of HERALD_DELIVERY_TIMEOUT_MS.
+      headersTimeout: opts.timeoutMs + UNDICI_TIMER_SLACK_MS,
+      bodyTimeout: opts.timeoutMs + UNDICI_TIMER_SLACK_MS,
     };
     this.#dispatcher = opts.proxyUrl
       ? new ProxyAgent({ uri: opts.proxyUrl, ...common })
-      : new Agent({ ...common, connect: { timeout: opts.timeoutMs, lookup: createSafeLookup(opts.policy) } });
+      : new Agent({ ...common, connect: { timeout: opts.timeoutMs + UNDICI_TIMER_SLACK_MS, lookup: createSafeLookup(opts.policy) } });
+  }
+
+  /** The most one send() can take. */
+  get timeoutMs(): number {
+    return this.#opts.timeoutMs;
   }
 
   async send(url: string, headers: Record<string, string>, body: Uint8Array): Promise<SendResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
-    const u = new URL(url);
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return failure('network', 'the webhook URL is not valid', elapsed());
+    }
     const host = u.hostname.replace(/^\[|\]$/g, '');
 
     // Vet what the connect-time lookup cannot see: IP literals, and names sent via a proxy
-    // (the proxy resolves them, so Herald checks its own answer first).
+    // (the proxy resolves them, so Herald checks its own answer first). The DNS check counts
+    // against the attempt's one timeout, so an attempt never lasts longer than the timeout.
     if (isIP(host)) {
       const v = checkAddress(host, this.#opts.policy);
       if (!v.allowed) return blocked(v.reason, elapsed());
     } else if (this.#opts.proxyUrl) {
       const r = await resolveAndCheck(host, this.#opts.policy, this.#opts.timeoutMs);
       if (r.ok === false) return blocked(r.detail, elapsed());
-      if (r.ok === 'unresolved') return failure('dns', 'DNS lookup failed: the host name did not resolve', elapsed());
+      if (r.ok === 'unresolved') {
+        if (elapsed() >= this.#opts.timeoutMs) return failure('timeout', `timed out after ${this.#opts.timeoutMs} ms`, elapsed());
+        return failure('dns', 'DNS lookup failed: the host name did not resolve', elapsed());
+      }
     }
 
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.#opts.timeoutMs);
+    const timer = setTimeout(() => controller.abort(), Math.max(1, this.#opts.timeoutMs - elapsed()));
     try {
       const res = await this.#dispatcher.request({
         origin: u.origin,
@@ -150,7 +176,20 @@ function flattenHeaders(h: Record<string, string | string[] | undefined>): Recor
   return out;
 }
 
-const TLS_CODE = /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH|ERR_OSSL)/;
+const TLS_CODE = /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH|ERR_OSSL|EPROTO$|UND_ERR_PRX_TLS$)/;
+
+/**
+ * What users read for a TLS failure. Fixed texts rather than OpenSSL's messages, which can
+ * carry names and addresses from the certificate (the log keeps the original for operators).
+ */
+const TLS_MESSAGES: ReadonlyArray<[RegExp, string]> = [
+  [/^CERT_HAS_EXPIRED$/, 'the certificate has expired'],
+  [/^CERT_NOT_YET_VALID$/, 'the certificate is not yet valid'],
+  [/^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)$/, 'the certificate is self-signed'],
+  [/^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)$/, 'the certificate is not signed by a trusted authority'],
+  [/^(ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH)$/, 'the certificate does not match the host name'],
+  [/^CERT_REVOKED$/, 'the certificate has been revoked'],
+];
 
 /** Map a thrown network error to a kind and a message fit for the account's eyes. */
 export function classify(e: unknown, timedOut: boolean, timeoutMs: number): { kind: ErrorKind; message: string; detail: string } {
@@ -164,9 +203,11 @@ export function classify(e: unknown, timedOut: boolean, timeoutMs: number): { ki
     return { kind: 'timeout', message: `timed out after ${timeoutMs} ms`, detail };
   if (has('ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL', 'ENODATA')) return { kind: 'dns', message: 'DNS lookup failed: the host name did not resolve', detail };
   if (has('ECONNREFUSED')) return { kind: 'refused', message: 'connection refused', detail };
-  if (codes.some((c) => TLS_CODE.test(c))) {
-    const msg = chain.find((c) => TLS_CODE.test(c.code ?? ''))?.message ?? 'handshake failed';
-    return { kind: 'tls', message: `TLS error: ${msg}`, detail };
+  // The most specific code in the chain names the failure (a proxy tunnel wraps it in UND_ERR_PRX_TLS).
+  const tlsCode = codes.find((c) => TLS_MESSAGES.some(([re]) => re.test(c))) ?? codes.find((c) => TLS_CODE.test(c));
+  if (tlsCode) {
+    const text = TLS_MESSAGES.find(([re]) => re.test(tlsCode))?.[1] ?? 'the TLS handshake failed';
+    return { kind: 'tls', message: `TLS error: ${text} (${tlsCode})`, detail };
   }
   if (has('ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED')) return { kind: 'reset', message: 'connection reset by the receiver', detail };
   if (codes.some((c) => c.startsWith('HPE_')) || has('UND_ERR_INFO', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_HEADERS_OVERFLOW'))

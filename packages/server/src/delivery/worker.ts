@@ -25,6 +25,16 @@ const WRITE_BATCH = 256;
 const WRITE_DELAY_MS = 5;
 /** Stop claiming while this many outcomes wait to be written (the database is struggling). */
 const MAX_UNWRITTEN = 10_000;
+/** An attempt starts only while its lease has at least the timeout plus this much left. */
+const LEASE_SAFETY_MS = 1000;
+/** Most deliveries leased by one claim per lane. */
+const CLAIM_BATCH = 500;
+/** Retry due times remembered for precise wake-ups; beyond this, polling alone finds them. */
+const MAX_TRACKED_DUE = 1000;
+/** Pause before writing outcomes again after a failed write. */
+const WRITE_RETRY_MS = 500;
+/** A single outcome the database refuses this many times (with the database up) is dropped. */
+const MAX_WRITE_TRIES = 3;
 
 /**
  * The delivery loop of one process: lease due deliveries in batches, send each, decide what
@@ -37,12 +47,28 @@ export class DeliveryWorker {
   readonly #inFlight = new Map<string, ClaimedDelivery>();
   #retriesInFlight = 0;
   #unwritten: AttemptRecord[] = [];
+  /** Ids whose outcome is known but not yet committed: the lease is still ours. */
+  readonly #unwrittenIds = new Set<string>();
+  /** Isolated write failures per record (see #write). */
+  readonly #writeFailures = new WeakMap<AttemptRecord, number>();
   #writeTimer: NodeJS.Timeout | null = null;
   #writing: Promise<void> | null = null;
   #running = false;
+  #stopped = false;
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
   #wakeRequested = false;
+  /**
+   * Due times of the retries this process scheduled, so the loop wakes when one is due rather
+   * than up to a poll interval later. Only a latency aid: polling still finds everything.
+   */
+  #dueTimes: number[] = [];
+  /**
+   * After the retry lane came back empty it is asked again only after a poll interval, or
+   * when a retry this process scheduled is due: asking it at every completion doubled the
+   * claims (and the queue reads) per delivery while there was nothing to find.
+   */
+  #retryLaneQuietUntil = 0;
 
   constructor(
     private readonly store: Store,
@@ -72,9 +98,9 @@ export class DeliveryWorker {
   async #run(): Promise<void> {
     let backoffMs = 0;
     while (this.#running) {
-      let claimed = 0;
+      let more = false;
       try {
-        claimed = await this.#claimOnce();
+        more = await this.#claimOnce();
         backoffMs = 0;
       } catch (e) {
         // Database unavailable: back off (up to 5 s) instead of spinning.
@@ -83,8 +109,16 @@ export class DeliveryWorker {
       }
       if (!this.#running) break;
       const full = this.#inFlight.size >= this.opts.concurrency || this.#unwritten.length >= MAX_UNWRITTEN;
-      if (claimed > 0 && !full && backoffMs === 0) continue;
-      await this.#sleep(backoffMs || this.opts.pollIntervalMs);
+      if (more && !full && backoffMs === 0) continue;
+      // +1 ms: a timer may fire in the same millisecond the retry becomes due, and the claim
+      // compares next_attempt_at <= now.
+      const now = Date.now();
+      this.#dueTimes = this.#dueTimes.filter((t) => t >= now);
+      const untilDue = Math.min(...this.#dueTimes) - now + 1;
+      await this.#sleep(backoffMs || Math.max(1, Math.min(this.opts.pollIntervalMs, untilDue)));
+      // Let every response that is already in finish first (they are I/O callbacks, which run
+      // before setImmediate), so one claim fills all the slots they free instead of one each.
+      await new Promise<void>((r) => setImmediate(r));
     }
   }
 
@@ -94,41 +128,67 @@ export class DeliveryWorker {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done(): void {
+      const finish = (): void => {
         clearTimeout(t);
+        // Only clear our own hook: a stale one left behind would swallow the next notify()
+        // (it would reset #wakeRequested while the loop is busy claiming), costing a poll.
+        if (this.#wake === wake) this.#wake = null;
         resolve();
-      }
-      this.#wake = () => {
-        this.#wake = null;
-        this.#wakeRequested = false;
-        done();
       };
+      const wake = (): void => {
+        this.#wakeRequested = false;
+        finish();
+      };
+      const t = setTimeout(finish, ms);
+      this.#wake = wake;
     });
   }
 
-  async #claimOnce(): Promise<number> {
-    if (this.#unwritten.length >= MAX_UNWRITTEN) return 0;
+  /**
+   * Claim what there is room for, first attempts before retries. Returns true when a lane
+   * filled its whole request, so more may be due at once; otherwise the loop waits for a
+   * notify (a completion or a publish) or the poll. Claiming again straight after a short
+   * claim would find nothing, and a claim reads the queue, which costs more the longer it is.
+   */
+  async #claimOnce(): Promise<boolean> {
+    if (this.#unwritten.length >= MAX_UNWRITTEN) return false;
     const free = this.opts.concurrency - this.#inFlight.size;
-    if (free <= 0) return 0;
+    if (free <= 0) return false;
     const now = Date.now();
     const base = { owner: this.owner, now, leaseMs: this.opts.leaseMs, endpointLimit: this.opts.endpointConcurrency };
-    const first = await this.store.claimDue({ ...base, lane: 'first', limit: Math.min(free, 500) });
-    for (const d of first) this.#start(d);
-    const retryCap = Math.floor(this.opts.concurrency * (1 - FIRST_ATTEMPT_RESERVE)) - this.#retriesInFlight;
+    const firstLimit = Math.min(free, CLAIM_BATCH);
+    const first = await this.store.claimDue({ ...base, lane: 'first', limit: firstLimit });
+    for (const d of first) this.#start(d, now);
+    // At least one retry slot whatever the concurrency: with HERALD_WORKER_CONCURRENCY=1 the
+    // reserve would otherwise round the retry lane down to nothing and retries would never run.
+    const retrySlots = Math.max(1, Math.floor(this.opts.concurrency * (1 - FIRST_ATTEMPT_RESERVE)));
+    const retryCap = retrySlots - this.#retriesInFlight;
     const retryFree = Math.min(this.opts.concurrency - this.#inFlight.size, retryCap);
-    let retries: ClaimedDelivery[] = [];
-    if (retryFree > 0) {
-      retries = await this.store.claimDue({ ...base, now: Date.now(), lane: 'retry', limit: Math.min(retryFree, 500) });
-      for (const d of retries) this.#start(d);
+    let retriesFull = false;
+    const retryNow = Date.now();
+    const ownRetryDue = this.#dueTimes.some((t) => t <= retryNow);
+    if (retryFree > 0 && (retryNow >= this.#retryLaneQuietUntil || ownRetryDue)) {
+      const retryLimit = Math.min(retryFree, CLAIM_BATCH);
+      const retries = await this.store.claimDue({ ...base, now: retryNow, lane: 'retry', limit: retryLimit });
+      for (const d of retries) this.#start(d, retryNow);
+      retriesFull = retries.length === retryLimit;
+      this.#retryLaneQuietUntil = retries.length ? 0 : retryNow + this.opts.pollIntervalMs;
     }
-    return first.length + retries.length;
+    return first.length === firstLimit || retriesFull;
   }
 
-  #start(d: ClaimedDelivery): void {
+  #start(d: ClaimedDelivery, claimedAt: number): void {
+    // Our own lease ran out while this delivery was still ours (an attempt outlived it, or its
+    // outcome is waiting to be written) and we claimed it again. Sending it twice would make
+    // two attempts with one number; the pending outcome will land (the owner still matches)
+    // and release the lease.
+    if (this.#inFlight.has(d.id) || this.#unwrittenIds.has(d.id)) {
+      this.log.warn({ delivery_id: d.id }, 'claimed a delivery this worker still holds; not sending it twice');
+      return;
+    }
     this.#inFlight.set(d.id, d);
     if (d.attempts > 0) this.#retriesInFlight++;
-    this.#deliver(d)
+    this.#deliver(d, claimedAt)
       .catch((e: unknown) => this.log.error({ err: e, delivery_id: d.id }, 'delivery crashed; its lease will expire and it will be retried'))
       .finally(() => {
         this.#inFlight.delete(d.id);
@@ -137,11 +197,24 @@ export class DeliveryWorker {
       });
   }
 
-  async #deliver(d: ClaimedDelivery): Promise<void> {
+  async #deliver(d: ClaimedDelivery, claimedAt: number): Promise<void> {
     const target = await this.webhooks.get(d.webhookId);
     if (!target || !target.enabled) {
       await this.store.failWithoutAttempt([d.id], this.owner, target ? 'webhook disabled' : 'webhook deleted');
       this.metrics.deliveries.inc({ outcome: 'failed' });
+      return;
+    }
+    // The lease must outlast the whole attempt, or another worker could take the delivery
+    // while this one is still sending it. If loading the webhook was slow (a locked or
+    // overloaded database), hand the delivery back instead of starting an attempt the lease
+    // no longer covers; it is claimed again, with a fresh lease, at once.
+    // (A lease configured shorter than that to begin with is not second-guessed here: handing
+    // every delivery back would deliver nothing.)
+    const needed = this.sender.timeoutMs + LEASE_SAFETY_MS;
+    const leaseLeft = claimedAt + this.opts.leaseMs - Date.now();
+    if (leaseLeft < needed && this.opts.leaseMs >= needed) {
+      this.log.warn({ delivery_id: d.id, lease_left_ms: leaseLeft }, 'too little lease left to send; giving the delivery back');
+      await this.store.releaseLeases([d.id], this.owner);
       return;
     }
     const attemptNo = d.attempts + 1;
@@ -151,7 +224,15 @@ export class DeliveryWorker {
       { eventType: d.eventType, deliveryId: d.id, attemptNo, timestampSec: Math.floor(startedAt / 1000), secret: target.secret, custom: target.headers },
       body,
     );
-    const res = await this.sender.send(target.url, headers, body);
+    let res: SendResult;
+    try {
+      res = await this.sender.send(target.url, headers, body);
+    } catch (e) {
+      // send() returns outcomes as values; a throw is a bug. Record it as a failed attempt so
+      // the delivery follows the retry policy and ends, instead of crashing at every lease.
+      this.log.error({ err: e, delivery_id: d.id }, 'sender threw');
+      res = { statusCode: null, headers: null, body: null, truncated: false, errorKind: 'network', errorMessage: 'internal error while sending', durationMs: Date.now() - startedAt };
+    }
     if (res.detail) this.log.info({ delivery_id: d.id, webhook_id: d.webhookId, error_kind: res.errorKind, detail: res.detail }, 'attempt failed');
     this.#record(d, attemptNo, startedAt, redactHeaders(headers, Object.keys(target.headers)), res);
   }
@@ -179,12 +260,15 @@ export class DeliveryWorker {
       responseTruncated: res.truncated,
     };
     const gone = step.kind === 'failed' && step.reason === 'gone';
+    const nextAttemptAt = step.kind === 'retry' ? Date.now() + step.delayMs : null;
+    if (nextAttemptAt !== null && this.#dueTimes.length < MAX_TRACKED_DUE) this.#dueTimes.push(nextAttemptAt);
+    this.#unwrittenIds.add(d.id);
     this.#unwritten.push({
       attempt,
       owner: this.owner,
       webhookId: d.webhookId,
       status: step.kind === 'succeeded' ? 'succeeded' : step.kind === 'failed' ? 'failed' : 'pending',
-      nextAttemptAt: step.kind === 'retry' ? Date.now() + step.delayMs : null,
+      nextAttemptAt,
       error: res.errorMessage,
       disableWebhook: gone ? `the receiver answered 410 Gone on ${new Date().toISOString()}` : null,
     });
@@ -196,11 +280,12 @@ export class DeliveryWorker {
   }
 
   #scheduleWrite(): void {
+    if (this.#stopped) return;
     if (this.#unwritten.length >= WRITE_BATCH) void this.#flush();
     else if (!this.#writeTimer) this.#writeTimer = setTimeout(() => void this.#flush(), WRITE_DELAY_MS);
   }
 
-  /** Write outcomes; one flush at a time. On failure they stay queued and are tried again. */
+  /** Write outcomes; one flush at a time. Records that could not be written are tried again. */
   async #flush(): Promise<void> {
     if (this.#writeTimer) {
       clearTimeout(this.#writeTimer);
@@ -209,18 +294,64 @@ export class DeliveryWorker {
     if (this.#writing) return this.#writing;
     if (!this.#unwritten.length) return;
     const batch = this.#unwritten.splice(0, WRITE_BATCH * 4);
-    this.#writing = this.store
-      .recordAttempts(batch)
-      .catch((e: unknown) => {
-        this.log.error({ err: e, count: batch.length }, 'writing attempt outcomes failed; will retry');
-        this.#unwritten.unshift(...batch);
-        return new Promise<void>((r) => setTimeout(r, 500));
+    const db = { down: false };
+    this.#writing = this.#write(batch, db)
+      .then(async (again) => {
+        const retry = new Set(again);
+        for (const r of batch) if (!retry.has(r)) this.#unwrittenIds.delete(r.attempt.deliveryId);
+        // Written outcomes released their leases: their webhooks have room again, which the
+        // claim counts from the database, so this (not the end of the request) is when to look.
+        if (again.length < batch.length) this.notify();
+        if (!again.length) return;
+        this.#unwritten.unshift(...again);
+        // Pause only for an unavailable database; a refused record alone is retried with the
+        // next batch, so it never delays the other outcomes.
+        if (db.down) await new Promise<void>((r) => setTimeout(r, WRITE_RETRY_MS));
       })
+      .catch((e: unknown) => this.log.error({ err: e }, 'writing attempt outcomes failed'))
       .finally(() => {
         this.#writing = null;
         if (this.#unwritten.length) this.#scheduleWrite();
       });
     return this.#writing;
+  }
+
+  /**
+   * Write a batch in one transaction; returns the records to try again. When the batch fails
+   * and the database answers, some record in it is refused (its delivery was deleted with its
+   * webhook while the attempt was in flight, say): halve the batch until that record is alone,
+   * so it cannot hold every other outcome hostage, and drop it after a few tries. Its lease
+   * then runs out; if the delivery still exists it is sent again (at-least-once).
+   */
+  async #write(batch: AttemptRecord[], db: { down: boolean }): Promise<AttemptRecord[]> {
+    try {
+      await this.store.recordAttempts(batch);
+      return [];
+    } catch (e) {
+      const up = await this.store.ping().then(
+        () => true,
+        () => false,
+      );
+      if (!up) {
+        db.down = true;
+        this.log.error({ err: e, count: batch.length }, 'writing attempt outcomes failed (database unavailable); will retry');
+        return batch;
+      }
+      if (batch.length > 1) {
+        const mid = batch.length >> 1;
+        return [...(await this.#write(batch.slice(0, mid), db)), ...(await this.#write(batch.slice(mid), db))];
+      }
+      const r = batch[0]!;
+      const tries = (this.#writeFailures.get(r) ?? 0) + 1;
+      this.#writeFailures.set(r, tries);
+      const log = { err: e, delivery_id: r.attempt.deliveryId, attempt: r.attempt.attemptNo, tries };
+      if (tries < MAX_WRITE_TRIES) {
+        this.log.warn(log, 'writing an attempt outcome failed; will retry');
+        return [r];
+      }
+      this.log.error(log, 'dropping an attempt outcome the database keeps refusing; its lease will run out');
+      return [];
+    }
   }
 
   /**
@@ -238,6 +369,8 @@ export class DeliveryWorker {
     // deliveries are sent again (at-least-once), so shutdown never hangs on a dead database.
     const writeDeadline = Date.now() + 5000;
     while ((this.#unwritten.length || this.#writing) && Date.now() < writeDeadline) await this.#flush();
+    this.#stopped = true;
+    if (this.#writeTimer) clearTimeout(this.#writeTimer);
     if (abandoned.length) await this.store.releaseLeases(abandoned, this.owner).catch(() => {});
   }
 }

@@ -1,0 +1,327 @@
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAccount, startHerald, waitFor, type TestHerald } from './helpers/herald.js';
+import { startReceiver, type Receiver } from './helpers/receiver.js';
+
+/**
+ * SPEC §5 against receivers that misbehave on purpose: the retry schedule and its jitter,
+ * exhaustion, timeouts, refused and reset connections, redirects that must not be followed,
+ * Retry-After, and 410 Gone. Delays are scaled down (base 200 ms) so each test takes ~1 s.
+ */
+const BASE_MS = 200;
+const JITTER = 0.2;
+// Time between an attempt ending and the next arriving, beyond the scheduled delay: the write
+// of the outcome, the claim, the request. Generous because the machine is shared.
+const SLACK_MS = 200;
+
+interface Ctx {
+  h: TestHerald;
+  acc: string;
+}
+
+async function setup(env: Record<string, string>): Promise<Ctx> {
+  const h = await startHerald({ HERALD_DEV: 'true', HERALD_RETRY_BASE_MS: String(BASE_MS), HERALD_RETRY_FACTOR: '2', ...env });
+  return { h, acc: await createAccount(h) };
+}
+
+async function hookAndPublish(c: Ctx, url: string): Promise<{ webhookId: string; deliveryId: string }> {
+  const w = await c.h.api('POST', `/v1/accounts/${c.acc}/webhooks`, { url, events: ['*'] });
+  expect(w.status).toBe(201);
+  const p = await c.h.api('POST', `/v1/accounts/${c.acc}/events`, { type: 'content.generated', data: { n: 1 } });
+  expect(p.status).toBe(202);
+  const d = (p.body.deliveries as Array<{ id: string; webhook_id: string }>).find((x) => x.webhook_id === w.body.id)!;
+  return { webhookId: w.body.id, deliveryId: d.id };
+}
+
+async function finished(c: Ctx, id: string, timeoutMs = 10_000): Promise<any> {
+  return waitFor(async () => {
+    const d = await c.h.api('GET', `/v1/accounts/${c.acc}/deliveries/${id}`);
+    return d.body.status !== 'pending' ? d.body : null;
+  }, timeoutMs);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A port with nothing listening on it: bind, note the port, close. */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+// A self-signed certificate for 127.0.0.1 that nothing trusts (test fixture, valid to 2126).
+const UNTRUSTED_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgGZ8f23j5EIFN5Pfz
+qFoCNPNZ+5ww7vtDi7eeh6mR+x6hRANCAASzldMrY/4E2JB3arJ2pdRsbR9NEZAG
+KsYRUCCNxsb/reaSMPzSqW9Ide5znALUN0XBRSANVt717pXR1oOaJ0l5
+-----END PRIVATE KEY-----`;
+const UNTRUSTED_CERT = `-----BEGIN CERTIFICATE-----
+MIIBszCCAVmgAwIBAgIUf/yjAdF8C41Opag+w+HtzOQeWE0wCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVaGVyYWxkLXRlc3QtdW50cnVzdGVkMCAXDTI2MTEyNzA2NDM1
+MFoYDzIxMjYxMTAzMDY0MzUwWjAgMR4wHAYDVQQDDBVoZXJhbGQtdGVzdC11bnRy
+dXN0ZWQwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASzldMrY/4E2JB3arJ2pdRs
+bR9NEZAGKsYRUCCNxsb/reaSMPzSqW9Ide5znALUN0XBRSANVt717pXR1oOaJ0l5
+o28wbTAdBgNVHQ4EFgQUyfoAE+hzX9y38Cokfk68/aL0XC4wHwYDVR0jBBgwFoAU
+yfoAE+hzX9y38Cokfk68/aL0XC4wDwYDVR0TAQH/BAUwAwEB/zAaBgNVHREEEzAR
+hwR/AAABgglsb2NhbGhvc3QwCgYIKoZIzj0EAwIDSAAwRQIhAO9UMdmZfDVk8ept
+QVnWYnP4ugn1n4K5GH5owc4j6kg+AiBE7muhDqQ2wbRYTP6qva1H3HnUj0JomEZ7
+311eCC8Y8w==
+-----END CERTIFICATE-----`;
+
+describe('retries (max 4 attempts, base 200 ms, factor 2)', () => {
+  let c: Ctx;
+  beforeAll(async () => {
+    c = await setup({ HERALD_MAX_ATTEMPTS: '4', HERALD_DELIVERY_TIMEOUT_MS: '500' });
+  });
+  afterAll(() => c.h.close());
+
+  it('500, 500, 200 → three attempts, spaced by base then base×2 within the jitter', async () => {
+    const ends: number[] = [];
+    const rx = await startReceiver((_r, res, n) => {
+      res.statusCode = n <= 2 ? 500 : 200;
+      res.end(n <= 2 ? 'boom' : 'ok', () => ends.push(Date.now()));
+    });
+    try {
+      const { deliveryId } = await hookAndPublish(c, rx.url);
+      const d = await finished(c, deliveryId);
+      expect(d.status).toBe('succeeded');
+      expect(d.attempts.map((a: any) => [a.attempt, a.status_code, a.success])).toEqual([[1, 500, false], [2, 500, false], [3, 200, true]]);
+      expect(rx.received).toHaveLength(3);
+      // Attempt n+1 arrives no sooner than the jittered delay after attempt n was answered.
+      const gap1 = rx.received[1]!.at - ends[0]!;
+      const gap2 = rx.received[2]!.at - ends[1]!;
+      expect(gap1).toBeGreaterThanOrEqual(BASE_MS * (1 - JITTER) - 5);
+      expect(gap1).toBeLessThanOrEqual(BASE_MS * (1 + JITTER) + SLACK_MS);
+      expect(gap2).toBeGreaterThanOrEqual(2 * BASE_MS * (1 - JITTER) - 5);
+      expect(gap2).toBeLessThanOrEqual(2 * BASE_MS * (1 + JITTER) + SLACK_MS);
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it('gives up after exactly HERALD_MAX_ATTEMPTS requests and then sends nothing more', async () => {
+    const rx = await startReceiver((_r, res) => res.writeHead(503).end('down'));
+    try {
+      const { deliveryId } = await hookAndPublish(c, rx.url);
+      const d = await finished(c, deliveryId);
+      expect(d.status).toBe('failed');
+      expect(d.attempts).toHaveLength(4);
+      expect(d.next_attempt_at).toBeNull();
+      expect(d.response_status).toBe(503);
+      // The whole schedule would be 200+400+800 ms; wait well past another step of it.
+      await sleep(2000);
+      expect(rx.received).toHaveLength(4);
+      expect(rx.received.map((r) => r.headers['x-herald-attempt'])).toEqual(['1', '2', '3', '4']);
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it('times out a receiver that never answers at HERALD_DELIVERY_TIMEOUT_MS', async () => {
+    let closed = 0;
+    const rx = await startReceiver((_r, res) => {
+      res.on('close', () => closed++); // Herald hung up: the slot is free again
+    });
+    try {
+      const { deliveryId } = await hookAndPublish(c, rx.url);
+      const d = await waitFor(async () => {
+        const x = await c.h.api('GET', `/v1/accounts/${c.acc}/deliveries/${deliveryId}`);
+        return x.body.attempts.length >= 1 ? x.body : null;
+      });
+      const a = d.attempts[0];
+      expect(a.error_kind).toBe('timeout');
+      expect(a.status_code).toBeNull();
+      expect(a.error).toMatch(/timed out after 500 ms/);
+      expect(a.duration_ms).toBeGreaterThanOrEqual(499); // never cut short (undici's coarse timers once were)
+      expect(a.duration_ms).toBeLessThan(1500);
+      await waitFor(() => closed >= 1, 2000);
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it('times out a receiver that sends headers and then drips its body, at the same deadline', async () => {
+    const rx = await startReceiver((_r, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const t = setInterval(() => res.write('.'), 100);
+      res.on('close', () => clearInterval(t));
+    });
+    try {
+      const { deliveryId } = await hookAndPublish(c, rx.url);
+      const d = await waitFor(async () => {
+        const x = await c.h.api('GET', `/v1/accounts/${c.acc}/deliveries/${deliveryId}`);
+        return x.body.attempts.length >= 1 ? x.body : null;
+      });
+      // The whole attempt is bounded, not only the wait for headers: a 200 status line does
+      // not make a body that never ends a success.
+      expect(d.attempts[0]).toMatchObject({ error_kind: 'timeout', success: false });
+      expect(d.attempts[0].duration_ms).toBeGreaterThanOrEqual(499);
+      expect(d.attempts[0].duration_ms).toBeLessThan(1500);
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it('records a refused connection as error_kind refused and retries it', async () => {
+    const port = await closedPort();
+    const { deliveryId } = await hookAndPublish(c, `http://127.0.0.1:${port}/hook`);
+    const d = await finished(c, deliveryId);
+    expect(d.status).toBe('failed');
+    expect(d.attempts).toHaveLength(4);
+    for (const a of d.attempts) {
+      expect(a.error_kind).toBe('refused');
+      expect(a.error).toBe('connection refused');
+      // The log never names the address it tried.
+      expect(a.error).not.toContain('127.0.0.1');
+    }
+  });
+
+  it('never follows a redirect: the Location target sees zero connections', async () => {
+    const target = await startReceiver();
+    const codes = [301, 302, 303, 307, 308];
+    const rx = await startReceiver((_r, res, n) => res.writeHead(codes[(n - 1) % codes.length]!, { location: target.url + '/stolen' }).end());
+    try {
+      const { deliveryId } = await hookAndPublish(c, rx.url);
+      const d = await finished(c, deliveryId);
+      expect(d.status).toBe('failed');
+      expect(d.attempts.map((a: any) => a.status_code)).toEqual([301, 302, 303, 307]);
+      for (const a of d.attempts) {
+        expect(a.error_kind).toBe('http_status');
+        expect(a.error).toMatch(/redirects are not followed/);
+        expect(a.response_headers.location).toBe(target.url + '/stolen');
+      }
+      await sleep(300);
+      expect(target.connections).toBe(0);
+      expect(target.received).toHaveLength(0);
+    } finally {
+      await rx.close();
+      await target.close();
+    }
+  });
+
+  it('verifies TLS certificates: an untrusted one is error_kind tls and nothing reaches the handler', async () => {
+    let handled = 0;
+    const server = createHttpsServer({ key: UNTRUSTED_KEY, cert: UNTRUSTED_CERT }, (_req, res) => {
+      handled++;
+      res.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const plain = await startReceiver();
+    try {
+      const port = (server.address() as { port: number }).port;
+      const bad = await hookAndPublish(c, `https://127.0.0.1:${port}/hook`);
+      // https:// to a server that speaks plain HTTP: the handshake fails too.
+      const wrong = await hookAndPublish(c, plain.url.replace('http:', 'https:'));
+      const d = await finished(c, bad.deliveryId);
+      expect(d.attempts[0].error_kind).toBe('tls');
+      expect(d.attempts[0].error).toMatch(/^TLS error: the certificate is self-signed/);
+      expect(handled).toBe(0);
+      const w = await finished(c, wrong.deliveryId);
+      expect(w.attempts[0].error_kind).toBe('tls');
+      expect(plain.received).toHaveLength(0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await plain.close();
+    }
+  });
+
+  it('records a connection reset before and in the middle of a response as error_kind reset', async () => {
+    const rx = await startReceiver((r, res, n) => {
+      if (n === 1) {
+        res.socket?.destroy(); // before any byte of the response
+        return;
+      }
+      // Promise 100 bytes, send 10, then cut the connection.
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('0123456789', () => setTimeout(() => res.socket?.destroy(), 20));
+    });
+    try {
+      const { deliveryId } = await hookAndPublish(c, rx.url);
+      const d = await waitFor(async () => {
+        const x = await c.h.api('GET', `/v1/accounts/${c.acc}/deliveries/${deliveryId}`);
+        return x.body.attempts.length >= 2 ? x.body : null;
+      });
+      expect(d.attempts[0].error_kind).toBe('reset');
+      expect(d.attempts[1].error_kind).toBe('reset');
+      expect(d.attempts[1].success).toBe(false);
+    } finally {
+      await rx.close();
+    }
+  });
+});
+
+describe('Retry-After (base 500 ms: scheduled 400–600 ms, cap 1000 ms)', () => {
+  let c: Ctx;
+  beforeAll(async () => {
+    c = await setup({ HERALD_RETRY_BASE_MS: '500', HERALD_MAX_ATTEMPTS: '2' });
+  });
+  afterAll(() => c.h.close());
+
+  async function gapAfter(status: number, retryAfter: string | null): Promise<number> {
+    const ends: number[] = [];
+    const rx = await startReceiver((_r, res, n) => {
+      if (n === 1) res.writeHead(status, retryAfter === null ? {} : { 'retry-after': retryAfter });
+      res.end('', () => ends.push(Date.now()));
+    });
+    try {
+      await hookAndPublish(c, rx.url);
+      await waitFor(() => rx.received.length >= 2, 5000);
+      return rx.received[1]!.at - ends[0]!;
+    } finally {
+      await rx.close();
+    }
+  }
+
+  it('429 with Retry-After: 30 waits twice the scheduled delay, not 30 s', async () => {
+    const gap = await gapAfter(429, '30');
+    expect(gap).toBeGreaterThanOrEqual(1000 - 5);
+    expect(gap).toBeLessThanOrEqual(1000 + SLACK_MS);
+  });
+
+  it('503 with an HTTP-date Retry-After is honoured within [scheduled, 2 × scheduled]', async () => {
+    const gap = await gapAfter(503, new Date(Date.now() + 60_000).toUTCString());
+    expect(gap).toBeGreaterThanOrEqual(1000 - 5);
+    expect(gap).toBeLessThanOrEqual(1000 + SLACK_MS);
+  });
+
+  it('Retry-After on other statuses (500) is ignored: the schedule applies', async () => {
+    const gap = await gapAfter(500, '30');
+    expect(gap).toBeGreaterThanOrEqual(400 - 5);
+    expect(gap).toBeLessThanOrEqual(600 + SLACK_MS);
+  });
+});
+
+describe('410 Gone', () => {
+  let c: Ctx;
+  beforeAll(async () => {
+    c = await setup({ HERALD_MAX_ATTEMPTS: '5' });
+  });
+  afterAll(() => c.h.close());
+
+  it('disables the webhook with the reason shown, and later events create no deliveries for it', async () => {
+    const rx = await startReceiver((_r, res) => res.writeHead(410).end('gone'));
+    try {
+      const { webhookId, deliveryId } = await hookAndPublish(c, rx.url);
+      const d = await finished(c, deliveryId);
+      expect(d.status).toBe('failed');
+      expect(d.attempts).toHaveLength(1);
+      expect(d.attempts[0].status_code).toBe(410);
+
+      const w = await c.h.api('GET', `/v1/accounts/${c.acc}/webhooks/${webhookId}`);
+      expect(w.body.enabled).toBe(false);
+      expect(w.body.disabled_reason).toMatch(/410/);
+
+      const p = await c.h.api('POST', `/v1/accounts/${c.acc}/events`, { type: 'content.generated', data: {} });
+      expect(p.status).toBe(202);
+      expect(p.body.deliveries.filter((x: any) => x.webhook_id === webhookId)).toHaveLength(0);
+      await sleep(500);
+      expect(rx.received).toHaveLength(1);
+    } finally {
+      await rx.close();
+    }
+  });
+});

@@ -1,0 +1,124 @@
+import { createHmac } from 'node:crypto';
+import { createServer } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAccount, startHerald, type TestHerald } from './helpers/herald.js';
+import { startReceiver, type Receiver } from './helpers/receiver.js';
+
+/**
+ * SPEC §5: Test Connection sends one signed `ping`, synchronously, and answers
+ * {ok, status_code, duration_ms, error, response_body} within the timeout plus one second.
+ */
+const TIMEOUT_MS = 800;
+const SECRET = 'whsec_test-connection-secret';
+
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+describe('Test Connection', () => {
+  let h: TestHerald;
+  let rx: Receiver;
+  let acc: string;
+  beforeAll(async () => {
+    h = await startHerald({ HERALD_DEV: 'true', HERALD_DELIVERY_TIMEOUT_MS: String(TIMEOUT_MS) }, { worker: false });
+    rx = await startReceiver((_r, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('pong from receiver'));
+    acc = await createAccount(h);
+  });
+  afterAll(async () => {
+    await h.close();
+    await rx.close();
+  });
+
+  it('pings an unsaved form: a signed ping event, with the answer shown', async () => {
+    const r = await h.api('POST', `/v1/accounts/${acc}/webhooks/test`, { url: rx.url + '/form', secret: SECRET, headers: { 'X-Token': 'abc' } });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ ok: true, status_code: 200, error: null, response_body: 'pong from receiver' });
+    expect(typeof r.body.duration_ms).toBe('number');
+    const got = rx.received.at(-1)!;
+    expect(got.url).toBe('/form');
+    expect(got.headers['x-herald-event']).toBe('ping');
+    expect(got.headers['x-token']).toBe('abc');
+    const body = JSON.parse(got.body.toString());
+    expect(body.event).toBe('ping');
+    expect(body.delivery_id).toBe(got.headers['x-herald-delivery']);
+    expect(got.headers['x-hub-signature-256']).toBe('sha256=' + createHmac('sha256', SECRET).update(got.body).digest('hex'));
+    expect(() => new Webhook(Buffer.from(SECRET), { format: 'raw' }).verify(got.body, got.headers as Record<string, string>)).not.toThrow();
+    // An unsaved form leaves no history behind.
+    const l = await h.api('GET', `/v1/accounts/${acc}/deliveries?event_type=ping`);
+    expect(l.body.data.filter((d: any) => d.id === body.delivery_id)).toHaveLength(0);
+  });
+
+  it('pings a saved webhook and keeps the ping in its history, with the response', async () => {
+    const w = await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url + '/saved', events: ['content.generated'], secret: SECRET });
+    const r = await h.api('POST', `/v1/accounts/${acc}/webhooks/${w.body.id}/test`);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ ok: true, status_code: 200, response_body: 'pong from receiver' });
+    const id = r.body.delivery_id as string;
+    expect(rx.received.at(-1)!.headers['x-herald-delivery']).toBe(id);
+
+    const l = await h.api('GET', `/v1/accounts/${acc}/deliveries?webhook_id=${w.body.id}`);
+    expect(l.body.data.map((d: any) => [d.id, d.event_type, d.status, d.response_status])).toEqual([[id, 'ping', 'succeeded', 200]]);
+    const d = await h.api('GET', `/v1/accounts/${acc}/deliveries/${id}`);
+    expect(d.body.attempts).toHaveLength(1);
+    expect(d.body.attempts[0]).toMatchObject({ attempt: 1, status_code: 200, success: true, response_body: 'pong from receiver' });
+    expect(d.body.attempts[0].request_headers['x-hub-signature-256']).toBe('[redacted]');
+    expect(d.body.request.body).toBe(rx.received.at(-1)!.body.toString());
+  });
+
+  it('shows a non-2xx answer as ok=false with its status and body', async () => {
+    const bad = await startReceiver((_r, res) => res.writeHead(401).end('{"error":"bad signature"}'));
+    try {
+      const r = await h.api('POST', `/v1/accounts/${acc}/webhooks/test`, { url: bad.url });
+      expect(r.body).toMatchObject({ ok: false, status_code: 401, error: 'HTTP 401', response_body: '{"error":"bad signature"}' });
+    } finally {
+      await bad.close();
+    }
+  });
+
+  it('shows a refused connection as ok=false with the error, and records it for a saved webhook', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}/hook`;
+    const r = await h.api('POST', `/v1/accounts/${acc}/webhooks/test`, { url });
+    expect(r.body).toMatchObject({ ok: false, status_code: null, error: 'connection refused', response_body: null });
+
+    const w = await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url, events: ['content.generated'] });
+    const s = await h.api('POST', `/v1/accounts/${acc}/webhooks/${w.body.id}/test`);
+    expect(s.body.ok).toBe(false);
+    const d = await h.api('GET', `/v1/accounts/${acc}/deliveries/${s.body.delivery_id}`);
+    expect(d.body.status).toBe('failed');
+    expect(d.body.attempts[0]).toMatchObject({ error_kind: 'refused', error: 'connection refused', status_code: null });
+  });
+
+  it('answers within the timeout plus one second when the receiver never answers', async () => {
+    const silent = await startReceiver(() => {});
+    try {
+      const t0 = Date.now();
+      const r = await h.api('POST', `/v1/accounts/${acc}/webhooks/test`, { url: silent.url });
+      const took = Date.now() - t0;
+      expect(r.body).toMatchObject({ ok: false, status_code: null, error: `timed out after ${TIMEOUT_MS} ms` });
+      expect(took).toBeGreaterThanOrEqual(TIMEOUT_MS - 5);
+      expect(r.body.duration_ms).toBeGreaterThanOrEqual(TIMEOUT_MS - 1);
+      expect(took).toBeLessThan(TIMEOUT_MS + 1000);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('refuses a forbidden destination before sending anything', async () => {
+    const strict = await startHerald({ HERALD_DELIVERY_TIMEOUT_MS: String(TIMEOUT_MS) }, { worker: false });
+    try {
+      const a = await createAccount(strict);
+      const before = rx.connections;
+      const r = await strict.api('POST', `/v1/accounts/${a}/webhooks/test`, { url: rx.url.replace('http:', 'https:') });
+      expect(r.status).toBe(422);
+      expect(r.body.error.code).toBe('url_not_allowed');
+      expect(rx.connections).toBe(before);
+    } finally {
+      await strict.close();
+    }
+  });
+});

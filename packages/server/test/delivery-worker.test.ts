@@ -1,0 +1,170 @@
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SecretBox } from '../src/core/secret-box.js';
+import { Sender } from '../src/delivery/sender.js';
+import { WebhookCache, type WebhookTarget } from '../src/delivery/webhook-cache.js';
+import { DeliveryWorker } from '../src/delivery/worker.js';
+import { createMetrics } from '../src/metrics.js';
+import { migrate } from '../src/store/migrate.js';
+import type { Store } from '../src/store/store.js';
+import { freshSqlite } from './helpers/db.js';
+import { createAccount, SECRET_KEY, startHerald, waitFor, type TestHerald } from './helpers/herald.js';
+import { startReceiver, type Receiver } from './helpers/receiver.js';
+
+/**
+ * The worker's bookkeeping under the races that real use produces: the webhook or its
+ * deliveries vanish while an attempt is in flight, outcomes written late, and the metrics
+ * that report all of it.
+ */
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('delivery worker', () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    while (cleanup.length) await cleanup.pop()!();
+  });
+
+  async function herald(env: Record<string, string> = {}): Promise<{ h: TestHerald; acc: string }> {
+    const h = await startHerald({ HERALD_DEV: 'true', HERALD_RETRY_BASE_MS: '100', HERALD_POLL_INTERVAL_MS: '50', ...env });
+    cleanup.push(() => h.close());
+    return { h, acc: await createAccount(h) };
+  }
+  async function receiver(...a: Parameters<typeof startReceiver>): Promise<Receiver> {
+    const r = await startReceiver(...a);
+    cleanup.push(() => r.close());
+    return r;
+  }
+
+  it('keeps recording other outcomes when a webhook is deleted while its delivery is in flight', async () => {
+    const { h, acc } = await herald();
+    // Holds each request long enough for the webhook to be deleted under it.
+    const slow = await receiver(async (_r, res) => {
+      await sleep(400);
+      res.end('late');
+    });
+    const fast = await receiver();
+    const doomed = await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: slow.url, events: ['analysis.completed'] });
+    const healthy = await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: fast.url, events: ['content.generated'] });
+    expect(doomed.status).toBe(201);
+
+    await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'analysis.completed', data: {} });
+    await waitFor(() => slow.received.length === 1);
+    const del = await h.api('DELETE', `/v1/accounts/${acc}/webhooks/${doomed.body.id}`);
+    expect(del.status).toBe(204);
+
+    // The in-flight attempt ends after the delete; its outcome has no delivery row left to
+    // land on. The healthy webhook's deliveries must still be recorded.
+    const pubs = [];
+    for (let i = 0; i < 5; i++) pubs.push(await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { i } }));
+    await sleep(600);
+    for (let i = 0; i < 5; i++) pubs.push(await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { i } }));
+    const ids = pubs.map((p) => p.body.deliveries[0].id as string);
+    await waitFor(async () => {
+      const l = await h.api('GET', `/v1/accounts/${acc}/deliveries?webhook_id=${healthy.body.id}&status=succeeded&limit=100`);
+      return l.body.data.length === ids.length;
+    }, 5000);
+    expect(fast.received).toHaveLength(ids.length);
+  });
+
+  it('fails a queued delivery whose webhook was disabled, without sending it', async () => {
+    const { h, acc } = await herald();
+    const rx = await receiver();
+    const w = await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] });
+    // No worker yet: publish, disable, then let the worker find the delivery. (h's own close,
+    // still queued in cleanup, runs after h2's and removes the database.)
+    await h.herald.close();
+    const h2 = await startHerald({ HERALD_DEV: 'true', HERALD_DATABASE_URL: h.config.databaseUrl }, { worker: false });
+    cleanup.push(() => h2.close());
+    const p = await h2.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: {} });
+    const patch = await h2.api('PATCH', `/v1/accounts/${acc}/webhooks/${w.body.id}`, { enabled: false });
+    expect(patch.body.enabled).toBe(false);
+    h2.herald.startWorker();
+    const d = await waitFor(async () => {
+      const x = await h2.api('GET', `/v1/accounts/${acc}/deliveries/${p.body.deliveries[0].id}`);
+      return x.body.status !== 'pending' ? x.body : null;
+    });
+    expect(d.status).toBe('failed');
+    expect(d.last_error).toMatch(/disabled/);
+    expect(d.attempts).toHaveLength(0);
+    expect(rx.received).toHaveLength(0);
+  });
+
+  it('runs retries with HERALD_WORKER_CONCURRENCY=1 (the first-attempt reserve leaves a retry slot)', async () => {
+    const { h, acc } = await herald({ HERALD_WORKER_CONCURRENCY: '1' });
+    const rx = await receiver((_r, res, n) => res.writeHead(n === 1 ? 500 : 200).end());
+    await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] });
+    const p = await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: {} });
+    const d = await waitFor(async () => {
+      const x = await h.api('GET', `/v1/accounts/${acc}/deliveries/${p.body.deliveries[0].id}`);
+      return x.body.status === 'succeeded' ? x.body : null;
+    }, 5000);
+    expect(d.attempts).toHaveLength(2);
+  });
+
+  it('never starts an attempt its lease no longer covers (a slow webhook load hands the delivery back)', async () => {
+    const db = await freshSqlite();
+    cleanup.push(() => db.drop());
+    const storeA = await db.open();
+    await migrate(storeA.q);
+    const storeB = await db.open(); // a second worker process on the same database
+    const rx = await receiver(async (_r, res) => {
+      await sleep(400);
+      res.end('ok');
+    });
+    const acc = await storeA.createAccount('Acme', 'pro');
+    await storeA.createWebhook({ accountId: acc.id, url: rx.url, description: '', events: ['*'], headersEnc: null, secretEnc: null, enabled: true });
+    const [pub] = await storeA.publishMany([{ accountId: acc.id, type: 'content.generated', data: '{}', idempotencyKey: null, now: Date.now() }]);
+
+    // Worker A's first webhook load takes 1.7 s (a locked database, say): with a 2 s lease, a
+    // 500 ms timeout and a receiver taking 400 ms, an attempt started then would outlive the
+    // lease, and worker B would send the delivery a second time while A's is still open.
+    class SlowOnce extends WebhookCache {
+      slow = true;
+      override async get(id: string): Promise<WebhookTarget | null> {
+        if (this.slow) {
+          this.slow = false;
+          await sleep(1700);
+        }
+        return super.get(id);
+      }
+    }
+    const box = new SecretBox(Buffer.from(SECRET_KEY, 'hex'));
+    const log = pino({ level: 'silent' });
+    const make = (store: Store, cache: WebhookCache) => {
+      const sender = new Sender({ timeoutMs: 500, policy: { allowPrivate: true, allowedCidrs: [] } });
+      const w = new DeliveryWorker(store, sender, cache, {
+        concurrency: 4, endpointConcurrency: 4, leaseMs: 2000, pollIntervalMs: 20,
+        retry: { baseMs: 60_000, factor: 1, maxAttempts: 3, jitter: 0.2 },
+      }, log, createMetrics(null));
+      cleanup.push(async () => {
+        await w.stop(2000);
+        await sender.close();
+      });
+      return w;
+    };
+    const a = make(storeA, new SlowOnce(storeA, box));
+    a.start();
+    await sleep(100); // A holds the lease
+    make(storeB, new WebhookCache(storeB, box)).start();
+
+    await waitFor(async () => (await storeA.getDelivery(acc.id, pub!.deliveries[0]!.id))?.delivery.status === 'succeeded', 5000);
+    await sleep(800);
+    expect(rx.received).toHaveLength(1);
+    const d = await storeA.getDelivery(acc.id, pub!.deliveries[0]!.id);
+    expect(d!.attempts).toHaveLength(1);
+  });
+
+  it('exports delivery and attempt metrics by outcome, and an attempt latency histogram', async () => {
+    const { h, acc } = await herald({ HERALD_MAX_ATTEMPTS: '2' });
+    const rx = await receiver((_r, res, n) => res.writeHead(n === 1 ? 500 : 200).end());
+    await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] });
+    const p = await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: {} });
+    await waitFor(async () => (await h.api('GET', `/v1/accounts/${acc}/deliveries/${p.body.deliveries[0].id}`)).body.status === 'succeeded');
+    const m = await (await fetch(h.url + '/metrics')).text();
+    expect(m).toMatch(/herald_deliveries_total\{outcome="retry_scheduled"\} 1/);
+    expect(m).toMatch(/herald_deliveries_total\{outcome="succeeded"\} 1/);
+    expect(m).toMatch(/herald_attempts_total\{result="failure",error_kind="http_status"\} 1/);
+    expect(m).toMatch(/herald_attempts_total\{result="success",error_kind="none"\} 1/);
+    expect(m).toMatch(/herald_attempt_duration_seconds_count 2/);
+  });
+});
