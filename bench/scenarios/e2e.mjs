@@ -1,0 +1,103 @@
+// Scenario 3, end to end: a load generator (its own process) publishes through Herald's HTTP
+// API at a fixed rate, then flat out; Herald (SQLite, one process) fans each event out to 1 or
+// 10 webhooks (one receiver port each, i.e. distinct origins, as distinct customers would be).
+// Latency is publish → receiver, from `t0` in the payload.
+import { join } from 'node:path';
+import { BENCH_DIR, startReceiver } from '../lib/context.mjs';
+import { ADMIN_TOKEN, setupAccount, startHerald } from '../lib/herald.mjs';
+import { Child, CpuMeter } from '../lib/util.mjs';
+import { med, row } from './common.mjs';
+
+const MAX_IN_FLIGHT = 64; // publish requests outstanding at most
+
+function loadgen(baseUrl, accountId, o) {
+  return new Child(join(BENCH_DIR, 'lib/loadgen.mjs'), [JSON.stringify({ baseUrl, accountId, token: ADMIN_TOKEN, maxInFlight: MAX_IN_FLIGHT, ...o })]);
+}
+
+/** One measured burst on a fresh Herald: each rate gets its own store, so no backlog carries over. */
+export async function e2eRun(ctx, { fanout, rate, count, drainMaxMs, tag, env = {} }) {
+  const names = Array.from({ length: fanout }, (_, i) => `h${i}`);
+  const receiver = await startReceiver(names.map((name) => ({ name, mode: 'ok' })));
+  let herald = null;
+  try {
+    herald = await startHerald(`sqlite:${join(ctx.tmp, `${tag}-${Date.now()}.db`)}`, { name: tag, env, cpuProfDir: ctx.cpuProfDir ?? null });
+    const { accountId } = await setupAccount(herald.url, names.map((n) => receiver.url(n)));
+    // Warm-up: JIT, connection pools, prepared statements; then forget it.
+    const warm = Math.ceil(ctx.sizes.e2e.warmup / fanout); // about the same number of deliveries whatever the fan-out
+    const w = loadgen(herald.url, accountId, { rate: null, count: warm, maxMs: 30_000 });
+    await w.wait('result', 40_000, 'the warm-up publisher');
+    await receiver.expect(warm * fanout, null, 45_000);
+    await receiver.reset();
+
+    const meter = new CpuMeter({ herald: () => [herald.pid], receiver: () => [receiver.pid] });
+    const gen = loadgen(herald.url, accountId, { rate, count, maxMs: ctx.sizes.e2e.publishMaxMs });
+    const pub = await gen.wait('result', ctx.sizes.e2e.publishMaxMs + 45_000, 'the publisher');
+    const expected = pub.ok * fanout;
+    let timedOut = false;
+    const doneAt = await receiver.expect(expected, null, drainMaxMs).then((m) => m.at, () => ((timedOut = true), null));
+    const cpu = meter.stop();
+    const st = (await receiver.stats())['*'];
+    const end = doneAt ?? st.lastAt;
+    const windowMs = end - pub.firstSendAt;
+    const procMs = cpu.ms.herald + cpu.ms.receiver + pub.cpuMs;
+    return {
+      fanout, rate, count, pub, timedOut,
+      delivered: st.unique, expected, dups: st.dups,
+      windowMs,
+      eventsPerS: (st.unique / fanout / windowMs) * 1000,
+      deliveriesPerS: (st.unique / windowMs) * 1000,
+      latP50: st.latP50, latP99: st.latP99,
+      cpu,
+      loadgenPct: (100 * pub.cpuMs) / cpu.wallMs,
+      cpuPerEventMs: procMs / Math.max(1, st.unique / fanout),
+      cpuPerDeliveryMs: procMs / Math.max(1, st.unique),
+      machinePerEventMs: cpu.machineBusyMs / Math.max(1, st.unique / fanout),
+      heraldErrors: herald.errors,
+    };
+  } finally {
+    if (herald) await herald.stop();
+    await receiver.close();
+  }
+}
+
+export async function run(ctx) {
+  const { rates, durationMs, flatCount, fanouts } = ctx.sizes.e2e;
+  const configs = [];
+  for (const fanout of fanouts) for (const rate of rates) configs.push({ fanout, rate, count: rate ? Math.round((rate * durationMs) / 1000) : flatCount[fanout] });
+  const results = new Map(configs.map((c) => [c, []]));
+  const { drainMaxMs } = ctx.sizes.e2e;
+  for (let i = 0; i < ctx.sizes.runs; i++) {
+    for (const c of configs) {
+      let r;
+      try {
+        r = await e2eRun(ctx, { ...c, drainMaxMs, tag: `e2e-f${c.fanout}-r${c.rate ?? 'max'}` });
+      } catch (e) {
+        // One failed run (Herald too slow to answer, say) must not lose the others.
+        ctx.log(`  e2e fan-out ${c.fanout} ${c.rate ? c.rate + '/s' : 'flat out'} run ${i + 1} FAILED: ${e.message}`);
+        results.get(c).push({ failed: e.message });
+        continue;
+      }
+      ctx.log(`  e2e fan-out ${c.fanout} ${c.rate ? c.rate + '/s' : 'flat out'} run ${i + 1}: published ${r.pub.ok} at ${r.pub.publishRate.toFixed(0)}/s (errors ${r.pub.errors}, late ${r.pub.late}); delivered ${r.delivered}/${r.expected} → ${r.eventsPerS.toFixed(0)} events/s, ${r.deliveriesPerS.toFixed(0)} deliveries/s; latency p50 ${r.latP50?.toFixed(1)} p99 ${r.latP99?.toFixed(1)} ms; herald ${r.cpu.pct.herald.toFixed(0)} % CPU${r.timedOut ? ' (NOT ALL ARRIVED in time)' : ''}`);
+      results.get(c).push(r);
+    }
+  }
+  const rows = configs.map((c) => {
+    const failed = results.get(c).filter((r) => r.failed);
+    const rs = results.get(c).filter((r) => !r.failed);
+    if (!rs.length) return row('3', `end to end via API, SQLite, fan-out ${c.fanout}`, `${c.rate ? `${c.rate} events/s offered` : 'flat out'}`, [null], 'events/s', { fanout: c.fanout, rate: c.rate, allArrived: false, notes: `every run failed: ${failed[0].failed}` });
+    const complete = !failed.length && rs.every((r) => r.delivered === r.expected && r.pub.errors === 0);
+    return row('3', `end to end via API, SQLite, fan-out ${c.fanout}`, `${c.rate ? `${c.rate} events/s offered` : 'flat out'} (${c.count} events → ${c.count * c.fanout} deliveries)`, rs.map((r) => r.eventsPerS), 'events/s', {
+      deliveriesPerS: med(rs, (r) => r.deliveriesPerS),
+      ratioValue: med(rs, (r) => r.deliveriesPerS),
+      latP50: med(rs, (r) => r.latP50),
+      latP99: med(rs, (r) => r.latP99),
+      cpuPerEventMs: med(rs, (r) => r.cpuPerEventMs),
+      machinePerEventMs: med(rs, (r) => r.machinePerEventMs),
+      allArrived: complete,
+      fanout: c.fanout,
+      rate: c.rate,
+      notes: `${med(rs, (r) => r.deliveriesPerS).toFixed(0)} deliveries/s; published at ${med(rs, (r) => r.pub.publishRate).toFixed(0)}/s (API p50 ${med(rs, (r) => r.pub.ackP50).toFixed(1)} ms); latency p50 ${med(rs, (r) => r.latP50)?.toFixed(1)} ms, p99 ${med(rs, (r) => r.latP99)?.toFixed(1)} ms; CPU Herald ${med(rs, (r) => r.cpu.pct.herald).toFixed(0)} % + receiver ${med(rs, (r) => r.cpu.pct.receiver).toFixed(0)} % + load gen ${med(rs, (r) => r.loadgenPct).toFixed(0)} %; ${med(rs, (r) => r.cpuPerEventMs).toFixed(3)} ms CPU/event (machine-wide ${med(rs, (r) => r.machinePerEventMs).toFixed(3)}); ${complete ? 'all arrived' : 'NOT all arrived in time: ' + rs.map((r) => `${r.delivered}/${r.expected}`).join(', ')}${failed.length ? `; ${failed.length} run(s) failed (${failed[0].failed})` : ''}; publish errors ${rs.reduce((a, r) => a + r.pub.errors, 0)}, dups ${rs.reduce((a, r) => a + r.dups, 0)}`,
+    });
+  });
+  return { rows, runs: [...results.values()].flat() };
+}

@@ -1,0 +1,83 @@
+// Scenario 5: Herald on PostgreSQL with 1, 2 and 4 `--role worker` processes draining the same
+// backlog, beside Herald on SQLite in one process (scenario 2's figure from this invocation).
+// The workers are started first; the backlog is then committed in one transaction, and the
+// clock runs from that commit (so the workers' idle poll, ≤ HERALD_POLL_INTERVAL_MS, counts).
+import { startReceiver } from '../lib/context.mjs';
+import { migrate, pgReachable, pgServerPids, pgSink, seedBacklog, startHerald, throwawayPg } from '../lib/herald.mjs';
+import { CpuMeter, nowMs, pidsWhere } from '../lib/util.mjs';
+import { drainSqlite, med, row } from './common.mjs';
+
+export async function pgRun(ctx, workers, n, maxMs) {
+  const db = await throwawayPg(`w${workers}`);
+  const receiver = await startReceiver([{ name: 'ok', mode: 'ok' }]);
+  const heralds = [];
+  try {
+    await migrate(db.url);
+    const started = await Promise.allSettled(Array.from({ length: workers }, (_, i) => startHerald(db.url, { role: 'worker', name: `pg-w${workers}-${i}`, cpuProfDir: ctx.cpuProfDir ?? null })));
+    for (const s of started) if (s.status === 'fulfilled') heralds.push(s.value);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    const hs = heralds;
+    const sink = await pgSink(db.url);
+    const reached = receiver.expect(n, ['ok'], maxMs);
+    await seedBacklog(sink, { hookUrls: [receiver.url('ok')], groups: [{ events: n, hooks: [0] }], singleTx: true });
+    const t0 = nowMs();
+    const meter = new CpuMeter({ herald: () => hs.map((h) => h.pid), receiver: () => [receiver.pid], postgres: () => pgServerPids(pidsWhere, db.name) });
+    let timedOut = false;
+    const doneAt = await reached.then((m) => m.at, () => ((timedOut = true), nowMs()));
+    const cpu = meter.stop();
+    const st = (await receiver.stats()).ok;
+    await Promise.all(hs.map((h) => h.stop()));
+    const succeeded = await sink.count("SELECT COUNT(*) FROM deliveries WHERE status = 'succeeded'");
+    await sink.close();
+    const windowMs = doneAt - t0;
+    return {
+      workers, n, timedOut, delivered: st.unique, dups: st.dups, succeededInStore: succeeded,
+      windowMs, rate: (st.unique * 1000) / windowMs, cpu,
+      cpuPerDeliveryMs: (cpu.ms.herald + cpu.ms.receiver + cpu.ms.postgres) / Math.max(1, st.unique),
+      errors: hs.flatMap((h) => h.errors),
+    };
+  } finally {
+    await Promise.all(heralds.map((h) => h.stop()));
+    await receiver.close();
+    await db.drop();
+  }
+}
+
+export async function run(ctx) {
+  if (!(await pgReachable())) {
+    ctx.log('  PostgreSQL skipped: nothing answers on 127.0.0.1:5432');
+    return { rows: [], skipped: 'PostgreSQL unreachable' };
+  }
+  const { n, workers, maxMs } = ctx.sizes.pg;
+  const out = Object.fromEntries(workers.map((w) => [w, []]));
+  for (let i = 0; i < ctx.sizes.runs; i++) {
+    for (const w of workers) {
+      const r = await pgRun(ctx, w, n, maxMs);
+      ctx.log(`  postgres ${w} worker(s) run ${i + 1}: ${r.rate.toFixed(0)} deliveries/s; CPU Herald ${r.cpu.pct.herald.toFixed(0)} %, PostgreSQL ${r.cpu.pct.postgres.toFixed(0)} %, receiver ${r.cpu.pct.receiver.toFixed(0)} %; arrived ${r.delivered}/${n}, succeeded in store ${r.succeededInStore}, dups ${r.dups}${r.timedOut ? ' (TIMED OUT)' : ''}${r.errors.length ? ' errors: ' + r.errors.slice(0, 3).join('; ') : ''}`);
+      out[w].push(r);
+    }
+  }
+  const rows = [];
+  // The SQLite reference: scenario 2 of this invocation, or its own runs at the same size.
+  let sqliteRuns = ctx.results['2']?.runs?.filter((r) => r.n === n);
+  if (!sqliteRuns?.length) {
+    sqliteRuns = [];
+    for (let i = 0; i < ctx.sizes.runs; i++) sqliteRuns.push(await drainSqlite(ctx, { n, tag: 'pg-ref', maxMs: ctx.sizes.drain.maxMs }));
+  }
+  rows.push(row('5', 'Herald, SQLite, 1 process (reference)', `${n} due deliveries (scenario 2 runs)`, sqliteRuns.map((r) => r.rate), 'deliveries/s', {
+    notes: `CPU Herald ${med(sqliteRuns, (r) => r.cpu.pct.herald).toFixed(0)} %`,
+    cpuPerDeliveryMs: med(sqliteRuns, (r) => r.cpuPerDeliveryMs),
+  }));
+  for (const w of workers) {
+    const rs = out[w];
+    rows.push(row('5', `Herald, PostgreSQL, ${w} worker process${w > 1 ? 'es' : ''}`, `${n} due deliveries, 1 webhook, defaults`, rs.map((r) => r.rate), 'deliveries/s', {
+      workers: w,
+      stopped: rs.filter((r) => r.timedOut).length,
+      cpuPerDeliveryMs: med(rs, (r) => r.cpuPerDeliveryMs),
+      allArrived: rs.every((r) => r.delivered === r.n && r.succeededInStore === r.n),
+      notes: `${rs.some((r) => r.timedOut) ? `${rs.filter((r) => r.timedOut).length} run(s) stopped at the ${maxMs / 1000} s cap (rate = what arrived by then); ` : ''}CPU Herald ${med(rs, (r) => r.cpu.pct.herald).toFixed(0)} % (all processes) + PostgreSQL ${med(rs, (r) => r.cpu.pct.postgres).toFixed(0)} % + receiver ${med(rs, (r) => r.cpu.pct.receiver).toFixed(0)} %; ${med(rs, (r) => r.cpuPerDeliveryMs * 1000).toFixed(0)} µs CPU/delivery; all arrived: ${rs.every((r) => r.delivered === r.n && r.succeededInStore === r.n)}, dups ${rs.reduce((a, r) => a + r.dups, 0)}`,
+    }));
+  }
+  return { rows, runs: out };
+}

@@ -1,0 +1,48 @@
+// Smoke test of the bench (not the benchmark itself): every Herald scenario at tiny size, in
+// well under a minute, with only the root node_modules installed. The peer queues need
+// bench/node_modules, so they run only where `npm ci` was done in bench/.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const BENCH = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = join(BENCH, '..');
+const peers = existsSync(join(BENCH, 'node_modules/bullmq')) && existsSync(join(BENCH, 'node_modules/pg-boss'));
+const only = ['2', '3', '5', '6', '7', ...(peers ? ['4'] : [])];
+
+interface Row { id: string; scenario: string; config: string; unit: string; value: number | null; runs: unknown[]; allArrived?: boolean; notes?: string }
+interface Result { meta: { machine: { cores: number }; versions: { node: string; herald: string }; mode: string }; limit: number; rows: Row[]; targets: Array<{ target: string; met: boolean | null }>; scenarios: Record<string, { skipped?: string; error?: string }> }
+
+describe('bench smoke (tiny sizes)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-bench-smoke-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'result.json');
+
+  it('runs every Herald scenario, prints one table and writes the JSON', () => {
+    if (!existsSync(join(ROOT, 'packages/server/dist/cli.js'))) throw new Error('build the server first (npm run build -w packages/server)');
+    const r = spawnSync(process.execPath, [join(BENCH, 'run.mjs'), '--tiny', '--only', only.join(','), '--out', out], { cwd: BENCH, encoding: 'utf8', timeout: 75_000 });
+    expect(r.status, r.stderr.slice(-3000)).toBe(0);
+    expect(r.stdout).toContain('| # | scenario |');
+    expect(r.stdout).toMatch(/Node 20|Node \d+/);
+
+    const res = JSON.parse(readFileSync(out, 'utf8')) as Result;
+    expect(res.meta.mode).toBe('tiny');
+    expect(res.meta.machine.cores).toBeGreaterThan(0);
+    expect(res.limit).toBeGreaterThan(0);
+    for (const id of only) expect(res.scenarios[id]?.error, `scenario ${id}`).toBeUndefined();
+    const ids = new Set(res.rows.map((x) => x.id));
+    for (const id of ['1', '2', '3', '6', '7', '7b']) expect(ids, `a row for scenario ${id}`).toContain(id);
+    if (!res.scenarios['5']?.skipped) expect(ids).toContain('5');
+    if (peers) expect(res.rows.filter((x) => x.id === '4').map((x) => x.scenario).join()).toMatch(/BullMQ.*pg-boss/);
+    for (const row of res.rows) {
+      expect(row.value, `${row.id} ${row.config}`).toBeTypeOf('number');
+      expect(row.runs.length).toBeGreaterThan(0);
+      // Every scenario that is meant to finish delivered everything, exactly once per id.
+      if (row.allArrived !== undefined) expect(row.allArrived, `${row.id} ${row.scenario} ${row.config}: ${row.notes}`).toBe(true);
+    }
+    expect(res.targets.length).toBe(10);
+  }, 90_000);
+});
