@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem, release } from 'node:os';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -210,8 +211,11 @@ try {
   const resultsDir = join(BENCH_DIR, 'results');
   mkdirSync(resultsDir, { recursive: true });
   const outFile = args.out ?? join(resultsDir, `${meta.date.replace(/[:.]/g, '-')}-${mode}.json`);
-  writeFileSync(outFile, JSON.stringify(json, (k, val) => (k === 'samples' ? undefined : val), 2));
-  if (!args.out) writeFileSync(join(resultsDir, `latest-${mode}.json`), JSON.stringify(json, (k, val) => (k === 'samples' ? undefined : val), 2));
+  // Paths are written relative to the repository: results are committed, machine paths are not.
+  const repoRoot = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+  const text = JSON.stringify(json, (k, val) => (k === 'samples' ? undefined : val), 2).split(`file://${repoRoot}`).join('.').split(repoRoot).join('.');
+  writeFileSync(outFile, text);
+  if (!args.out) writeFileSync(join(resultsDir, `latest-${mode}.json`), text);
   log(`results: ${outFile} (${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
 } catch (e) {
   log(`bench failed: ${e.stack ?? e}`);
