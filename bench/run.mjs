@@ -213,9 +213,9 @@ try {
   const outFile = args.out ?? join(resultsDir, `${meta.date.replace(/[:.]/g, '-')}-${mode}.json`);
   // Paths are written relative to the repository: results are committed, machine paths are not.
   const repoRoot = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
-  const text = JSON.stringify(json, (k, val) => (k === 'samples' ? undefined : val), 2).split(`file://${repoRoot}`).join('.').split(repoRoot).join('.');
-  writeFileSync(outFile, text);
-  if (!args.out) writeFileSync(join(resultsDir, `latest-${mode}.json`), text);
+  const jsonText = JSON.stringify(json, (k, val) => (k === 'samples' ? undefined : val), 2).split(`file://${repoRoot}`).join('.').split(repoRoot).join('.');
+  writeFileSync(outFile, jsonText);
+  if (!args.out) writeFileSync(join(resultsDir, `latest-${mode}.json`), jsonText);
   log(`results: ${outFile} (${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
 } catch (e) {
   log(`bench failed: ${e.stack ?? e}`);
