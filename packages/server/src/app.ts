@@ -100,6 +100,14 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
     metrics.httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
     req.log.info({ req_id: req.id, method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
+  // While closing, answers end their connection. Fastify closes the connections that are idle
+  // when close starts, but one busy then (a Test Connection, a publish) would stay open as
+  // keep-alive afterwards, and the HTTP server would wait for the client to drop it: up to the
+  // 72 s keep-alive timeout, long after any orchestrator's grace period.
+  let draining = false;
+  app.addHook('onSend', async (_req, reply) => {
+    if (draining) void reply.header('connection', 'close');
+  });
   installErrorHandling(app);
   installJsonParser(app);
 
@@ -126,13 +134,34 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
   await app.ready();
 
   let closed = false;
+  let unlisten: (() => void) | null = null;
   return {
     app,
     ctx,
-    startWorker: () => worker?.start(),
+    startWorker: () => {
+      if (!worker || closed || unlisten) return;
+      // Deliveries queued by other processes (an `api` process, a peer's released leases)
+      // wake this worker at once on PostgreSQL; polling stays the fallback when the listening
+      // connection is down. On SQLite this subscribes to nothing: the Publisher wakes it.
+      let quiet = false;
+      unlisten = store.onDeliveriesQueued(
+        () => {
+          quiet = false;
+          worker.notify();
+        },
+        (err) => {
+          if (quiet) return; // one line per outage, not one per reconnect attempt
+          quiet = true;
+          log.warn({ err }, 'lost the database notification connection; reconnecting, and polling meanwhile');
+        },
+      );
+      worker.start();
+    },
     async close() {
       if (closed) return;
       closed = true;
+      draining = true;
+      unlisten?.();
       await app.close();
       // In-flight attempts are bounded by the timeout; give them that long plus a second.
       await worker?.stop(config.deliveryTimeoutMs + 1000);

@@ -44,6 +44,14 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
   const config = configFrom(opts);
   const log = createLogger(config.logLevel);
   if (config.dev) log.warn('HERALD_DEV is on: http:// URLs and loopback/private targets are allowed. Never use this in production.');
+  // A signal while starting (waiting for the migration lock, say): nothing is in flight yet,
+  // and an open migration transaction rolls back when the connection drops, so just exit.
+  const early = (signal: NodeJS.Signals) => {
+    log.info({ signal }, 'stopped before start-up finished');
+    process.exit(0);
+  };
+  process.once('SIGTERM', early);
+  process.once('SIGINT', early);
   const store = await openStore(config).catch((e: Error) => {
     throw new ConfigError('HERALD_DATABASE_URL', `cannot open the database: ${e.message}`);
   });
@@ -76,15 +84,27 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
 
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal means "now": leases of unfinished attempts run out and the
+      // deliveries are sent again elsewhere, so nothing is lost, only repeated.
+      log.warn({ signal }, 'second signal: exiting without waiting for in-flight deliveries');
+      process.exit(1);
+    }
     stopping = true;
-    log.info({ signal }, 'shutting down: finishing in-flight deliveries');
-    jobs.stop();
-    await herald.close();
-    await store.close();
+    log.info({ signal, role: config.role }, 'shutting down: finishing in-flight deliveries');
+    try {
+      await jobs.stop();
+      await herald.close();
+      await store.close();
+    } catch (e) {
+      log.error({ err: e }, 'shutdown failed');
+      process.exit(1);
+    }
     log.info('stopped');
     process.exit(0);
   };
+  process.off('SIGTERM', early);
+  process.off('SIGINT', early);
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 }

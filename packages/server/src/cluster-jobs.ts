@@ -11,26 +11,37 @@ const DAY = 24 * HOUR;
  * every few minutes, and store.claimJob lets exactly one win per period. Lease recovery needs
  * no job: an expired lease makes its delivery claimable again by any worker.
  */
-export function startClusterJobs(store: Store, config: Config, log: Logger): { stop(): void } {
+export function startClusterJobs(store: Store, config: Config, log: Logger): { stop(): Promise<void> } {
   const owner = `p_${randomBytes(6).toString('hex')}`;
+  let stopping = false;
+  let running: Promise<void> | null = null;
   const tick = async () => {
     try {
       if (await store.claimJob('retention', owner, HOUR)) {
-        const r = await store.purgeOlderThan(Date.now() - config.retentionDays * DAY);
+        // Checked between chunks, so a shutdown never waits for a whole backlog of purging;
+        // what is left is purged by the next run, wherever it runs.
+        const r = await store.purgeOlderThan(Date.now() - config.retentionDays * DAY, undefined, () => stopping);
         if (r.deliveries || r.events) log.info({ ...r, retention_days: config.retentionDays }, 'retention purge');
       }
     } catch (e) {
-      log.error({ err: e }, 'cluster job failed');
+      if (!stopping) log.error({ err: e }, 'cluster job failed');
     }
   };
-  const first = setTimeout(() => void tick(), 10_000);
-  const timer = setInterval(() => void tick(), 5 * 60 * 1000);
+  const start = () => {
+    if (running || stopping) return;
+    running = tick().finally(() => (running = null));
+  };
+  const first = setTimeout(start, 10_000);
+  const timer = setInterval(start, 5 * 60 * 1000);
   first.unref();
   timer.unref();
   return {
-    stop() {
+    /** Resolves when no job is running, so the caller can close the store under it safely. */
+    async stop() {
+      stopping = true;
       clearTimeout(first);
       clearInterval(timer);
+      await running;
     },
   };
 }

@@ -48,7 +48,7 @@ export class DeliveryWorker {
   #retriesInFlight = 0;
   #unwritten: AttemptRecord[] = [];
   /** Ids whose outcome is known but not yet committed: the lease is still ours. */
-  readonly #unwrittenIds = new Set<string>();
+  readonly #unwrittenIds = new Map<string, string>(); // delivery id -> webhook id
   /** Isolated write failures per record (see #write). */
   readonly #writeFailures = new WeakMap<AttemptRecord, number>();
   #writeTimer: NodeJS.Timeout | null = null;
@@ -69,6 +69,14 @@ export class DeliveryWorker {
    * claims (and the queue reads) per delivery while there was nothing to find.
    */
   #retryLaneQuietUntil = 0;
+  /**
+   * Webhooks that may have room again (a delivery of theirs finished) or fresh work (this
+   * process just published for them). The next claim looks at them first, by index, so a
+   * backlog queued earlier on a stalled endpoint never hides them.
+   */
+  readonly #refill = new Set<string>();
+  /** When the next claim may walk every webhook with due deliveries (see Store.claimDue). */
+  #thoroughAt = 0;
 
   constructor(
     private readonly store: Store,
@@ -89,8 +97,9 @@ export class DeliveryWorker {
     this.#loop = this.#run();
   }
 
-  /** New deliveries were committed: look now instead of at the next poll. */
-  notify(): void {
+  /** New deliveries were committed (for these webhooks, when known): look now instead of at the next poll. */
+  notify(webhookIds?: Iterable<string>): void {
+    if (webhookIds) for (const w of webhookIds) if (this.#refill.size < 10_000) this.#refill.add(w);
     this.#wakeRequested = true;
     this.#wake?.();
   }
@@ -157,7 +166,16 @@ export class DeliveryWorker {
     const now = Date.now();
     const base = { owner: this.owner, now, leaseMs: this.opts.leaseMs, endpointLimit: this.opts.endpointConcurrency };
     const firstLimit = Math.min(free, CLAIM_BATCH);
-    const first = await this.store.claimDue({ ...base, lane: 'first', limit: firstLimit });
+    const webhooks = [...this.#refill];
+    this.#refill.clear();
+    // Walking every webhook with due work is what finds endpoints hidden behind another's
+    // backlog; it costs one index seek per such webhook, so at most once per poll interval.
+    const thorough = now >= this.#thoroughAt;
+    if (thorough) this.#thoroughAt = now + this.opts.pollIntervalMs;
+    // Attempts that ended but whose outcomes are not written yet still hold their leases in
+    // the database; their HTTP requests are over, so their webhooks' slots are free again.
+    const finished = [...this.#unwrittenIds.keys()];
+    const first = await this.store.claimDue({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished });
     for (const d of first) this.#start(d, now);
     // At least one retry slot whatever the concurrency: with HERALD_WORKER_CONCURRENCY=1 the
     // reserve would otherwise round the retry lane down to nothing and retries would never run.
@@ -169,7 +187,7 @@ export class DeliveryWorker {
     const ownRetryDue = this.#dueTimes.some((t) => t <= retryNow);
     if (retryFree > 0 && (retryNow >= this.#retryLaneQuietUntil || ownRetryDue)) {
       const retryLimit = Math.min(retryFree, CLAIM_BATCH);
-      const retries = await this.store.claimDue({ ...base, now: retryNow, lane: 'retry', limit: retryLimit });
+      const retries = await this.store.claimDue({ ...base, now: retryNow, lane: 'retry', limit: retryLimit, webhooks, thorough, finished });
       for (const d of retries) this.#start(d, retryNow);
       retriesFull = retries.length === retryLimit;
       this.#retryLaneQuietUntil = retries.length ? 0 : retryNow + this.opts.pollIntervalMs;
@@ -193,7 +211,7 @@ export class DeliveryWorker {
       .finally(() => {
         this.#inFlight.delete(d.id);
         if (d.attempts > 0) this.#retriesInFlight--;
-        this.notify();
+        this.notify([d.webhookId]);
       });
   }
 
@@ -262,7 +280,7 @@ export class DeliveryWorker {
     const gone = step.kind === 'failed' && step.reason === 'gone';
     const nextAttemptAt = step.kind === 'retry' ? Date.now() + step.delayMs : null;
     if (nextAttemptAt !== null && this.#dueTimes.length < MAX_TRACKED_DUE) this.#dueTimes.push(nextAttemptAt);
-    this.#unwrittenIds.add(d.id);
+    this.#unwrittenIds.set(d.id, d.webhookId);
     this.#unwritten.push({
       attempt,
       owner: this.owner,
@@ -301,7 +319,7 @@ export class DeliveryWorker {
         for (const r of batch) if (!retry.has(r)) this.#unwrittenIds.delete(r.attempt.deliveryId);
         // Written outcomes released their leases: their webhooks have room again, which the
         // claim counts from the database, so this (not the end of the request) is when to look.
-        if (again.length < batch.length) this.notify();
+        if (again.length < batch.length) this.notify(batch.filter((r) => !retry.has(r)).map((r) => r.webhookId));
         if (!again.length) return;
         this.#unwritten.unshift(...again);
         // Pause only for an unavailable database; a refused record alone is retried with the

@@ -1,6 +1,6 @@
 import type { Account, AttemptRow, DeliveryRow, DeliveryStatus, EventRow, EventType, Plan, WebhookRow } from '../core/types.js';
 import { newId } from '../core/ids.js';
-import { insertMany, type SqlExecutor, type SqlParam } from './executor.js';
+import { insertRows, insertValues, type Column, type SqlExecutor, type SqlParam } from './executor.js';
 
 /**
  * Everything Herald keeps, behind one class that speaks portable SQL through a SqlExecutor.
@@ -77,6 +77,9 @@ export interface PublishResult {
   replayed: boolean;
 }
 
+/** The claim lane that queued deliveries fall into (see ClaimOptions.lane). */
+export type QueuedLane = 'first' | 'retry';
+
 export interface DeliveryQuery {
   accountId: string;
   webhookId?: string;
@@ -107,6 +110,19 @@ export interface ClaimOptions {
   /** 'first' = deliveries never tried; 'retry' = the rest. */
   lane: 'first' | 'retry';
   endpointLimit: number;
+  /** Webhooks to look at first: a delivery of theirs just finished, or work was just published for them. */
+  webhooks?: readonly string[];
+  /** Walk every webhook with pending deliveries when the oldest due ones all belong to full webhooks. */
+  thorough?: boolean;
+  /**
+   * Ids of this owner's deliveries whose attempts have ended but whose outcomes are not
+   * written yet: their leases still count against their webhooks, but their requests are
+   * over, so the slots are free. A lease is discounted only while it is still this owner's,
+   * so an outcome committed meanwhile (which freed its lease already) is not discounted twice.
+   * (A per-webhook count cannot tell those apart: claims running beside an outcome write
+   * overshot HERALD_ENDPOINT_CONCURRENCY, 8 open with a limit of 4 across three workers.)
+   */
+  finished?: readonly string[];
 }
 
 /** The outcome of one attempt, written back in batches by the worker. */
@@ -122,8 +138,38 @@ export interface AttemptRecord {
 }
 
 const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000; // SPEC §3: the same key within 24 h
-/** Candidate queries per claim at most (see claimDue); 4 covers a few backlogged endpoints per batch. */
-const CLAIM_ROUNDS = 4;
+/**
+ * The notification channel that wakes workers in other processes when deliveries are queued
+ * (PostgreSQL LISTEN/NOTIFY). Only a latency aid: a missed notification costs at most one
+ * poll interval, because workers keep polling.
+ */
+const QUEUED_CHANNEL = 'herald_deliveries';
+
+const EVENT_COLS: readonly Column[] = [['id', 'text'], ['account_id', 'text'], ['type', 'text'], ['created_at', 'bigint'], ['data', 'text'], ['idempotency_key', 'text']];
+const NEW_DELIVERY_COLS: readonly Column[] = [
+  ['id', 'text'], ['account_id', 'text'], ['event_id', 'text'], ['webhook_id', 'text'], ['event_type', 'text'], ['status', 'text'],
+  ['attempts', 'int'], ['next_attempt_at', 'bigint'], ['created_at', 'bigint'], ['updated_at', 'bigint'],
+];
+const ATTEMPT_COLS: readonly Column[] = [
+  ['id', 'text'], ['delivery_id', 'text'], ['attempt_no', 'int'], ['started_at', 'bigint'], ['duration_ms', 'int'], ['status_code', 'int'],
+  ['success', 'int'], ['error_kind', 'text'], ['error_message', 'text'], ['request_headers', 'text'], ['response_headers', 'text'],
+  ['response_body', 'text'], ['response_truncated', 'int'],
+];
+/** One row per attempt outcome, joined to `deliveries` by id and the owner that must still hold the lease. */
+const OUTCOME_COLS: readonly Column[] = [
+  ['id', 'text'], ['owner', 'text'], ['status', 'text'], ['attempts', 'int'], ['next_attempt_at', 'bigint'],
+  ['last_attempt_at', 'bigint'], ['last_status_code', 'int'], ['last_error', 'text'], ['last_duration_ms', 'int'],
+];
+const KEY_COLS: readonly Column[] = [['account_id', 'text'], ['k', 'text']];
+
+/** Most webhooks one thorough claim visits. */
+const MAX_WEBHOOK_WALK = 1000;
+/**
+ * Webhooks looked up per statement of a claim (PostgreSQL): one round trip for the usual
+ * handful, and a bounded number of rows read and locked when a walk visits hundreds.
+ */
+const WEBHOOKS_PER_STATEMENT = 64;
+const ROOM_COLS: readonly Column[] = [['w', 'text'], ['room', 'int']];
 
 export class Store {
   constructor(readonly q: SqlExecutor) {}
@@ -306,33 +352,49 @@ export class Store {
     }
   }
 
+  /**
+   * A fixed number of statements whatever the group size (the idempotency look-up, the
+   * webhooks of every account, the inserts): on PostgreSQL each statement is a round trip
+   * inside the transaction, so per-event queries would make the group commit slower per event
+   * the busier the API is.
+   */
   async #publishOnce(inputs: readonly PublishInput[]): Promise<PublishResult[]> {
+    const d = this.q.dialect;
     return this.q.tx(async (t) => {
-      const results: PublishResult[] = [];
+      const keyOf = (p: PublishInput) => `${p.accountId}\n${p.idempotencyKey}`;
+      const prior = await this.#findIdempotent(t, inputs, keyOf);
+      const replays = (p: PublishInput) => p.idempotencyKey !== null && prior.has(keyOf(p));
+      const accounts = [...new Set(inputs.filter((p) => !p.noDeliveries && !replays(p)).map((p) => p.accountId))];
       const hooksByAccount = new Map<string, Array<{ id: string; events: string[] }>>();
+      if (accounts.length) {
+        const rows = await t.all<{ id: string; account_id: string; events: string }>(
+          `SELECT id, account_id, events FROM webhooks WHERE ${d.inList('account_id')} AND enabled = 1 ORDER BY id`,
+          [d.listParam(accounts)],
+        );
+        for (const r of rows) {
+          let l = hooksByAccount.get(r.account_id);
+          if (!l) hooksByAccount.set(r.account_id, (l = []));
+          l.push({ id: r.id, events: JSON.parse(r.events) as string[] });
+        }
+      }
+      const results: PublishResult[] = [];
       const eventRows: SqlParam[][] = [];
       const deliveryRows: SqlParam[][] = [];
       const seenKeys = new Map<string, PublishResult>();
       for (const p of inputs) {
         if (p.idempotencyKey !== null) {
-          const k = `${p.accountId}\n${p.idempotencyKey}`;
-          const same = seenKeys.get(k);
+          const same = seenKeys.get(keyOf(p));
           if (same) {
             results.push({ ...same, replayed: true });
             continue;
           }
-          const prior = await this.#findIdempotent(t, p);
-          if (prior) {
-            results.push(prior);
+          const before = prior.get(keyOf(p));
+          if (before) {
+            results.push(before);
             continue;
           }
         }
-        let hooks = p.noDeliveries ? [] : hooksByAccount.get(p.accountId);
-        if (!hooks) {
-          const rows = await t.all<{ id: string; events: string }>('SELECT id, events FROM webhooks WHERE account_id = ? AND enabled = 1 ORDER BY id', [p.accountId]);
-          hooks = rows.map((r) => ({ id: r.id, events: JSON.parse(r.events) as string[] }));
-          hooksByAccount.set(p.accountId, hooks);
-        }
+        const hooks = p.noDeliveries ? [] : (hooksByAccount.get(p.accountId) ?? []);
         const event: EventRow = { id: newId('evt', p.now), accountId: p.accountId, type: p.type, createdAt: p.now, data: p.data };
         eventRows.push([event.id, p.accountId, p.type, p.now, p.data, p.idempotencyKey]);
         const deliveries: PublishResult['deliveries'] = [];
@@ -343,33 +405,77 @@ export class Store {
           deliveryRows.push([id, p.accountId, event.id, h.id, p.type, 'pending', 0, p.now, p.now, p.now]);
         }
         const result = { event, deliveries, replayed: false };
-        if (p.idempotencyKey !== null) seenKeys.set(`${p.accountId}\n${p.idempotencyKey}`, result);
+        if (p.idempotencyKey !== null) seenKeys.set(keyOf(p), result);
         results.push(result);
       }
-      await insertMany(t, 'events', ['id', 'account_id', 'type', 'created_at', 'data', 'idempotency_key'], eventRows, 50);
-      await insertMany(t, 'deliveries', ['id', 'account_id', 'event_id', 'webhook_id', 'event_type', 'status', 'attempts', 'next_attempt_at', 'created_at', 'updated_at'], deliveryRows);
+      await insertValues(t, 'events', EVENT_COLS, eventRows);
+      await insertRows(t, 'deliveries', NEW_DELIVERY_COLS, deliveryRows);
+      if (deliveryRows.length) await this.#wakeWorkers(t, 'first');
       return results;
     });
   }
 
-  async #findIdempotent(t: SqlExecutor, p: PublishInput): Promise<PublishResult | null> {
-    const [e] = await t.all<{ id: string; type: string; created_at: Num; data: string }>(
-      'SELECT id, type, created_at, data FROM events WHERE account_id = ? AND idempotency_key = ?',
-      [p.accountId, p.idempotencyKey],
+  /**
+   * The earlier events of the group's Idempotency-Keys, in one query, keyed by `keyOf`. A key
+   * older than the window is forgotten (cleared on its event) so the caller publishes anew.
+   */
+  async #findIdempotent(t: SqlExecutor, inputs: readonly PublishInput[], keyOf: (p: PublishInput) => string): Promise<Map<string, PublishResult>> {
+    const out = new Map<string, PublishResult>();
+    const wanted = new Map<string, PublishInput>();
+    for (const p of inputs) if (p.idempotencyKey !== null && !wanted.has(keyOf(p))) wanted.set(keyOf(p), p);
+    if (!wanted.size) return out;
+    const d = this.q.dialect;
+    const events = await t.all<{ id: string; account_id: string; idempotency_key: string; type: string; created_at: Num; data: string }>(
+      `SELECT e.id, e.account_id, e.idempotency_key, e.type, e.created_at, e.data
+         FROM events e JOIN ${d.rows(KEY_COLS)} ON e.account_id = v.account_id AND e.idempotency_key = v.k`,
+      d.rowsParams(KEY_COLS, [...wanted.values()].map((p) => [p.accountId, p.idempotencyKey])),
     );
-    if (!e) return null;
-    if (n(e.created_at) < p.now - IDEMPOTENCY_WINDOW_MS) {
-      // The key is older than the window: forget it and publish anew.
-      await t.run('UPDATE events SET idempotency_key = NULL WHERE id = ?', [e.id]);
-      return null;
+    const expired: string[] = [];
+    const live: typeof events = [];
+    for (const e of events) {
+      const p = wanted.get(`${e.account_id}\n${e.idempotency_key}`);
+      if (!p) continue;
+      if (n(e.created_at) < p.now - IDEMPOTENCY_WINDOW_MS) expired.push(e.id);
+      else live.push(e);
     }
+    if (expired.length) await t.run(`UPDATE events SET idempotency_key = NULL WHERE ${d.inList('id')}`, [d.listParam(expired)]);
+    if (!live.length) return out;
     // Webhook order, as the first answer listed them, so a replay is the same response.
-    const ds = await t.all<{ id: string; webhook_id: string }>('SELECT id, webhook_id FROM deliveries WHERE event_id = ? ORDER BY webhook_id', [e.id]);
-    return {
-      event: { id: e.id, accountId: p.accountId, type: e.type, createdAt: n(e.created_at), data: e.data },
-      deliveries: ds.map((d) => ({ id: d.id, webhookId: d.webhook_id })),
-      replayed: true,
-    };
+    const ds = await t.all<{ id: string; webhook_id: string; event_id: string }>(
+      `SELECT id, webhook_id, event_id FROM deliveries WHERE ${d.inList('event_id')} ORDER BY webhook_id`,
+      [d.listParam(live.map((e) => e.id))],
+    );
+    const byEvent = new Map<string, PublishResult['deliveries']>(live.map((e) => [e.id, []]));
+    for (const x of ds) byEvent.get(x.event_id)!.push({ id: x.id, webhookId: x.webhook_id });
+    for (const e of live) {
+      out.set(`${e.account_id}\n${e.idempotency_key}`, {
+        event: { id: e.id, accountId: e.account_id, type: e.type, createdAt: n(e.created_at), data: e.data },
+        deliveries: byEvent.get(e.id)!,
+        replayed: true,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Deliveries of `lane` ('any': either) were queued in this transaction: wake every worker of
+   * the cluster once it commits.
+   */
+  async #wakeWorkers(t: SqlExecutor, lane: QueuedLane | 'any'): Promise<void> {
+    const sql = this.q.dialect.notify(QUEUED_CHANNEL, lane);
+    if (sql) await t.exec(sql);
+  }
+
+  /**
+   * Call `onQueued` whenever any process queues deliveries: with 'first' for new ones
+   * (publishing), 'retry' for ones tried before (redelivery), null when either or unknown
+   * (leases given back; and once whenever listening starts or restarts after a lost
+   * connection, since what was queued meanwhile went unheard). A no-op on SQLite: one process
+   * per database file, which wakes its own worker. Returns the unsubscribe function.
+   */
+  onDeliveriesQueued(onQueued: (lane: QueuedLane | null) => void, onError?: (err: unknown) => void): () => void {
+    const lane = (payload: string | null): QueuedLane | null => (payload === 'first' || payload === 'retry' ? payload : null);
+    return this.q.listen?.(QUEUED_CHANNEL, { onNotify: (p) => onQueued(lane(p)), onError }) ?? (() => {});
   }
 
   // ---------------- history ----------------
@@ -399,11 +505,14 @@ export class Store {
 
   /** Queue again now with the same id; attempts keep counting. */
   async redeliver(accountId: string, id: string, now = Date.now()): Promise<boolean> {
-    const r = await this.q.run(
-      "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ? AND account_id = ?",
-      [now, now, id, accountId],
-    );
-    return r.changes > 0;
+    return this.q.tx(async (t) => {
+      const [r] = await t.all<{ attempts: Num }>(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ? AND account_id = ? RETURNING attempts",
+        [now, now, id, accountId],
+      );
+      if (r) await this.#wakeWorkers(t, n(r.attempts) > 0 ? 'retry' : 'first');
+      return r !== undefined;
+    });
   }
 
   /** Test Connection of a saved webhook: a `ping` event and its one attempt, kept in the history. */
@@ -432,81 +541,172 @@ export class Store {
   async claimDue(o: ClaimOptions): Promise<ClaimedDelivery[]> {
     const d = this.q.dialect;
     if (o.limit < 1 || o.endpointLimit < 1) return [];
-    return this.q.tx(
+    const leased = await this.q.tx(
       async (t) => {
+        // `lease_until IS NOT NULL` repeats the condition of the partial index deliveries_leased:
+        // without it, SQLite (no planner statistics) reads the whole table through the
+        // webhook index to save a sort, which made each claim cost ~40 ms at 200,000 rows.
+        // Leases of this owner's ended attempts (o.finished) hold no request: not counted.
+        const finished = o.finished ?? [];
         const inflight = await t.all<{ webhook_id: string; c: Num }>(
-          'SELECT webhook_id, COUNT(*) AS c FROM deliveries WHERE lease_until > ? GROUP BY webhook_id',
-          [o.now],
+          `SELECT webhook_id, COUNT(*) AS c FROM deliveries
+            WHERE lease_until IS NOT NULL AND lease_until > ? AND NOT (lease_owner = ? AND ${d.inList('id')})
+            GROUP BY webhook_id`,
+          [o.now, o.owner, d.listParam([...finished])],
         );
         const used = new Map<string, number>(inflight.map((r) => [r.webhook_id, n(r.c)]));
         const full = (): string[] => [...used].filter(([, c]) => c >= o.endpointLimit).map(([w]) => w);
         const laneCond = o.lane === 'first' ? 'attempts = 0' : 'attempts > 0';
+        const due = `status = 'pending' AND ${laneCond} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`;
         const chosen: string[] = [];
-        // A webhook can fill up part-way through the candidates (a backlog on one endpoint is
-        // oldest-first and would crowd the batch), so ask again without the webhooks that are
-        // now full. Each round either fills the batch, exhausts the due rows, or fills more
-        // webhooks; the cap only bounds the work of one claim.
-        for (let round = 0; round < CLAIM_ROUNDS && chosen.length < o.limit; round++) {
-          const want = (o.limit - chosen.length) * 2;
-          const candidates = await t.all<{ id: string; webhook_id: string }>(
-            `SELECT id, webhook_id FROM deliveries
-              WHERE status = 'pending' AND ${laneCond} AND next_attempt_at <= ?
-                AND (lease_until IS NULL OR lease_until <= ?)
-                AND NOT (${d.inList('webhook_id')}) AND NOT (${d.inList('id')})
-              ORDER BY next_attempt_at LIMIT ?${d.skipLocked}`,
-            [o.now, o.now, d.listParam(full()), d.listParam(chosen), want],
-          );
+        const chosenSet = new Set<string>();
+        let skippedFull = 0;
+        const take = (candidates: ReadonlyArray<{ id: string; webhook_id: string }>): void => {
           for (const c of candidates) {
+            if (chosen.length >= o.limit) return;
+            if (chosenSet.has(c.id)) continue;
             const u = used.get(c.webhook_id) ?? 0;
-            if (u >= o.endpointLimit) continue;
+            if (u >= o.endpointLimit) {
+              skippedFull++;
+              continue;
+            }
             used.set(c.webhook_id, u + 1);
             chosen.push(c.id);
-            if (chosen.length >= o.limit) break;
+            chosenSet.add(c.id);
           }
-          if (candidates.length < want) break; // nothing more is due
+        };
+        // The oldest due deliveries of each webhook, up to its free slots: one index seek per
+        // webhook (deliveries_webhook_due_*), whatever the backlog of other webhooks. Where the
+        // dialect has LATERAL (PostgreSQL) a whole chunk of webhooks is one statement: one each
+        // would be a round trip each, all taken while holding the cluster-wide claim lock.
+        const forWebhooks = async (ws: Iterable<string>): Promise<void> => {
+          const list = [...new Set(ws)];
+          for (let i = 0; i < list.length && chosen.length < o.limit; i += WEBHOOKS_PER_STATEMENT) {
+            const rooms: Array<[string, number]> = [];
+            for (const w of list.slice(i, i + WEBHOOKS_PER_STATEMENT)) {
+              const room = Math.min(o.endpointLimit - (used.get(w) ?? 0), o.limit - chosen.length);
+              if (room > 0) rooms.push([w, room]);
+            }
+            if (!rooms.length) continue;
+            type Head = { id: string; webhook_id: string; next_attempt_at: Num };
+            let heads: Head[] = [];
+            if (d.lateral) {
+              heads = await t.all<Head>(
+                `SELECT c.id, c.webhook_id, c.next_attempt_at FROM ${d.rows(ROOM_COLS)} CROSS JOIN LATERAL (
+                   SELECT id, webhook_id, next_attempt_at FROM deliveries WHERE webhook_id = v.w AND ${due}
+                    ORDER BY next_attempt_at LIMIT v.room${d.skipLocked}) c
+                 ORDER BY c.next_attempt_at`,
+                [...d.rowsParams(ROOM_COLS, rooms), o.now, o.now],
+              );
+            } else {
+              for (const [w, room] of rooms) {
+                heads.push(...(await t.all<Head>(
+                  `SELECT id, webhook_id, next_attempt_at FROM deliveries WHERE webhook_id = ? AND ${due} ORDER BY next_attempt_at LIMIT ?${d.skipLocked}`,
+                  [w, o.now, o.now, room],
+                )));
+              }
+              heads.sort((x, y) => n(x.next_attempt_at) - n(y.next_attempt_at)); // as ORDER BY above
+            }
+            take(heads);
+          }
+        };
+        // 1. Webhooks the worker knows may have room again or fresh work.
+        await forWebhooks(o.webhooks ?? []);
+        // 2. Oldest due first, in a bounded window: cheap, and fair across webhooks.
+        if (chosen.length < o.limit) {
+          // Twice what is wanted, at most 256: a window of one full webhook's rows costs a scan
+          // and yields nothing, and the webhooks that have room were mostly refilled above.
+          const window = Math.max(32, Math.min(256, (o.limit - chosen.length) * 2));
+          const candidates = await t.all<{ id: string; webhook_id: string }>(
+            `SELECT id, webhook_id FROM deliveries WHERE ${due} ORDER BY next_attempt_at LIMIT ?${d.skipLocked}`,
+            [o.now, o.now, window],
+          );
+          take(candidates);
+          // 3. The window held only webhooks at their limit (a stalled endpoint's backlog, say):
+          // walk the webhooks that have pending deliveries, one index seek each, and take what
+          // the others have due. Bounded, and the worker asks for it at most once per poll.
+          if (chosen.length < o.limit && candidates.length === window && skippedFull > 0 && o.thorough) {
+            const hooks = await t.all<{ w: string }>(
+              `WITH RECURSIVE h(w, k) AS (
+                 SELECT MIN(webhook_id), 1 FROM deliveries WHERE status = 'pending' AND ${laneCond}
+                 UNION ALL
+                 SELECT (SELECT MIN(webhook_id) FROM deliveries WHERE status = 'pending' AND ${laneCond} AND webhook_id > h.w), k + 1
+                   FROM h WHERE h.w IS NOT NULL AND h.k < ?
+               )
+               SELECT w FROM h WHERE w IS NOT NULL`,
+              [MAX_WEBHOOK_WALK],
+            );
+            await forWebhooks(hooks.map((h) => h.w));
+          }
         }
         if (!chosen.length) return [];
-        const rows = await t.all<{ id: string; account_id: string; webhook_id: string; event_id: string; event_type: string; attempts: Num; created_at: Num; data: string }>(
+        const rows = await t.all<{ id: string; account_id: string; webhook_id: string; event_id: string; event_type: string; attempts: Num }>(
           `UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}
            RETURNING id, account_id, webhook_id, event_id, event_type, attempts`,
           [o.now + o.leaseMs, o.owner, d.listParam(chosen)],
         );
-        const eventIds = [...new Set(rows.map((r) => r.event_id))];
-        const events = await t.all<{ id: string; created_at: Num; data: string }>(`SELECT id, created_at, data FROM events WHERE ${d.inList('id')}`, [d.listParam(eventIds)]);
-        const byId = new Map(events.map((e) => [e.id, e]));
         // RETURNING order is unspecified; hand them out oldest due first, as chosen.
         const rank = new Map(chosen.map((id, i) => [id, i]));
-        rows.sort((x, y) => rank.get(x.id)! - rank.get(y.id)!);
-        return rows.map((r) => {
-          const e = byId.get(r.event_id)!;
-          return {
-            id: r.id, accountId: r.account_id, webhookId: r.webhook_id, eventId: r.event_id, eventType: r.event_type,
-            attempts: n(r.attempts), eventCreatedAt: n(e.created_at), data: e.data,
-          };
-        });
+        return rows.sort((x, y) => rank.get(x.id)! - rank.get(y.id)!);
       },
-      { lock: 'claim' },
+      { lock: 'claim', relaxed: true },
     );
+    if (!leased.length) return [];
+    // Events never change, so their payloads are read after the commit: the claim lock, which
+    // every worker of the cluster waits for, is not held while megabytes of payload travel.
+    const eventIds = [...new Set(leased.map((r) => r.event_id))];
+    const events = await this.q.all<{ id: string; created_at: Num; data: string }>(`SELECT id, created_at, data FROM events WHERE ${d.inList('id')}`, [d.listParam(eventIds)]);
+    const byId = new Map(events.map((e) => [e.id, e]));
+    const out: ClaimedDelivery[] = [];
+    for (const r of leased) {
+      // Gone only if its account was deleted since the claim, and the delivery with it.
+      const e = byId.get(r.event_id);
+      if (!e) continue;
+      out.push({
+        id: r.id, accountId: r.account_id, webhookId: r.webhook_id, eventId: r.event_id, eventType: r.event_type,
+        attempts: n(r.attempts), eventCreatedAt: n(e.created_at), data: e.data,
+      });
+    }
+    return out;
   }
 
-  /** Write a batch of attempt outcomes in one transaction. A delivery whose lease was taken over meanwhile keeps the newer owner's state. */
+  /**
+   * Write a batch of attempt outcomes in one transaction, in a fixed number of statements
+   * (one per INSERT_MAX_ROWS attempts, one UPDATE for all the deliveries) rather than one per
+   * outcome: on PostgreSQL each would be a round trip. A delivery whose lease was taken over
+   * meanwhile keeps the newer owner's state.
+   */
   async recordAttempts(records: readonly AttemptRecord[], now = Date.now()): Promise<void> {
     if (!records.length) return;
+    const d = this.q.dialect;
+    // One row per (delivery, owner), the first: applied one by one, the first record frees the
+    // lease and a second one of the same owner would match nothing; in a single UPDATE … FROM,
+    // PostgreSQL would apply an arbitrary one of the duplicates.
+    const seen = new Set<string>();
+    const outcomes: SqlParam[][] = [];
+    for (const r of records) {
+      const a = r.attempt;
+      const k = `${a.deliveryId}\n${r.owner}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      outcomes.push([a.deliveryId, r.owner, r.status, a.attemptNo, r.nextAttemptAt, a.startedAt, a.statusCode, textN(r.error), a.durationMs]);
+    }
+    const disable = new Map<string, string>();
+    for (const r of records) if (r.disableWebhook !== null) disable.set(r.webhookId, text(r.disableWebhook));
     await this.q.tx(async (t) => {
       await this.#insertAttempts(t, records.map((r) => r.attempt));
-      for (const r of records) {
-        const a = r.attempt;
-        await t.run(
-          `UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, lease_until = NULL, lease_owner = NULL,
-             last_attempt_at = ?, last_status_code = ?, last_error = ?, last_duration_ms = ?, updated_at = ?
-           WHERE id = ? AND lease_owner = ?`,
-          [r.status, a.attemptNo, r.nextAttemptAt, a.startedAt, a.statusCode, textN(r.error), a.durationMs, now, a.deliveryId, r.owner],
-        );
-        if (r.disableWebhook !== null) {
-          await t.run('UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ?', [text(r.disableWebhook), now, r.webhookId]);
-        }
+      await t.run(
+        `UPDATE deliveries SET status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at, lease_until = NULL, lease_owner = NULL,
+           last_attempt_at = v.last_attempt_at, last_status_code = v.last_status_code, last_error = v.last_error, last_duration_ms = v.last_duration_ms, updated_at = ?
+         FROM ${d.rows(OUTCOME_COLS)}
+         WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner`,
+        [now, ...d.rowsParams(OUTCOME_COLS, outcomes)],
+      );
+      // 410 Gone is rare: a statement per webhook is fine.
+      for (const [webhookId, reason] of disable) {
+        await t.run('UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ?', [reason, now, webhookId]);
       }
-    });
+    }, { relaxed: true });
   }
 
   /** Finish deliveries without an attempt (their webhook was disabled or deleted meanwhile). */
@@ -524,19 +724,22 @@ export class Store {
   async releaseLeases(ids: readonly string[], owner: string): Promise<void> {
     if (!ids.length) return;
     const d = this.q.dialect;
-    await this.q.run(`UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE ${d.inList('id')} AND lease_owner = ?`, [d.listParam([...ids]), owner]);
+    // Other processes' workers pick them up at once rather than at their next poll.
+    await this.q.tx(async (t) => {
+      const r = await t.run(`UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE ${d.inList('id')} AND lease_owner = ?`, [d.listParam([...ids]), owner]);
+      if (r.changes > 0) await this.#wakeWorkers(t, 'any');
+    });
   }
 
   async #insertAttempts(t: SqlExecutor, attempts: readonly AttemptRow[]): Promise<void> {
-    await insertMany(
+    await insertValues(
       t,
       'attempts',
-      ['id', 'delivery_id', 'attempt_no', 'started_at', 'duration_ms', 'status_code', 'success', 'error_kind', 'error_message', 'request_headers', 'response_headers', 'response_body', 'response_truncated'],
+      ATTEMPT_COLS,
       attempts.map((a) => [
         a.id, a.deliveryId, a.attemptNo, a.startedAt, a.durationMs, a.statusCode, a.success ? 1 : 0, a.errorKind, textN(a.errorMessage),
         JSON.stringify(a.requestHeaders), a.responseHeaders ? JSON.stringify(a.responseHeaders) : null, textN(a.responseBody), a.responseTruncated ? 1 : 0,
       ]),
-      50,
     );
   }
 
@@ -573,11 +776,12 @@ export class Store {
   }
 
   /** Delete finished deliveries (and their attempts) older than the cutoff, in bounded chunks. */
-  async purgeOlderThan(cutoff: number, chunk = 1000): Promise<{ deliveries: number; events: number }> {
+  async purgeOlderThan(cutoff: number, chunk = 1000, stop: () => boolean = () => false): Promise<{ deliveries: number; events: number }> {
     let deliveries = 0;
     let events = 0;
     const d = this.q.dialect;
     for (;;) {
+      if (stop()) return { deliveries, events };
       const ids = await this.q.all<{ id: string }>("SELECT id FROM deliveries WHERE created_at < ? AND status <> 'pending' LIMIT ?", [cutoff, chunk]);
       if (!ids.length) break;
       const list = d.listParam(ids.map((r) => r.id));
@@ -589,6 +793,7 @@ export class Store {
       if (ids.length < chunk) break;
     }
     for (;;) {
+      if (stop()) return { deliveries, events };
       const ids = await this.q.all<{ id: string }>(
         'SELECT id FROM events e WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_id = e.id) LIMIT ?',
         [cutoff, chunk],

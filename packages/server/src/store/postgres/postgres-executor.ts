@@ -1,11 +1,34 @@
 import pg from 'pg';
-import type { Dialect, SqlExecutor, SqlParam, TxLock } from '../executor.js';
+import type { Column, Dialect, ListenHandlers, SqlExecutor, SqlParam, TxLock, TxOptions } from '../executor.js';
+
+const PG_TYPES: Record<Column[1], string> = { text: 'text', int: 'int', bigint: 'bigint' };
 
 export const postgresDialect: Dialect = {
   name: 'postgres',
   inList: (column) => `${column} = ANY(?::text[])`,
   listParam: (values) => values,
+  // One array parameter per column, whatever the number of rows: no 65535-parameter ceiling,
+  // and one statement text that PostgreSQL plans once.
+  rows: (columns) => `unnest(${columns.map(([, t]) => `?::${PG_TYPES[t]}[]`).join(', ')}) AS v(${columns.map(([c]) => c).join(', ')})`,
+  rowsParams: (columns, rows) =>
+    columns.map((_c, i) => rows.map((r) => {
+      const p = r[i];
+      if (p === true) return 1;
+      if (p === false) return 0;
+      if (p === undefined || (typeof p === 'object' && p !== null)) throw new TypeError(`rowsParams: column ${i} holds ${typeof p}`);
+      return p;
+    })),
+  // Up to 256 rows and ~4000 parameters a statement: one round trip per few hundred rows, while
+  // far bigger statements cost more to parse than the round trips they save. The row cap also
+  // bounds the cached statement texts (one per row count) to 256 per table.
+  valuesRows: (columns) => Math.max(1, Math.min(256, Math.floor(4000 / columns))),
+  lateral: true,
   skipLocked: ' FOR UPDATE SKIP LOCKED',
+  // Queued by PostgreSQL and delivered when (and only if) the transaction commits.
+  notify: (channel, payload) => {
+    if (!/^[a-z_]*$/.test(payload)) throw new Error(`notify: payload must be a plain word, not ${payload}`);
+    return `NOTIFY ${channel}, '${payload}'`;
+  },
   isUniqueViolation: (err) => (err as { code?: unknown } | null)?.code === '23505',
 };
 
@@ -14,6 +37,14 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 /** Advisory lock keys (arbitrary constants, one per TxLock), held for one transaction. */
 const LOCK_KEYS: Record<TxLock, number> = { migrate: 72_541_001, claim: 72_541_002 };
+/**
+ * BEGIN and the lock in one simple-protocol round trip: the claim lock serialises every
+ * worker of the cluster, so each round trip taken while holding it costs cluster throughput.
+ */
+const BEGIN_LOCKED: Record<TxLock, string> = {
+  migrate: `BEGIN; SELECT pg_advisory_xact_lock(${LOCK_KEYS.migrate})`,
+  claim: `BEGIN; SELECT pg_advisory_xact_lock(${LOCK_KEYS.claim})`,
+};
 
 const placeholderCache = new Map<string, string>();
 /**
@@ -51,13 +82,129 @@ function executorOn(c: Queryable, self: PostgresExecutor): SqlExecutor {
   };
 }
 
+/** Reconnect delays of a listener whose connection failed. */
+const LISTEN_RETRY_MIN_MS = 100;
+const LISTEN_RETRY_MAX_MS = 5000;
+/**
+ * How often an idle listening connection proves it is alive. A connection cut without a FIN
+ * or RST (a failover, a NAT dropping state) would otherwise stay silent for the OS keepalive
+ * time (hours); polling still finds the work meanwhile, so this only bounds the slow period.
+ */
+const LISTEN_HEARTBEAT_MS = 30_000;
+const LISTEN_HEARTBEAT_TIMEOUT_MS = 5000;
+export const LISTEN_APPLICATION_NAME = 'herald-listen';
+
+/**
+ * One dedicated connection (outside the pool: LISTEN belongs to a session, and a pooled
+ * client would be handed to other queries) that LISTENs on one channel for every subscriber
+ * in this process, and reconnects with backoff when it fails.
+ */
+class Listener {
+  readonly #handlers = new Set<ListenHandlers>();
+  #client: pg.Client | null = null;
+  #connecting = false;
+  #retryMs = 0;
+  #retryTimer: NodeJS.Timeout | null = null;
+  #heartbeat: NodeJS.Timeout | null = null;
+  #stopped = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly channel: string,
+  ) {}
+
+  get size(): number {
+    return this.#handlers.size;
+  }
+
+  add(h: ListenHandlers): void {
+    this.#handlers.add(h);
+    // Joining a live listener: listening from now on, so tell it as a fresh connection would.
+    if (this.#client) queueMicrotask(() => this.#handlers.has(h) && h.onNotify(null));
+    else void this.#connect();
+  }
+
+  delete(h: ListenHandlers): void {
+    this.#handlers.delete(h);
+  }
+
+  #fire(payload: string | null): void {
+    for (const h of this.#handlers) h.onNotify(payload);
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#stopped || this.#connecting || this.#client) return;
+    this.#connecting = true;
+    // application_name: operators (and tests) find it in pg_stat_activity.
+    const c = new pg.Client({ connectionString: this.url, application_name: LISTEN_APPLICATION_NAME, keepAlive: true, keepAliveInitialDelayMillis: 10_000, connectionTimeoutMillis: 10_000, query_timeout: LISTEN_HEARTBEAT_TIMEOUT_MS });
+    let dead = false;
+    const lost = (err: unknown): void => {
+      if (dead) return; // 'error' and 'end' both arrive for one failure
+      dead = true;
+      if (this.#client === c) this.#client = null;
+      c.removeAllListeners('notification');
+      c.end().catch(() => {});
+      if (this.#stopped) return;
+      for (const h of this.#handlers) h.onError?.(err);
+      this.#retryMs = Math.min(LISTEN_RETRY_MAX_MS, Math.max(LISTEN_RETRY_MIN_MS, this.#retryMs * 2));
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = null;
+        void this.#connect();
+      }, this.#retryMs);
+      this.#retryTimer.unref();
+    };
+    c.on('notification', (m) => this.#fire(m.payload ?? ''));
+    c.on('error', lost);
+    c.on('end', () => lost(new Error('the listening connection was closed')));
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${this.channel}`);
+    } catch (e) {
+      this.#connecting = false;
+      lost(e);
+      return;
+    }
+    this.#connecting = false;
+    if (dead) return;
+    if (this.#stopped) {
+      dead = true;
+      await c.end().catch(() => {});
+      return;
+    }
+    this.#client = c;
+    this.#retryMs = 0;
+    this.#fire(null);
+    if (!this.#heartbeat) {
+      this.#heartbeat = setInterval(() => {
+        const live = this.#client;
+        // query_timeout fired or the socket failed: drop this connection and start over
+        // (its 'error' handler does; on a connection already given up it does nothing).
+        live?.query('SELECT 1').catch((e: unknown) => live.emit('error', e));
+      }, LISTEN_HEARTBEAT_MS);
+      this.#heartbeat.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    const c = this.#client;
+    this.#client = null;
+    await c?.end().catch(() => {});
+  }
+}
+
 export class PostgresExecutor implements SqlExecutor {
   readonly dialect = postgresDialect;
   readonly #pool: pg.Pool;
   readonly #direct: SqlExecutor;
+  readonly #url: string;
+  readonly #listeners = new Map<string, Listener>();
 
-  private constructor(pool: pg.Pool) {
+  private constructor(pool: pg.Pool, url: string) {
     this.#pool = pool;
+    this.#url = url;
     this.#direct = executorOn(pool, this);
   }
 
@@ -68,7 +215,7 @@ export class PostgresExecutor implements SqlExecutor {
     pool.on('error', () => {});
     const c = await pool.connect();
     c.release();
-    return new PostgresExecutor(pool);
+    return new PostgresExecutor(pool, url);
   }
 
   all<T>(sql: string, params?: readonly SqlParam[]): Promise<T[]> {
@@ -81,11 +228,12 @@ export class PostgresExecutor implements SqlExecutor {
     return this.#direct.exec(sql);
   }
 
-  async tx<T>(fn: (q: SqlExecutor) => Promise<T>, opts?: { lock?: TxLock }): Promise<T> {
+  async tx<T>(fn: (q: SqlExecutor) => Promise<T>, opts?: TxOptions): Promise<T> {
     const c = await this.#pool.connect();
     try {
-      await c.query('BEGIN');
-      if (opts?.lock) await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEYS[opts.lock]]);
+      // One round trip: BEGIN, the lock and the commit mode travel together.
+      const begin = opts?.lock ? BEGIN_LOCKED[opts.lock] : 'BEGIN';
+      await c.query(opts?.relaxed ? `${begin}; SET LOCAL synchronous_commit = off` : begin);
       const out = await fn(executorOn(c, this));
       await c.query('COMMIT');
       return out;
@@ -97,7 +245,30 @@ export class PostgresExecutor implements SqlExecutor {
     }
   }
 
+  listen(channel: string, handlers: ListenHandlers): () => void {
+    if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`listen: bad channel name ${channel}`);
+    let l = this.#listeners.get(channel);
+    if (!l) this.#listeners.set(channel, (l = new Listener(this.#url, channel)));
+    l.add(handlers);
+    const listener = l;
+    return () => {
+      listener.delete(handlers);
+      if (listener.size === 0 && this.#listeners.get(channel) === listener) {
+        this.#listeners.delete(channel);
+        void listener.stop();
+      }
+    };
+  }
+
+  #closed = false;
+
+  /** Idempotent: a test (or a shutdown path) may close a store that something else closes too. */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const ls = [...this.#listeners.values()];
+    this.#listeners.clear();
+    await Promise.all(ls.map((l) => l.stop()));
     await this.#pool.end();
   }
 }

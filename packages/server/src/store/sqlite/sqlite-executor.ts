@@ -1,13 +1,23 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Dialect, SqlExecutor, SqlParam } from '../executor.js';
+import type { Dialect, SqlExecutor, SqlParam, TxOptions } from '../executor.js';
 
 export const sqliteDialect: Dialect = {
   name: 'sqlite',
   inList: (column) => `${column} IN (SELECT value FROM json_each(?))`,
   listParam: (values) => JSON.stringify(values),
+  // One JSON array of row arrays; `->>` gives SQL values (text, integer, NULL), as bound
+  // parameters would. better-sqlite3 has no round trips, but one statement still beats a
+  // prepared statement run per row (about 2× on 1000-row outcome batches).
+  rows: (columns) => `(SELECT ${columns.map(([c], i) => `value ->> ${i} AS ${c}`).join(', ')} FROM json_each(?)) AS v`,
+  rowsParams: (_columns, rows) => [JSON.stringify(rows.map((r) => r.map((p) => (p === true ? 1 : p === false ? 0 : p))))],
+  // No round trips to save, so one short prepared statement per row: cheaper than parsing
+  // long statements, and it keeps the statement cache to one entry per table.
+  valuesRows: () => 1,
+  lateral: false,
   skipLocked: '',
+  notify: () => null,
   isUniqueViolation: (err) => {
     const code = (err as { code?: unknown } | null)?.code;
     return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
@@ -33,7 +43,10 @@ export class SqliteExecutor implements SqlExecutor {
   #txTail: Promise<void> = Promise.resolve();
   #txOpen = false;
 
+  readonly #synchronous: 'full' | 'normal';
+
   constructor(path: string, opts: { synchronous: 'full' | 'normal' }) {
+    this.#synchronous = opts.synchronous;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -75,7 +88,7 @@ export class SqliteExecutor implements SqlExecutor {
     return this.runSync(sql, params);
   }
 
-  async tx<T>(fn: (q: SqlExecutor) => Promise<T>): Promise<T> {
+  async tx<T>(fn: (q: SqlExecutor) => Promise<T>, opts?: TxOptions): Promise<T> {
     const prev = this.#txTail;
     let release!: () => void;
     this.#txTail = new Promise<void>((r) => (release = r));
@@ -92,6 +105,8 @@ export class SqliteExecutor implements SqlExecutor {
     try {
       // Inside the try: BEGIN fails with SQLITE_BUSY when another process holds the write lock
       // past busy_timeout, and the mutex must still be released or this executor hangs forever.
+      // In WAL mode a NORMAL commit skips the fsync; the next FULL commit syncs it too.
+      if (opts?.relaxed && this.#synchronous === 'full') this.db.exec('PRAGMA synchronous = NORMAL');
       this.db.exec('BEGIN IMMEDIATE');
       const out = await fn(inner);
       this.db.exec('COMMIT');
@@ -100,6 +115,7 @@ export class SqliteExecutor implements SqlExecutor {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       throw e;
     } finally {
+      if (opts?.relaxed && this.#synchronous === 'full') this.db.exec('PRAGMA synchronous = FULL');
       this.#txOpen = false;
       release();
     }

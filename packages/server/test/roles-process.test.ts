@@ -1,0 +1,165 @@
+import { afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { waitFor } from './helpers/herald.js';
+import { startReceiver, type Receiver } from './helpers/receiver.js';
+import { ensureBuilt, type SpawnedHerald } from './helpers/spawn-herald.js';
+import { accountWithWebhook, describePostgres, publish, sleep, startCluster, statusCounts, type Cluster } from './helpers/cluster.js';
+
+/**
+ * `herald serve --role api|worker|all` as real processes on one PostgreSQL database (SPEC §1
+ * scale-out): what each role serves, that only workers deliver, that an api process wakes
+ * workers elsewhere at once, and that SIGTERM finishes in-flight work and exits 0 in every role.
+ */
+const LISTENERS = "SELECT pid FROM pg_stat_activity WHERE application_name = 'herald-listen' AND datname = current_database()";
+
+async function get(p: SpawnedHerald, method: string, path: string): Promise<{ status: number; text: string; type: string | null }> {
+  const r = await fetch(p.url + path, { method, headers: { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' }, body: method === 'GET' ? undefined : '{}' });
+  return { status: r.status, text: await r.text(), type: r.headers.get('content-type') };
+}
+
+await describePostgres('roles as separate processes on PostgreSQL', (admin) => {
+  let c: Cluster;
+  const receivers: Receiver[] = [];
+  beforeAll(() => ensureBuilt(), 120_000);
+  beforeEach(async () => {
+    c = await startCluster(admin, { HERALD_DELIVERY_TIMEOUT_MS: '3000' });
+  });
+  afterEach(async () => {
+    await Promise.all(receivers.splice(0).map((r) => r.close()));
+    await c.close();
+  });
+  async function receiver(holdMs = 0): Promise<Receiver> {
+    const rx = await startReceiver(async (_r, res) => {
+      if (holdMs) await sleep(holdMs);
+      res.end('ok');
+    });
+    receivers.push(rx);
+    return rx;
+  }
+
+  it('--role api serves the API and never delivers; --role worker delivers and serves only health and metrics', async () => {
+    const rx = await receiver();
+    const api = await c.spawn('api');
+    const { acc } = await accountWithWebhook(api, rx.url);
+    const ids = await publish(api, acc, 5);
+    await sleep(1000); // five poll intervals: an api process that delivered would have by now
+    expect(rx.received).toHaveLength(0);
+    expect(await statusCounts(c)).toEqual({ pending: 5 });
+    for (const path of ['/healthz', '/readyz', '/metrics', '/v1/meta', '/openapi.json']) expect((await get(api, 'GET', path)).status, path).toBe(200);
+
+    const worker = await c.spawn('worker');
+    await waitFor(async () => (await statusCounts(c)).succeeded === 5, 10_000, 50);
+    expect(new Set(rx.received.map((r) => r.headers['x-herald-delivery']))).toEqual(new Set(ids));
+    expect(rx.received).toHaveLength(5);
+
+    expect((await get(worker, 'GET', '/healthz')).status).toBe(200);
+    expect((await get(worker, 'GET', '/readyz')).status).toBe(200);
+    const metrics = await get(worker, 'GET', '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toMatch(/herald_deliveries_total\{outcome="succeeded"\} 5/);
+    // Nothing of the API or the dashboard on a worker's port: 404 in the API's error shape.
+    for (const [method, path] of [
+      ['GET', '/v1/meta'], ['POST', '/v1/accounts'], ['GET', `/v1/accounts/${acc}/deliveries`], ['POST', `/v1/accounts/${acc}/events`],
+      ['GET', '/'], ['GET', '/docs'], ['GET', '/openapi.json'],
+    ] as const) {
+      const r = await get(worker, method, path);
+      expect(r.status, `${method} ${path}`).toBe(404);
+      expect(JSON.parse(r.text).error.code).toBe('not_found');
+    }
+  }, 40_000);
+
+  it('--role all serves the API and delivers in one process', async () => {
+    const rx = await receiver();
+    const all = await c.spawn('all');
+    const { acc } = await accountWithWebhook(all, rx.url);
+    await publish(all, acc, 3);
+    await waitFor(async () => (await statusCounts(c)).succeeded === 3, 10_000, 50);
+    expect(rx.received).toHaveLength(3);
+    for (const path of ['/healthz', '/readyz', '/metrics', '/v1/meta', '/docs']) expect((await get(all, 'GET', path)).status, path).toBe(200);
+  }, 30_000);
+
+  it('an api process wakes workers in other processes at once (LISTEN/NOTIFY), not at their next poll', async () => {
+    const rx = await receiver();
+    const api = await c.spawn('api');
+    const { acc } = await accountWithWebhook(api, rx.url);
+    // Polling once a minute: only a notification can explain a delivery within a second.
+    const worker = await c.spawn('worker', { HERALD_POLL_INTERVAL_MS: '60000' });
+    await waitFor(async () => (await c.sql(LISTENERS)).length === 1, 5000, 50);
+    const latencies: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = Date.now();
+      const [id] = await publish(api, acc, 1);
+      await waitFor(() => rx.received.some((r) => r.headers['x-herald-delivery'] === id), 3000, 5);
+      latencies.push(Date.now() - t0);
+    }
+    console.log(`publish → arrival across processes (the worker polls every 60 s): ${latencies.join(', ')} ms`);
+    expect(Math.max(...latencies)).toBeLessThan(1000);
+    expect(worker.logs.filter((l) => (l.level as number) >= 50)).toEqual([]);
+  }, 30_000);
+
+  it('a worker whose listening connection is killed listens again and keeps waking at once', async () => {
+    const rx = await receiver();
+    const api = await c.spawn('api');
+    const { acc } = await accountWithWebhook(api, rx.url);
+    const worker = await c.spawn('worker', { HERALD_POLL_INTERVAL_MS: '60000' });
+    const [before] = await waitFor(async () => {
+      const l = await c.sql<{ pid: number }>(LISTENERS);
+      return l.length === 1 ? l : null;
+    }, 5000, 50);
+    await c.sql('SELECT pg_terminate_backend($1)', [before!.pid]);
+    await waitFor(async () => {
+      const l = await c.sql<{ pid: number }>(LISTENERS);
+      return l.length === 1 && l[0]!.pid !== before!.pid;
+    }, 5000, 20);
+    await waitFor(() => worker.logs.some((l) => String(l.msg).includes('notification connection')), 2000, 20);
+    const t0 = Date.now();
+    const [id] = await publish(api, acc, 1);
+    await waitFor(() => rx.received.some((r) => r.headers['x-herald-delivery'] === id), 3000, 5);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  }, 30_000);
+
+  it('SIGTERM in every role: in-flight work finishes, nothing more starts, exit 0', async () => {
+    // Each request is held 1 s: long enough to signal while it is in flight.
+    const rx = await receiver(1000);
+    const api = await c.spawn('api');
+    const { acc } = await accountWithWebhook(api, rx.url);
+
+    // worker: three deliveries at the receiver when the signal comes.
+    const worker = await c.spawn('worker');
+    await publish(api, acc, 3);
+    await waitFor(() => rx.received.length === 3, 5000, 10);
+    let t0 = Date.now();
+    worker.kill('SIGTERM');
+    expect(await worker.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - t0).toBeLessThan(3000); // the 1 s answers, then out
+    expect(worker.logs.some((l) => l.msg === 'stopped')).toBe(true);
+    expect(await statusCounts(c)).toEqual({ succeeded: 3 });
+    expect((await c.sql<{ n: number }>('SELECT COUNT(*)::int AS n FROM deliveries WHERE lease_owner IS NOT NULL'))[0]!.n).toBe(0);
+
+    // api: a Test Connection request in flight (it waits for the receiver) still gets its answer.
+    const ping = fetch(`${api.url}/v1/accounts/${acc}/webhooks/test`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' },
+      body: JSON.stringify({ url: rx.url }),
+    });
+    await waitFor(() => rx.received.length === 4, 5000, 10);
+    t0 = Date.now();
+    api.kill('SIGTERM');
+    const answer = await ping;
+    expect(answer.status).toBe(200);
+    expect(((await answer.json()) as { ok: boolean }).ok).toBe(true);
+    // The client's connection was busy when the signal came; it must not be kept alive after.
+    expect(await api.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - t0).toBeLessThan(3000);
+
+    // all: deliveries in flight, and SIGINT (Ctrl-C) behaves the same.
+    const all = await c.spawn('all');
+    await publish(all, acc, 2);
+    await waitFor(() => rx.received.length === 6, 5000, 10);
+    t0 = Date.now();
+    all.kill('SIGINT');
+    expect(await all.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(await statusCounts(c)).toEqual({ succeeded: 5 });
+    expect(rx.received).toHaveLength(6);
+  }, 40_000);
+});
