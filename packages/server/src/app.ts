@@ -76,7 +76,7 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
         }, log.child({ component: 'worker' }), metrics);
   const ctx: AppContext = {
     config, store, box, metrics, sender, webhooks, worker, log,
-    publisher: new Publisher(store, () => worker?.notify()),
+    publisher: new Publisher(store, (webhookIds) => worker?.notify(webhookIds, 'first')),
     eventTypes: new EventTypeCache(store),
     adminTokenHash: deps.adminTokenHash,
     principalSources: [bearerPrincipal],
@@ -115,6 +115,8 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
     registerHealthRoutes(app, ctx);
   } else {
     await app.register(swagger, {
+      // Components named after the schemas' $id (Webhook, Delivery, …) rather than def-0, def-1.
+      refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
       openapi: {
         openapi: '3.1.0',
         info: { title: 'Herald API', version: VERSION, description: 'Webhook delivery: accounts, webhooks, events, deliveries. Errors are `{error:{code,message}}`.' },
@@ -145,9 +147,9 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
       // connection is down. On SQLite this subscribes to nothing: the Publisher wakes it.
       let quiet = false;
       unlisten = store.onDeliveriesQueued(
-        () => {
+        (lane) => {
           quiet = false;
-          worker.notify();
+          worker.notify(null, lane);
         },
         (err) => {
           if (quiet) return; // one line per outage, not one per reconnect attempt

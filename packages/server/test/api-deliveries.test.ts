@@ -140,6 +140,32 @@ describe('redeliver refusals', () => {
   });
 });
 
+describe('redeliver while an attempt is in flight', () => {
+  it('answers 409 conflict and the attempt in flight decides the outcome', async () => {
+    const slow = await startReceiver(async (_r, res) => {
+      await new Promise((r) => setTimeout(r, 600));
+      res.end('late but fine');
+    });
+    try {
+      const a = await createAccount(h);
+      await h.api('POST', `/v1/accounts/${a}/webhooks`, { url: slow.url, events: ['*'] });
+      const id = (await h.api('POST', `/v1/accounts/${a}/events`, { type: 'content.generated', data: {} })).body.deliveries[0].id;
+      await waitFor(() => slow.received.length === 1);
+      expectError(await h.api('POST', `/v1/accounts/${a}/deliveries/${id}/redeliver`), 409, 'conflict');
+      const d = await waitFor(async () => {
+        const x = await h.api('GET', `/v1/accounts/${a}/deliveries/${id}`);
+        return x.body.status === 'succeeded' ? x.body : null;
+      });
+      expect(d.attempts).toHaveLength(1);
+      // Once the attempt has ended, redelivery works again.
+      expect((await h.api('POST', `/v1/accounts/${a}/deliveries/${id}/redeliver`)).status).toBe(202);
+      await waitFor(() => slow.received.length === 2);
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
 describe('history list', () => {
   let typesAcc: string;
   let hookA: string;

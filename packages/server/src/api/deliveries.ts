@@ -64,7 +64,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): v
 
   app.post('/v1/accounts/:account/deliveries/:delivery/redeliver', {
     ...acct,
-    schema: { tags, security, summary: 'Queue the delivery again now, with the same delivery_id', params: S.DeliveryParams, response: { 202: S.Delivery, ...S.errors(401, 403, 404, 422) } },
+    schema: { tags, security, summary: 'Queue the delivery again now, with the same delivery_id', params: S.DeliveryParams, response: { 202: S.Delivery, ...S.errors(401, 403, 404, 409, 422) } },
   }, async (req, reply) => {
     const { acc, delivery } = await load(req);
     // Redelivering sends a webhook request, so the plan rule of the webhook routes applies.
@@ -73,8 +73,11 @@ export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): v
     // a delivery that may have succeeded; say so instead.
     const webhook = await ctx.store.getWebhook(acc.id, delivery.webhookId);
     if (!webhook?.enabled) throw createError('validation_failed', 'the webhook is disabled; enable it before redelivering');
-    await ctx.store.redeliver(acc.id, delivery.id);
-    ctx.worker?.notify();
+    if (!(await ctx.store.redeliver(acc.id, delivery.id))) {
+      // An attempt is in flight: its outcome would overwrite this request. Say so.
+      throw createError('conflict', 'an attempt of this delivery is in progress; redeliver it again once it has finished');
+    }
+    ctx.worker?.notify([delivery.webhookId], 'retry');
     const again = await ctx.store.getDelivery(acc.id, delivery.id);
     return reply.status(202).send(deliveryOut(again!.delivery));
   });

@@ -15,7 +15,8 @@ export class Publisher {
 
   constructor(
     private readonly store: Store,
-    private readonly onCommitted: () => void,
+    /** Called with the webhooks that just got deliveries, so the local worker looks at them first. */
+    private readonly onCommitted: (webhookIds: Set<string>) => void,
   ) {}
 
   publish(input: PublishInput): Promise<PublishResult> {
@@ -31,20 +32,25 @@ export class Publisher {
     try {
       while (this.#queue.length) {
         const group = this.#queue.splice(0, MAX_GROUP);
+        const hooks = new Set<string>();
+        const done = (g: (typeof group)[number], r: PublishResult): void => {
+          if (!r.replayed) for (const d of r.deliveries) hooks.add(d.webhookId);
+          g.resolve(r);
+        };
         try {
           const results = await this.store.publishMany(group.map((g) => g.input));
-          group.forEach((g, i) => g.resolve(results[i]!));
+          group.forEach((g, i) => done(g, results[i]!));
         } catch {
           for (const g of group) {
             try {
               const [r] = await this.store.publishMany([g.input]);
-              g.resolve(r!);
+              done(g, r!);
             } catch (e) {
               g.reject(e);
             }
           }
         }
-        this.onCommitted();
+        this.onCommitted(hooks);
       }
     } finally {
       this.#busy = false;

@@ -98,8 +98,11 @@ export class DeliveryWorker {
   }
 
   /** New deliveries were committed (for these webhooks, when known): look now instead of at the next poll. */
-  notify(webhookIds?: Iterable<string>): void {
+  notify(webhookIds?: Iterable<string> | null, lane?: 'first' | 'retry' | null): void {
     if (webhookIds) for (const w of webhookIds) if (this.#refill.size < 10_000) this.#refill.add(w);
+    // A redelivery (or a released retry) is in the retry lane, which is otherwise asked only
+    // once per poll interval while it is quiet.
+    if (lane === 'retry') this.#retryLaneQuietUntil = 0;
     this.#wakeRequested = true;
     this.#wake?.();
   }

@@ -503,12 +503,16 @@ export class Store {
     };
   }
 
-  /** Queue again now with the same id; attempts keep counting. */
+  /**
+   * Queue again now with the same id; attempts keep counting. False when the delivery is
+   * unknown or an attempt of it is in flight (its outcome would overwrite the request).
+   */
   async redeliver(accountId: string, id: string, now = Date.now()): Promise<boolean> {
     return this.q.tx(async (t) => {
       const [r] = await t.all<{ attempts: Num }>(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ? AND account_id = ? RETURNING attempts",
-        [now, now, id, accountId],
+        `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
+          WHERE id = ? AND account_id = ? AND (lease_until IS NULL OR lease_until <= ?) RETURNING attempts`,
+        [now, now, id, accountId, now],
       );
       if (r) await this.#wakeWorkers(t, n(r.attempts) > 0 ? 'retry' : 'first');
       return r !== undefined;
