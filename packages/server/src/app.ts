@@ -76,7 +76,10 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
         }, log.child({ component: 'worker' }), metrics);
   const ctx: AppContext = {
     config, store, box, metrics, sender, webhooks, worker, log,
-    publisher: new Publisher(store, (webhookIds) => worker?.notify(webhookIds, 'first')),
+    // One process on SQLite: new deliveries are leased to this worker in the publish
+    // transaction itself. On PostgreSQL claims take a cluster-wide lock that publishing must
+    // not wait for, so there the worker claims them as usual.
+    publisher: new Publisher(store, (webhookIds) => worker?.notify(webhookIds, 'first'), worker && store.dialect === 'sqlite' ? worker : null),
     eventTypes: new EventTypeCache(store),
     adminTokenHash: deps.adminTokenHash,
     principalSources: [bearerPrincipal],

@@ -1,4 +1,10 @@
-import type { PublishInput, PublishResult, Store } from '../store/store.js';
+import type { ClaimedDelivery, PublishInput, PublishLease, PublishResult, Store } from '../store/store.js';
+
+/** The local worker, when deliveries may be leased to it in the publish transaction. */
+export interface LocalWorker {
+  leaseOffer(): PublishLease | null;
+  adopt(deliveries: readonly ClaimedDelivery[]): void;
+}
 
 /** Most events committed by one transaction. */
 const MAX_GROUP = 256;
@@ -17,6 +23,7 @@ export class Publisher {
     private readonly store: Store,
     /** Called with the webhooks that just got deliveries, so the local worker looks at them first. */
     private readonly onCommitted: (webhookIds: Set<string>) => void,
+    private readonly local: LocalWorker | null = null,
   ) {}
 
   publish(input: PublishInput): Promise<PublishResult> {
@@ -33,12 +40,14 @@ export class Publisher {
       while (this.#queue.length) {
         const group = this.#queue.splice(0, MAX_GROUP);
         const hooks = new Set<string>();
+        const leased: ClaimedDelivery[] = [];
         const done = (g: (typeof group)[number], r: PublishResult): void => {
           if (!r.replayed) for (const d of r.deliveries) hooks.add(d.webhookId);
+          if (!r.replayed && r.leased) leased.push(...r.leased);
           g.resolve(r);
         };
         try {
-          const results = await this.store.publishMany(group.map((g) => g.input));
+          const results = await this.store.publishMany(group.map((g) => g.input), this.local?.leaseOffer());
           group.forEach((g, i) => done(g, results[i]!));
         } catch {
           for (const g of group) {
@@ -50,6 +59,8 @@ export class Publisher {
             }
           }
         }
+        // Leased in the publish transaction: sent now, without a claim round trip.
+        if (leased.length) this.local?.adopt(leased);
         this.onCommitted(hooks);
       }
     } finally {

@@ -97,6 +97,23 @@ export class DeliveryWorker {
     this.#loop = this.#run();
   }
 
+  /**
+   * Room for deliveries leased to this worker inside the publish transaction (see
+   * Store.PublishLease), or null while it is not taking work.
+   */
+  leaseOffer(): { owner: string; leaseMs: number; limit: number; endpointLimit: number } | null {
+    if (!this.#running || this.#stopped || this.#unwritten.length >= MAX_UNWRITTEN) return null;
+    const free = this.opts.concurrency - this.#inFlight.size;
+    if (free <= 0) return null;
+    return { owner: this.owner, leaseMs: this.opts.leaseMs, limit: Math.min(free, CLAIM_BATCH), endpointLimit: this.opts.endpointConcurrency };
+  }
+
+  /** Send deliveries that were leased to this worker at publish, without a claim. */
+  adopt(deliveries: readonly ClaimedDelivery[]): void {
+    const now = Date.now();
+    for (const d of deliveries) this.#start(d, now);
+  }
+
   /** New deliveries were committed (for these webhooks, when known): look now instead of at the next poll. */
   notify(webhookIds?: Iterable<string> | null, lane?: 'first' | 'retry' | null): void {
     if (webhookIds) for (const w of webhookIds) if (this.#refill.size < 10_000) this.#refill.add(w);

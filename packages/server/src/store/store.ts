@@ -71,10 +71,23 @@ export interface PublishInput {
   /** Keep the event but deliver it nowhere (the account's plan has no webhooks). */
   noDeliveries?: boolean;
 }
+/**
+ * Room the local worker offers for deliveries leased to it in the publish transaction itself
+ * (one process on SQLite): an event then costs one transaction instead of publish + claim.
+ */
+export interface PublishLease {
+  owner: string;
+  leaseMs: number;
+  limit: number;
+  endpointLimit: number;
+}
+
 export interface PublishResult {
   event: EventRow;
   deliveries: Array<{ id: string; webhookId: string }>;
   replayed: boolean;
+  /** Deliveries of this event leased to the local worker at publish (see PublishLease). */
+  leased?: ClaimedDelivery[];
 }
 
 /** The claim lane that queued deliveries fall into (see ClaimOptions.lane). */
@@ -338,13 +351,13 @@ export class Store {
    * Publish several events in ONE transaction (the API groups concurrent requests), so one
    * disk sync covers them all. When this resolves, every event and every delivery is committed.
    */
-  async publishMany(inputs: readonly PublishInput[]): Promise<PublishResult[]> {
+  async publishMany(inputs: readonly PublishInput[], lease?: PublishLease | null): Promise<PublishResult[]> {
     // Two processes publishing the same new Idempotency-Key at once both find no prior event;
     // on PostgreSQL the second insert then waits for the first to commit and fails on the
     // unique index. Running the batch again finds the winner's event and answers with it.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#publishOnce(inputs);
+        return await this.#publishOnce(inputs, lease ?? null);
       } catch (e) {
         const keyed = inputs.some((p) => p.idempotencyKey !== null);
         if (attempt >= 3 || !keyed || !this.q.dialect.isUniqueViolation(e)) throw e;
@@ -353,12 +366,44 @@ export class Store {
   }
 
   /**
+   * Lease the new deliveries to the local worker right away, within its free slots and each
+   * webhook's concurrency limit (live leases counted as in claimDue). What does not fit stays
+   * pending for the normal claim.
+   */
+  async #leaseAtPublish(t: SqlExecutor, results: PublishResult[], lease: PublishLease): Promise<void> {
+    const d = this.q.dialect;
+    const now = Date.now();
+    const fresh = results.filter((r) => !r.replayed && r.deliveries.length);
+    const hooks = [...new Set(fresh.flatMap((r) => r.deliveries.map((x) => x.webhookId)))];
+    const inflight = await t.all<{ webhook_id: string; c: Num }>(
+      `SELECT webhook_id, COUNT(*) AS c FROM deliveries WHERE lease_until IS NOT NULL AND lease_until > ? AND ${d.inList('webhook_id')} GROUP BY webhook_id`,
+      [now, d.listParam(hooks)],
+    );
+    const used = new Map<string, number>(inflight.map((r) => [r.webhook_id, n(r.c)]));
+    const ids: string[] = [];
+    for (const r of fresh) {
+      for (const x of r.deliveries) {
+        if (ids.length >= lease.limit) break;
+        const u = used.get(x.webhookId) ?? 0;
+        if (u >= lease.endpointLimit) continue;
+        used.set(x.webhookId, u + 1);
+        ids.push(x.id);
+        (r.leased ??= []).push({
+          id: x.id, accountId: r.event.accountId, webhookId: x.webhookId, eventId: r.event.id, eventType: r.event.type,
+          attempts: 0, eventCreatedAt: r.event.createdAt, data: r.event.data,
+        });
+      }
+    }
+    if (ids.length) await t.run(`UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}`, [now + lease.leaseMs, lease.owner, d.listParam(ids)]);
+  }
+
+  /**
    * A fixed number of statements whatever the group size (the idempotency look-up, the
    * webhooks of every account, the inserts): on PostgreSQL each statement is a round trip
    * inside the transaction, so per-event queries would make the group commit slower per event
    * the busier the API is.
    */
-  async #publishOnce(inputs: readonly PublishInput[]): Promise<PublishResult[]> {
+  async #publishOnce(inputs: readonly PublishInput[], lease: PublishLease | null): Promise<PublishResult[]> {
     const d = this.q.dialect;
     return this.q.tx(async (t) => {
       const keyOf = (p: PublishInput) => `${p.accountId}\n${p.idempotencyKey}`;
@@ -410,6 +455,7 @@ export class Store {
       }
       await insertValues(t, 'events', EVENT_COLS, eventRows);
       await insertRows(t, 'deliveries', NEW_DELIVERY_COLS, deliveryRows);
+      if (lease && lease.limit > 0 && deliveryRows.length) await this.#leaseAtPublish(t, results, lease);
       if (deliveryRows.length) await this.#wakeWorkers(t, 'first');
       return results;
     });

@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { migrate } from '../src/store/migrate.js';
+import type { Store } from '../src/store/store.js';
+import { freshSqlite, type TestDatabase } from './helpers/db.js';
+
+/**
+ * One process on SQLite leases new deliveries to its worker inside the publish transaction
+ * (PublishLease): within the worker's free slots and each webhook's concurrency limit, the
+ * rest left pending for the normal claim.
+ */
+describe('leasing at publish', () => {
+  let db: TestDatabase;
+  let s: Store;
+  let acc: string;
+  let hook: string;
+  const leaseOf = async (id: string) =>
+    (await s.q.all<{ lease_owner: string | null; lease_until: number | null }>('SELECT lease_owner, lease_until FROM deliveries WHERE id = ?', [id]))[0]!;
+  const publish = (n: number, lease: Parameters<Store['publishMany']>[1]) =>
+    s.publishMany(Array.from({ length: n }, () => ({ accountId: acc, type: 'content.generated', data: '{"x":1}', idempotencyKey: null, now: Date.now() })), lease);
+
+  beforeAll(async () => {
+    db = await freshSqlite();
+    s = await db.open();
+    await migrate(s.q);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+  beforeEach(async () => {
+    await db.reset();
+    acc = (await s.createAccount('Acme', 'pro')).id;
+    hook = (await s.createWebhook({ accountId: acc, url: 'https://example.com/h', description: '', events: ['*'], headersEnc: null, secretEnc: null, enabled: true })).id;
+  });
+
+  it('leases up to the offered slots and hands back what the sender needs', async () => {
+    const out = await publish(3, { owner: 'w1', leaseMs: 15_000, limit: 2, endpointLimit: 16 });
+    const leased = out.flatMap((r) => r.leased ?? []);
+    expect(leased).toHaveLength(2);
+    expect(leased[0]).toMatchObject({ webhookId: hook, eventType: 'content.generated', attempts: 0, data: '{"x":1}' });
+    expect((await leaseOf(leased[0]!.id)).lease_owner).toBe('w1');
+    const rest = out.flatMap((r) => r.deliveries).find((d) => !leased.some((l) => l.id === d.id))!;
+    expect(await leaseOf(rest.id)).toEqual({ lease_owner: null, lease_until: null });
+    // What was not leased is claimed as usual; what was leased is not claimed twice.
+    const claimed = await s.claimDue({ owner: 'w2', now: Date.now() + 1, leaseMs: 15_000, limit: 10, lane: 'first', endpointLimit: 16 });
+    expect(claimed.map((c) => c.id)).toEqual([rest.id]);
+  });
+
+  it('respects the webhook concurrency limit, counting leases already held', async () => {
+    await publish(1, { owner: 'w1', leaseMs: 15_000, limit: 10, endpointLimit: 2 });
+    const out = await publish(3, { owner: 'w1', leaseMs: 15_000, limit: 10, endpointLimit: 2 });
+    expect(out.flatMap((r) => r.leased ?? [])).toHaveLength(1);
+  });
+
+  it('leases nothing without an offer', async () => {
+    const out = await publish(2, null);
+    expect(out.flatMap((r) => r.leased ?? [])).toEqual([]);
+  });
+});
