@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { Ajv } from 'ajv';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomBytes } from 'node:crypto';
@@ -47,6 +48,17 @@ export interface Herald {
 /** Secrets and credentials never reach the logs. */
 const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]', 'res.headers["set-cookie"]'];
 
+/**
+ * Query strings and path parameters arrive as text, so their numbers and booleans are coerced;
+ * JSON bodies are validated as sent (`{"type": 42}` is an error, not the string "42").
+ */
+function installValidators(app: FastifyInstance): void {
+  const options = { removeAdditional: false, useDefaults: true, strict: false, allErrors: false } as const;
+  const body = new Ajv({ ...options, coerceTypes: false });
+  const text = new Ajv({ ...options, coerceTypes: 'array' });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? body : text).compile(schema));
+}
+
 export function createLogger(level: string): Logger {
   return pino({ level, redact: { paths: REDACT, censor: '[redacted]' }, base: { service: 'herald' } });
 }
@@ -92,7 +104,6 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
     requestIdHeader: false,
     // One line per request is written by our onResponse hook instead (with route and timing).
     logController: new LogController({ disableRequestLogging: true }),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   });
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
@@ -112,6 +123,7 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
     if (draining) void reply.header('connection', 'close');
   });
   installErrorHandling(app);
+  installValidators(app);
   installJsonParser(app);
 
   if (config.role === 'worker') {

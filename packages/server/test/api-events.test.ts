@@ -271,3 +271,22 @@ describe('bad input', () => {
     expect(snapshotCounts(h)).toEqual(before);
   });
 });
+
+describe('JSON bodies are validated as sent, not coerced', () => {
+  it('a number where a string is expected is invalid_request, and a string "false" is not a boolean', async () => {
+    const h2 = await startHerald({ HERALD_DEV: 'true' });
+    try {
+      const a = await createAccount(h2);
+      const r = await h2.api('POST', `/v1/accounts/${a}/events`, { type: 42, data: {} });
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBe('invalid_request');
+      const w = await h2.api('POST', `/v1/accounts/${a}/webhooks`, { url: 'http://127.0.0.1:9/x', events: ['*'], enabled: 'false' });
+      expect(w.status).toBe(400);
+      // Query strings are text: their numbers are still read as numbers.
+      expect((await h2.api('GET', `/v1/accounts/${a}/deliveries?limit=5`)).status).toBe(200);
+    } finally {
+      await h2.close();
+    }
+  });
+});
+
