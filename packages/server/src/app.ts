@@ -73,7 +73,6 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
     timeoutMs: config.deliveryTimeoutMs,
     policy: { allowPrivate: config.dev, allowedCidrs: config.allowedCidrs },
     proxyUrl: config.egressProxy || undefined,
-    connectionsPerOrigin: config.endpointConcurrency,
   });
   const webhooks = new WebhookCache(store, box);
   const worker =

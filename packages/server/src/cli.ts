@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { ConfigError, describeConfig, loadConfig, type Config } from './config/load.js';
+import { ConfigError, describeConfig, loadConfig, unknownSettings, type Config } from './config/load.js';
 import { SETTINGS } from './config/settings.js';
 import { VERSION } from './core/version.js';
 import { buildHerald, createLogger } from './app.js';
@@ -43,6 +43,8 @@ function fail(e: unknown): never {
 async function serve(opts: Record<string, unknown>): Promise<void> {
   const config = configFrom(opts);
   const log = createLogger(config.logLevel);
+  // A misspelt variable (HERALD_MAX_ATTEMPT) would otherwise be ignored without a word.
+  for (const name of unknownSettings()) log.warn({ variable: name }, 'unknown HERALD_* variable ignored; check its spelling (`herald config` lists every setting)');
   if (config.dev) log.warn('HERALD_DEV is on: http:// URLs and loopback/private targets are allowed. Never use this in production.');
   // A signal while starting (waiting for the migration lock, say): nothing is in flight yet,
   // and an open migration transaction rolls back when the connection drops, so just exit.

@@ -110,4 +110,3 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 }
 
-export const newSecretToken = (): string => randomBytes(32).toString('base64url');

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { createError } from '../core/errors.js';
 import { WEBHOOK_PLANS, type Account } from '../core/types.js';
 import type { AppContext } from './context.js';
@@ -63,8 +63,6 @@ export async function accountFor(request: FastifyRequest, ctx: AppContext, accou
 export function requireWebhookPlan(account: Account): void {
   if (!WEBHOOK_PLANS.has(account.plan)) throw createError('plan_required', account.plan);
 }
-
-export type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
 /**
  * Who may call a route, checked in `preValidation`, i.e. before the body is validated, so a

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { createError } from '../core/errors.js';
@@ -11,9 +10,6 @@ import { sendPing } from '../delivery/test-connection.js';
 import { access, accountFor, requireWebhookPlan } from './auth.js';
 import type { AppContext } from './context.js';
 import * as S from './schemas.js';
-
-/** Generated secrets: 32 random bytes, `whsec_` + base64 as Standard Webhooks suggests. */
-export const generateSecret = (): string => 'whsec_' + randomBytes(32).toString('base64');
 
 export function urlPolicy(ctx: AppContext, listenPort: number | null): UrlPolicyOptions {
   const c = ctx.config;

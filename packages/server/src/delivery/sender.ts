@@ -15,14 +15,6 @@ export interface SenderOptions {
   policy: AddressPolicyOptions;
   /** HTTP CONNECT proxy for every request (fixed egress IPs). */
   proxyUrl?: string;
-  /**
-   * Accepted for compatibility and deliberately not used as a per-origin connection cap:
-   * concurrency is limited per webhook by the claim (across processes), and many webhooks of
-   * many accounts share an origin (hooks.slack.com…). A cap per origin would queue one
-   * webhook's requests inside undici behind another's stalled ones, where they would time
-   * out without ever being sent: head-of-line blocking across accounts.
-   */
-  connectionsPerOrigin?: number;
 }
 
 /** An attempt's outcome as a value: only programming errors throw out of send(). */
@@ -52,7 +44,7 @@ export class Sender {
   constructor(opts: SenderOptions) {
     this.#opts = opts;
     const common = {
-      connections: null, // unlimited: see connectionsPerOrigin
+      connections: null, // unlimited per origin: concurrency is limited per webhook by the claim, and a cap per origin would queue one webhook's requests behind another's stalled ones
       pipelining: 1,
       keepAliveTimeout: 30_000, // 30 s: most receivers close idle sockets sooner; undici honours their Keep-Alive hint
       // The attempt's deadline is our own AbortController timer (send()). undici's timers are
