@@ -5,13 +5,30 @@
 import { join } from 'node:path';
 import { BENCH_DIR, startReceiver } from '../lib/context.mjs';
 import { ADMIN_TOKEN, setupAccount, startHerald } from '../lib/herald.mjs';
-import { Child, CpuMeter } from '../lib/util.mjs';
+import { Child, CpuMeter, sleep, withTimeout } from '../lib/util.mjs';
 import { med, row } from './common.mjs';
 
 const MAX_IN_FLIGHT = 64; // publish requests outstanding at most
 
-function loadgen(baseUrl, accountId, o) {
-  return new Child(join(BENCH_DIR, 'lib/loadgen.mjs'), [JSON.stringify({ baseUrl, accountId, token: ADMIN_TOKEN, maxInFlight: MAX_IN_FLIGHT, ...o })]);
+/** Pause between the warm-up and the measured phase, so the warm-up's tail (outcome writes, JIT) is over. */
+const SETTLE_MS = 500;
+
+async function loadgen(baseUrl, accountId) {
+  const c = new Child(join(BENCH_DIR, 'lib/loadgen.mjs'), [JSON.stringify({ baseUrl, accountId, token: ADMIN_TOKEN, maxInFlight: MAX_IN_FLIGHT })]);
+  await c.wait('ready', 20_000, 'the load generator to start');
+  /** One phase: `count` events at `rate`/s (null: flat out); resolves with its result. */
+  c.phase = (o, timeoutMs, what) => c.request({ type: 'run', ...o }, 'result', timeoutMs).catch((e) => {
+    throw new Error(`${what}: ${e.message}`);
+  });
+  c.close = async () => {
+    try {
+      c.send({ type: 'close' });
+    } catch {
+      // already gone
+    }
+    await withTimeout(c.exited, 5000, 'the load generator to exit').catch(() => c.kill());
+  };
+  return c;
 }
 
 /** One measured burst on a fresh Herald: each rate gets its own store, so no backlog carries over. */
@@ -19,19 +36,21 @@ export async function e2eRun(ctx, { fanout, rate, count, drainMaxMs, tag, env = 
   const names = Array.from({ length: fanout }, (_, i) => `h${i}`);
   const receiver = await startReceiver(names.map((name) => ({ name, mode: 'ok' })));
   let herald = null;
+  let gen = null;
   try {
     herald = await startHerald(`sqlite:${join(ctx.tmp, `${tag}-${Date.now()}.db`)}`, { name: tag, env, cpuProfDir: ctx.cpuProfDir ?? null });
     const { accountId } = await setupAccount(herald.url, names.map((n) => receiver.url(n)));
     // Warm-up: JIT, connection pools, prepared statements; then forget it.
     const warm = Math.ceil(ctx.sizes.e2e.warmup / fanout); // about the same number of deliveries whatever the fan-out
-    const w = loadgen(herald.url, accountId, { rate: null, count: warm, maxMs: 30_000 });
-    await w.wait('result', 40_000, 'the warm-up publisher');
+    // The same load generator process publishes the warm-up and the measured phase.
+    gen = await loadgen(herald.url, accountId);
+    await gen.phase({ rate: null, count: warm, maxMs: 30_000 }, 40_000, 'the warm-up publisher');
     await receiver.expect(warm * fanout, null, 45_000);
+    await sleep(SETTLE_MS);
     await receiver.reset();
 
     const meter = new CpuMeter({ herald: () => [herald.pid], receiver: () => [receiver.pid] });
-    const gen = loadgen(herald.url, accountId, { rate, count, maxMs: ctx.sizes.e2e.publishMaxMs });
-    const pub = await gen.wait('result', ctx.sizes.e2e.publishMaxMs + 45_000, 'the publisher');
+    const pub = await gen.phase({ rate, count, maxMs: ctx.sizes.e2e.publishMaxMs }, ctx.sizes.e2e.publishMaxMs + 45_000, 'the publisher');
     const expected = pub.ok * fanout;
     let timedOut = false;
     const doneAt = await receiver.expect(expected, null, drainMaxMs).then((m) => m.at, () => ((timedOut = true), null));
@@ -55,6 +74,7 @@ export async function e2eRun(ctx, { fanout, rate, count, drainMaxMs, tag, env = 
       heraldErrors: herald.errors,
     };
   } finally {
+    if (gen) await gen.close();
     if (herald) await herald.stop();
     await receiver.close();
   }
