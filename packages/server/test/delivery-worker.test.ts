@@ -8,7 +8,7 @@ import { createMetrics } from '../src/metrics.js';
 import { migrate } from '../src/store/migrate.js';
 import type { Store } from '../src/store/store.js';
 import { freshSqlite } from './helpers/db.js';
-import { createAccount, SECRET_KEY, startHerald, waitFor, type TestHerald } from './helpers/herald.js';
+import { createAccount, SECRET_KEY, startHerald, TEST_BACKEND, waitFor, type TestHerald } from './helpers/herald.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 
 /**
@@ -64,6 +64,48 @@ describe('delivery worker', () => {
       return l.body.data.length === ids.length;
     }, 5000);
     expect(fast.received).toHaveLength(ids.length);
+  });
+
+  /** Counts the worker's claims from now on (the worker calls the Store's method on each claim). */
+  function countClaims(h: TestHerald): { n: number } {
+    const c = { n: 0 };
+    const store = h.herald.ctx.store;
+    const claimDue = store.claimDue.bind(store);
+    store.claimDue = (o) => {
+      c.n++;
+      return claimDue(o);
+    };
+    return c;
+  }
+
+  // One process on SQLite leases new deliveries at publish; an attempt that ends on a webhook
+  // with nothing queued must not cost a claim (it used to cost about one per delivery).
+  it.skipIf(TEST_BACKEND === 'postgres')('sends events published one at a time without claiming for each', async () => {
+    const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '60000' });
+    const rx = await receiver();
+    await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] });
+    await sleep(100); // the worker's first claim, at start
+    const claims = countClaims(h);
+    for (let i = 0; i < 30; i++) {
+      await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { i } });
+      await waitFor(() => rx.received.length === i + 1, 3000);
+    }
+    await sleep(50); // the last outcome write
+    expect(claims.n).toBe(0);
+  });
+
+  it('drains a backlog beyond the webhook limit as slots free up, without waiting for the poll', async () => {
+    const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '60000', HERALD_ENDPOINT_CONCURRENCY: '2' });
+    const rx = await receiver();
+    await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] });
+    await sleep(100);
+    const claims = countClaims(h);
+    const sent = Date.now();
+    await Promise.all(Array.from({ length: 40 }, (_, i) => h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { i } })));
+    // At 2 in flight and one 60 s poll, waiting for polls would take 20 minutes.
+    await waitFor(() => rx.received.length === 40, 10_000);
+    expect(Date.now() - sent).toBeLessThan(10_000);
+    expect(claims.n).toBeGreaterThan(0);
   });
 
   it('fails a queued delivery whose webhook was disabled, without sending it', async () => {

@@ -575,6 +575,30 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(got.map((c) => c.webhookId)).toEqual([slow.id, slow.id, fast.id]);
       });
 
+      it('reports which webhooks may still have due deliveries after the claim (backlogged)', async () => {
+        const [a, b, c] = [await acct(), await acct(), await acct()];
+        const [ha, hb, hc] = [await hook(a.id), await hook(b.id), await hook(c.id)];
+        for (let i = 0; i < 2; i++) await publish(a.id, { now: T0 + i }); // fits its room: drained
+        for (let i = 0; i < 5; i++) await publish(b.id, { now: T0 + 10 + i }); // more than its room
+        await publish(c.id, { now: T0 + 20 });
+        // c is at its limit before the claim: whether it has more due is unknown, so it counts.
+        await claim({ owner: 'X', limit: 1, endpointLimit: 3, webhooks: [hc.id], now: T0 + 100 });
+        await publish(c.id, { now: T0 + 21 });
+        const backlogged = new Set<string>();
+        const got = await claim({ owner: 'A', limit: 20, endpointLimit: 3, webhooks: [ha.id, hb.id, hc.id], now: T0 + 100, backlogged });
+        expect(got.filter((x) => x.webhookId === ha.id)).toHaveLength(2);
+        expect(got.filter((x) => x.webhookId === hb.id)).toHaveLength(3);
+        expect(backlogged.has(ha.id)).toBe(false);
+        expect(backlogged.has(hb.id)).toBe(true);
+        // c had 1 of 3 slots taken, so the claim took the second one and found nothing more.
+        expect(got.filter((x) => x.webhookId === hc.id)).toHaveLength(1);
+        expect(backlogged.has(hc.id)).toBe(false);
+        // Now a is drained and b has 2 left but is full: a stays out, b is in.
+        const again = new Set<string>();
+        expect(await claim({ owner: 'A', limit: 20, endpointLimit: 3, webhooks: [ha.id, hb.id], now: T0 + 100, backlogged: again })).toEqual([]);
+        expect([...again]).toEqual([hb.id]);
+      });
+
       it('recordAttempts writes status, attempts, next time and the attempt; frees the lease', async () => {
         const a = await acct();
         await hook(a.id);

@@ -21,7 +21,7 @@ export class Publisher {
 
   constructor(
     private readonly store: Store,
-    /** Called with the webhooks that just got deliveries, so the local worker looks at them first. */
+    /** Called with the webhooks that just got deliveries not leased to the local worker, so it comes to claim them. */
     private readonly onCommitted: (webhookIds: Set<string>) => void,
     private readonly local: LocalWorker | null = null,
   ) {}
@@ -42,8 +42,13 @@ export class Publisher {
         const hooks = new Set<string>();
         const leased: ClaimedDelivery[] = [];
         const done = (g: (typeof group)[number], r: PublishResult): void => {
-          if (!r.replayed) for (const d of r.deliveries) hooks.add(d.webhookId);
-          if (!r.replayed && r.leased) leased.push(...r.leased);
+          if (!r.replayed) {
+            // Deliveries leased to the local worker are being sent already; only the others
+            // (over a limit, or no local worker) need the worker to come and claim them.
+            const taken = new Set(r.leased?.map((l) => l.id));
+            for (const d of r.deliveries) if (!taken.has(d.id)) hooks.add(d.webhookId);
+            if (r.leased) leased.push(...r.leased);
+          }
           g.resolve(r);
         };
         try {
@@ -61,7 +66,7 @@ export class Publisher {
         }
         // Leased in the publish transaction: sent now, without a claim round trip.
         if (leased.length) this.local?.adopt(leased);
-        this.onCommitted(hooks);
+        if (hooks.size) this.onCommitted(hooks);
       }
     } finally {
       this.#busy = false;

@@ -4,7 +4,7 @@ import { newId } from '../core/ids.js';
 import { nextStep, parseRetryAfter, type RetryPolicy } from '../core/retry-policy.js';
 import { buildBody, deliveryHeaders, redactHeaders } from '../core/signing.js';
 import type { AttemptRow } from '../core/types.js';
-import type { AttemptRecord, ClaimedDelivery, Store } from '../store/store.js';
+import type { AttemptRecord, ClaimedDelivery, PublishLease, Store } from '../store/store.js';
 import type { Metrics } from '../metrics.js';
 import type { Sender, SendResult } from './sender.js';
 import type { WebhookCache } from './webhook-cache.js';
@@ -75,6 +75,15 @@ export class DeliveryWorker {
    * backlog queued earlier on a stalled endpoint never hides them.
    */
   readonly #refill = new Set<string>();
+  /**
+   * Webhooks that may have due deliveries waiting (the last claim that looked at them left some
+   * behind, or work was queued for them without being leased to this worker). Only their
+   * freed slots trigger a claim: a completion on a webhook whose queue is empty used to cost a
+   * claim transaction that found nothing, about one per delivery at a steady rate.
+   */
+  readonly #backlogged = new Set<string>();
+  /** The last claim filled every free slot of this worker: a freed slot may find more. */
+  #wantSlots = false;
   /** When the next claim may walk every webhook with due deliveries (see Store.claimDue). */
   #thoroughAt = 0;
 
@@ -101,11 +110,14 @@ export class DeliveryWorker {
    * Room for deliveries leased to this worker inside the publish transaction (see
    * Store.PublishLease), or null while it is not taking work.
    */
-  leaseOffer(): { owner: string; leaseMs: number; limit: number; endpointLimit: number } | null {
+  leaseOffer(): PublishLease | null {
     if (!this.#running || this.#stopped || this.#unwritten.length >= MAX_UNWRITTEN) return null;
     const free = this.opts.concurrency - this.#inFlight.size;
     if (free <= 0) return null;
-    return { owner: this.owner, leaseMs: this.opts.leaseMs, limit: Math.min(free, CLAIM_BATCH), endpointLimit: this.opts.endpointConcurrency };
+    return {
+      owner: this.owner, leaseMs: this.opts.leaseMs, limit: Math.min(free, CLAIM_BATCH), endpointLimit: this.opts.endpointConcurrency,
+      finished: [...this.#unwrittenIds.keys()],
+    };
   }
 
   /** Send deliveries that were leased to this worker at publish, without a claim. */
@@ -116,10 +128,31 @@ export class DeliveryWorker {
 
   /** New deliveries were committed (for these webhooks, when known): look now instead of at the next poll. */
   notify(webhookIds?: Iterable<string> | null, lane?: 'first' | 'retry' | null): void {
-    if (webhookIds) for (const w of webhookIds) if (this.#refill.size < 10_000) this.#refill.add(w);
+    if (webhookIds) {
+      for (const w of webhookIds) {
+        if (this.#refill.size < 10_000) this.#refill.add(w);
+        if (this.#backlogged.size < 10_000) this.#backlogged.add(w);
+      }
+    }
     // A redelivery (or a released retry) is in the retry lane, which is otherwise asked only
     // once per poll interval while it is quiet.
     if (lane === 'retry') this.#retryLaneQuietUntil = 0;
+    this.#wakeRequested = true;
+    this.#wake?.();
+  }
+
+  /**
+   * Slots of these webhooks are free again (an attempt ended, or its outcome was written):
+   * claim for those that may have work waiting, or for any when this worker was full.
+   */
+  #freed(webhookIds: Iterable<string>): void {
+    let wake = this.#wantSlots;
+    for (const w of webhookIds) {
+      if (!this.#backlogged.has(w)) continue;
+      if (this.#refill.size < 10_000) this.#refill.add(w);
+      wake = true;
+    }
+    if (!wake) return;
     this.#wakeRequested = true;
     this.#wake?.();
   }
@@ -182,7 +215,10 @@ export class DeliveryWorker {
   async #claimOnce(): Promise<boolean> {
     if (this.#unwritten.length >= MAX_UNWRITTEN) return false;
     const free = this.opts.concurrency - this.#inFlight.size;
-    if (free <= 0) return false;
+    if (free <= 0) {
+      this.#wantSlots = true;
+      return false;
+    }
     const now = Date.now();
     const base = { owner: this.owner, now, leaseMs: this.opts.leaseMs, endpointLimit: this.opts.endpointConcurrency };
     const firstLimit = Math.min(free, CLAIM_BATCH);
@@ -195,7 +231,8 @@ export class DeliveryWorker {
     // Attempts that ended but whose outcomes are not written yet still hold their leases in
     // the database; their HTTP requests are over, so their webhooks' slots are free again.
     const finished = [...this.#unwrittenIds.keys()];
-    const first = await this.store.claimDue({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished });
+    const backlogged = new Set<string>();
+    const first = await this.store.claimDue({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished, backlogged });
     for (const d of first) this.#start(d, now);
     // At least one retry slot whatever the concurrency: with HERALD_WORKER_CONCURRENCY=1 the
     // reserve would otherwise round the retry lane down to nothing and retries would never run.
@@ -207,12 +244,18 @@ export class DeliveryWorker {
     const ownRetryDue = this.#dueTimes.some((t) => t <= retryNow);
     if (retryFree > 0 && (retryNow >= this.#retryLaneQuietUntil || ownRetryDue)) {
       const retryLimit = Math.min(retryFree, CLAIM_BATCH);
-      const retries = await this.store.claimDue({ ...base, now: retryNow, lane: 'retry', limit: retryLimit, webhooks, thorough, finished });
+      const retries = await this.store.claimDue({ ...base, now: retryNow, lane: 'retry', limit: retryLimit, webhooks, thorough, finished, backlogged });
       for (const d of retries) this.#start(d, retryNow);
       retriesFull = retries.length === retryLimit;
       this.#retryLaneQuietUntil = retries.length ? 0 : retryNow + this.opts.pollIntervalMs;
     }
-    return first.length === firstLimit || retriesFull;
+    // The webhooks asked about and not reported backlogged had nothing more due.
+    for (const w of webhooks) if (!backlogged.has(w)) this.#backlogged.delete(w);
+    for (const w of backlogged) if (this.#backlogged.size < 10_000) this.#backlogged.add(w);
+    const more = first.length === firstLimit || retriesFull;
+    // Retries may be waiting for the retry share of the slots, which any ending attempt frees.
+    this.#wantSlots = more || (retryFree <= 0 && retryNow >= this.#retryLaneQuietUntil);
+    return more;
   }
 
   #start(d: ClaimedDelivery, claimedAt: number): void {
@@ -231,7 +274,7 @@ export class DeliveryWorker {
       .finally(() => {
         this.#inFlight.delete(d.id);
         if (d.attempts > 0) this.#retriesInFlight--;
-        this.notify([d.webhookId]);
+        this.#freed([d.webhookId]);
       });
   }
 
@@ -339,7 +382,7 @@ export class DeliveryWorker {
         for (const r of batch) if (!retry.has(r)) this.#unwrittenIds.delete(r.attempt.deliveryId);
         // Written outcomes released their leases: their webhooks have room again, which the
         // claim counts from the database, so this (not the end of the request) is when to look.
-        if (again.length < batch.length) this.notify(batch.filter((r) => !retry.has(r)).map((r) => r.webhookId));
+        if (again.length < batch.length) this.#freed(batch.filter((r) => !retry.has(r)).map((r) => r.webhookId));
         if (!again.length) return;
         this.#unwritten.unshift(...again);
         // Pause only for an unavailable database; a refused record alone is retried with the

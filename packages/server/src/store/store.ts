@@ -80,6 +80,8 @@ export interface PublishLease {
   leaseMs: number;
   limit: number;
   endpointLimit: number;
+  /** This owner's ended-but-unwritten deliveries: they hold no request (as ClaimOptions.finished). */
+  finished?: readonly string[];
 }
 
 export interface PublishResult {
@@ -136,6 +138,13 @@ export interface ClaimOptions {
    * overshot HERALD_ENDPOINT_CONCURRENCY, 8 open with a limit of 4 across three workers.)
    */
   finished?: readonly string[];
+  /**
+   * Filled by the claim with the webhooks it saw that may still have due deliveries in this
+   * lane afterwards: at their limit, or with more due rows than room. A webhook of `webhooks`
+   * that is not added had nothing more due when the claim looked, so the worker need not
+   * claim for it again when one of its slots frees up.
+   */
+  backlogged?: Set<string>;
 }
 
 /** The outcome of one attempt, written back in batches by the worker. */
@@ -374,12 +383,7 @@ export class Store {
     const d = this.q.dialect;
     const now = Date.now();
     const fresh = results.filter((r) => !r.replayed && r.deliveries.length);
-    const hooks = [...new Set(fresh.flatMap((r) => r.deliveries.map((x) => x.webhookId)))];
-    const inflight = await t.all<{ webhook_id: string; c: Num }>(
-      `SELECT webhook_id, COUNT(*) AS c FROM deliveries WHERE lease_until IS NOT NULL AND lease_until > ? AND ${d.inList('webhook_id')} GROUP BY webhook_id`,
-      [now, d.listParam(hooks)],
-    );
-    const used = new Map<string, number>(inflight.map((r) => [r.webhook_id, n(r.c)]));
+    const used = await this.#liveLeases(t, now, lease.owner, lease.finished ?? []);
     const ids: string[] = [];
     for (const r of fresh) {
       for (const x of r.deliveries) {
@@ -582,6 +586,26 @@ export class Store {
 
   // ---------------- the delivery queue ----------------
   /**
+   * Requests in flight per webhook, over every process: live leases, minus this owner's ended
+   * attempts whose outcome is not written yet (`finished`: they hold no request).
+   * Only the partial index deliveries_leased is read, whose rows are the live leases (an
+   * outcome clears its lease). `lease_until IS NOT NULL` repeats that index's condition, and
+   * there is deliberately no `webhook_id IN (…)` filter: either would let SQLite (no planner
+   * statistics) read a webhook's whole history through deliveries_webhook instead, which made
+   * each claim cost ~40 ms at 200,000 rows and each publish grow slower with the history.
+   */
+  async #liveLeases(t: SqlExecutor, now: number, owner: string, finished: readonly string[]): Promise<Map<string, number>> {
+    const d = this.q.dialect;
+    const rows = await t.all<{ webhook_id: string; c: Num }>(
+      `SELECT webhook_id, COUNT(*) AS c FROM deliveries
+        WHERE lease_until IS NOT NULL AND lease_until > ? AND NOT (lease_owner = ? AND ${d.inList('id')})
+        GROUP BY webhook_id`,
+      [now, owner, d.listParam([...finished])],
+    );
+    return new Map(rows.map((r) => [r.webhook_id, n(r.c)]));
+  }
+
+  /**
    * Lease up to `limit` due deliveries of one lane. Webhooks already at their in-flight limit
    * (counted over live leases of every process) are skipped, and no webhook gets more than its
    * remaining capacity, so a stalled endpoint cannot fill the batch. On PostgreSQL the claim
@@ -593,18 +617,7 @@ export class Store {
     if (o.limit < 1 || o.endpointLimit < 1) return [];
     const leased = await this.q.tx(
       async (t) => {
-        // `lease_until IS NOT NULL` repeats the condition of the partial index deliveries_leased:
-        // without it, SQLite (no planner statistics) reads the whole table through the
-        // webhook index to save a sort, which made each claim cost ~40 ms at 200,000 rows.
-        // Leases of this owner's ended attempts (o.finished) hold no request: not counted.
-        const finished = o.finished ?? [];
-        const inflight = await t.all<{ webhook_id: string; c: Num }>(
-          `SELECT webhook_id, COUNT(*) AS c FROM deliveries
-            WHERE lease_until IS NOT NULL AND lease_until > ? AND NOT (lease_owner = ? AND ${d.inList('id')})
-            GROUP BY webhook_id`,
-          [o.now, o.owner, d.listParam([...finished])],
-        );
-        const used = new Map<string, number>(inflight.map((r) => [r.webhook_id, n(r.c)]));
+        const used = await this.#liveLeases(t, o.now, o.owner, o.finished ?? []);
         const full = (): string[] => [...used].filter(([, c]) => c >= o.endpointLimit).map(([w]) => w);
         const laneCond = o.lane === 'first' ? 'attempts = 0' : 'attempts > 0';
         const due = `status = 'pending' AND ${laneCond} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`;
@@ -613,11 +626,15 @@ export class Store {
         let skippedFull = 0;
         const take = (candidates: ReadonlyArray<{ id: string; webhook_id: string }>): void => {
           for (const c of candidates) {
-            if (chosen.length >= o.limit) return;
             if (chosenSet.has(c.id)) continue;
+            if (chosen.length >= o.limit) {
+              o.backlogged?.add(c.webhook_id);
+              continue;
+            }
             const u = used.get(c.webhook_id) ?? 0;
             if (u >= o.endpointLimit) {
               skippedFull++;
+              o.backlogged?.add(c.webhook_id);
               continue;
             }
             used.set(c.webhook_id, u + 1);
@@ -636,6 +653,7 @@ export class Store {
             for (const w of list.slice(i, i + WEBHOOKS_PER_STATEMENT)) {
               const room = Math.min(o.endpointLimit - (used.get(w) ?? 0), o.limit - chosen.length);
               if (room > 0) rooms.push([w, room]);
+              else o.backlogged?.add(w); // full: whether it has more due is not looked up
             }
             if (!rooms.length) continue;
             type Head = { id: string; webhook_id: string; next_attempt_at: Num };
@@ -656,6 +674,12 @@ export class Store {
                 )));
               }
               heads.sort((x, y) => n(x.next_attempt_at) - n(y.next_attempt_at)); // as ORDER BY above
+            }
+            // As many heads as room: there may be more behind them.
+            if (o.backlogged) {
+              const got = new Map<string, number>();
+              for (const h of heads) got.set(h.webhook_id, (got.get(h.webhook_id) ?? 0) + 1);
+              for (const [w, room] of rooms) if ((got.get(w) ?? 0) >= room) o.backlogged.add(w);
             }
             take(heads);
           }
