@@ -84,6 +84,12 @@ export class DeliveryWorker {
   readonly #backlogged = new Set<string>();
   /** The last claim filled every free slot of this worker: a freed slot may find more. */
   #wantSlots = false;
+  /**
+   * The next claim must look beyond the refill webhooks (at the oldest due deliveries of any
+   * webhook): set by the poll, by a wake-up that names no webhooks, and while claims fill up.
+   * A claim woken only to refill known webhooks looks at just those.
+   */
+  #wide = true;
   /** When the next claim may walk every webhook with due deliveries (see Store.claimDue). */
   #thoroughAt = 0;
 
@@ -128,6 +134,7 @@ export class DeliveryWorker {
 
   /** New deliveries were committed (for these webhooks, when known): look now instead of at the next poll. */
   notify(webhookIds?: Iterable<string> | null, lane?: 'first' | 'retry' | null): void {
+    if (!webhookIds) this.#wide = true;
     if (webhookIds) {
       for (const w of webhookIds) {
         if (this.#refill.size < 10_000) this.#refill.add(w);
@@ -201,7 +208,10 @@ export class DeliveryWorker {
         this.#wakeRequested = false;
         finish();
       };
-      const t = setTimeout(finish, ms);
+      const t = setTimeout(() => {
+        this.#wide = true; // the poll: look at everything
+        finish();
+      }, ms);
       this.#wake = wake;
     });
   }
@@ -224,15 +234,17 @@ export class DeliveryWorker {
     const firstLimit = Math.min(free, CLAIM_BATCH);
     const webhooks = [...this.#refill];
     this.#refill.clear();
+    const onlyWebhooks = !this.#wide && webhooks.length > 0;
+    this.#wide = false;
     // Walking every webhook with due work is what finds endpoints hidden behind another's
     // backlog; it costs one index seek per such webhook, so at most once per poll interval.
-    const thorough = now >= this.#thoroughAt;
+    const thorough = !onlyWebhooks && now >= this.#thoroughAt;
     if (thorough) this.#thoroughAt = now + this.opts.pollIntervalMs;
     // Attempts that ended but whose outcomes are not written yet still hold their leases in
     // the database; their HTTP requests are over, so their webhooks' slots are free again.
     const finished = [...this.#unwrittenIds.keys()];
     const backlogged = new Set<string>();
-    const first = await this.store.claimDue({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished, backlogged });
+    const first = await this.store.claimDue({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished, backlogged, onlyWebhooks });
     for (const d of first) this.#start(d, now);
     // At least one retry slot whatever the concurrency: with HERALD_WORKER_CONCURRENCY=1 the
     // reserve would otherwise round the retry lane down to nothing and retries would never run.
@@ -253,6 +265,7 @@ export class DeliveryWorker {
     for (const w of webhooks) if (!backlogged.has(w)) this.#backlogged.delete(w);
     for (const w of backlogged) if (this.#backlogged.size < 10_000) this.#backlogged.add(w);
     const more = first.length === firstLimit || retriesFull;
+    if (more) this.#wide = true;
     // Retries may be waiting for the retry share of the slots, which any ending attempt frees.
     this.#wantSlots = more || (retryFree <= 0 && retryNow >= this.#retryLaneQuietUntil);
     return more;

@@ -130,6 +130,12 @@ export interface ClaimOptions {
   /** Walk every webhook with pending deliveries when the oldest due ones all belong to full webhooks. */
   thorough?: boolean;
   /**
+   * Look only at `webhooks` (default false: also the oldest due deliveries of any webhook).
+   * For a claim that refills slots of known webhooks: the window of oldest due rows would be
+   * one full webhook's backlog, read and skipped at every refill.
+   */
+  onlyWebhooks?: boolean;
+  /**
    * Ids of this owner's deliveries whose attempts have ended but whose outcomes are not
    * written yet: their leases still count against their webhooks, but their requests are
    * over, so the slots are free. A lease is discounted only while it is still this owner's,
@@ -687,7 +693,7 @@ export class Store {
         // 1. Webhooks the worker knows may have room again or fresh work.
         await forWebhooks(o.webhooks ?? []);
         // 2. Oldest due first, in a bounded window: cheap, and fair across webhooks.
-        if (chosen.length < o.limit) {
+        if (chosen.length < o.limit && !o.onlyWebhooks) {
           // Twice what is wanted, at most 256: a window of one full webhook's rows costs a scan
           // and yields nothing, and the webhooks that have room were mostly refilled above.
           const window = Math.max(32, Math.min(256, (o.limit - chosen.length) * 2));
