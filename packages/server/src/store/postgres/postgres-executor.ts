@@ -63,14 +63,30 @@ function toPg(sql: string): string {
 
 type Queryable = pg.Pool | pg.PoolClient;
 
+const statementNames = new Map<string, string>();
+/**
+ * A statement with parameters runs as a named prepared statement: each connection parses and
+ * plans it once instead of at every call (the claim's LATERAL and unnest statements cost
+ * PostgreSQL more to plan than to run). One name per distinct text, and the texts are bounded
+ * (lists travel as one array parameter, multi-row statements have at most 256 shapes per table).
+ */
+function query(sql: string, params: readonly SqlParam[]): pg.QueryConfig {
+  const text = toPg(sql);
+  const values = bind(params);
+  if (!values.length) return { text, values };
+  let name = statementNames.get(text);
+  if (name === undefined) statementNames.set(text, (name = `herald_${statementNames.size + 1}`));
+  return { name, text, values };
+}
+
 /** Booleans as 0/1, as on SQLite: the schema keeps flags in INTEGER columns on both backends. */
 const bind = (params: readonly SqlParam[]): unknown[] => params.map((p) => (p === true ? 1 : p === false ? 0 : p));
 
 function executorOn(c: Queryable, self: PostgresExecutor): SqlExecutor {
   return {
     dialect: postgresDialect,
-    all: async <T>(sql: string, params: readonly SqlParam[] = []) => (await c.query(toPg(sql), bind(params))).rows as T[],
-    run: async (sql: string, params: readonly SqlParam[] = []) => ({ changes: (await c.query(toPg(sql), bind(params))).rowCount ?? 0 }),
+    all: async <T>(sql: string, params: readonly SqlParam[] = []) => (await c.query(query(sql, params))).rows as T[],
+    run: async (sql: string, params: readonly SqlParam[] = []) => ({ changes: (await c.query(query(sql, params))).rowCount ?? 0 }),
     exec: async (sql: string) => void (await c.query(sql)),
     tx: async (fn, opts) => {
       if (!('release' in c)) return self.tx(fn, opts);
