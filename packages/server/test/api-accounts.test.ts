@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, createAccount, startHerald, type TestHerald } from './helpers/herald.js';
 import { count, createApiKey, databaseContains, expectError, query } from './helpers/api-kit.js';
 
-// SPEC §3: accounts, plans, API keys and the event catalog, over real HTTP on a real SQLite file.
+// SPEC §3: accounts, plans, API keys and the event catalog, over real HTTP on a real database
+// (a SQLite file, or PostgreSQL with HERALD_TEST_BACKEND=postgres).
 let h: TestHerald;
 beforeAll(async () => {
   h = await startHerald({}, { worker: false });
@@ -27,9 +28,9 @@ describe('authentication', () => {
 
   it('checks credentials before the body, so an anonymous caller learns nothing from validation', async () => {
     expectError(await h.api('POST', '/v1/accounts', { plan: 'gold' }, { token: null }), 401, 'unauthorized');
-    const before = count(h, 'accounts');
+    const before = await count(h, 'accounts');
     expectError(await h.api('POST', '/v1/accounts', { name: 'x', plan: 'pro' }, { token: null }), 401, 'unauthorized');
-    expect(count(h, 'accounts')).toBe(before);
+    expect(await count(h, 'accounts')).toBe(before);
   });
 });
 
@@ -43,12 +44,12 @@ describe('accounts', () => {
 
   it('accepts each plan and refuses any other', async () => {
     for (const plan of ['free', 'pro', 'enterprise']) expect((await h.api('POST', '/v1/accounts', { name: plan, plan })).body.plan).toBe(plan);
-    const before = count(h, 'accounts');
+    const before = await count(h, 'accounts');
     expectError(await h.api('POST', '/v1/accounts', { name: 'x', plan: 'gold' }), 400, 'invalid_request');
     expectError(await h.api('POST', '/v1/accounts', { name: '', plan: 'pro' }), 400, 'invalid_request');
     expectError(await h.api('POST', '/v1/accounts', { plan: 'pro' }), 400, 'invalid_request');
     expectError(await h.api('POST', '/v1/accounts', { name: 'x', plan: 'pro', owner: 'me' }), 400, 'invalid_request');
-    expect(count(h, 'accounts')).toBe(before);
+    expect(await count(h, 'accounts')).toBe(before);
   });
 
   it('reads, renames, changes the plan of, and deletes an account', async () => {
@@ -75,8 +76,8 @@ describe('accounts', () => {
     const wh = await h.api('POST', `/v1/accounts/${id}/webhooks`, { url: 'https://93.184.216.34/hook', events: ['*'] });
     expect(wh.status).toBe(201);
     expect((await h.api('DELETE', `/v1/accounts/${id}`)).status).toBe(204);
-    expect(count(h, 'webhooks', 'account_id = ?', id)).toBe(0);
-    expect(count(h, 'api_keys', 'account_id = ?', id)).toBe(0);
+    expect(await count(h, 'webhooks', 'account_id = ?', id)).toBe(0);
+    expect(await count(h, 'api_keys', 'account_id = ?', id)).toBe(0);
     expectError(await h.api('GET', `/v1/accounts/${id}`, undefined, { token: key }), 401, 'unauthorized');
   });
 
@@ -111,12 +112,12 @@ describe('API keys', () => {
     expect(list.body.data).toEqual([{ id: r.body.id, prefix: r.body.prefix, created_at: r.body.created_at }]);
     expect(JSON.stringify(list.body)).not.toContain(key);
 
-    // The database holds the SHA-256 and not the key, in any table, in any file.
-    const [row] = query<{ key_hash: string }>(h, 'SELECT key_hash FROM api_keys WHERE id = ?', r.body.id);
+    // The database holds the SHA-256 and not the key, in any table (on SQLite: in any file).
+    const [row] = await query<{ key_hash: string }>(h, 'SELECT key_hash FROM api_keys WHERE id = ?', r.body.id);
     expect(row!.key_hash).toBe(createHash('sha256').update(key).digest('hex'));
-    expect(databaseContains(h, row!.key_hash)).toBe(true); // the search does find what is there
-    expect(databaseContains(h, key)).toBe(false);
-    expect(databaseContains(h, key.slice(r.body.prefix.length))).toBe(false);
+    expect(await databaseContains(h, row!.key_hash)).toBe(true); // the search does find what is there
+    expect(await databaseContains(h, key)).toBe(false);
+    expect(await databaseContains(h, key.slice(r.body.prefix.length))).toBe(false);
   });
 
   it('a key acts on its own account', async () => {
@@ -154,7 +155,7 @@ describe('API keys', () => {
     expectError(await h.api('GET', `/v1/accounts/${id}/api-keys`, undefined, { token: k.key }), 403, 'forbidden');
     expectError(await h.api('DELETE', `/v1/accounts/${id}/api-keys/${k.id}`, undefined, { token: k.key }), 403, 'forbidden');
     expectError(await h.api('POST', '/v1/accounts/acc_00000000000000000000000000/api-keys'), 404, 'account_not_found');
-    expect(count(h, 'api_keys', 'account_id = ?', id)).toBe(1);
+    expect(await count(h, 'api_keys', 'account_id = ?', id)).toBe(1);
   });
 });
 
@@ -175,10 +176,10 @@ describe('event types', () => {
     expect((await h.api('GET', '/v1/event-types/invoice.paid')).body).toMatchObject({ name: 'invoice.paid', schema });
     expect((await h.api('GET', '/v1/event-types')).body.data.map((t: { name: string }) => t.name)).toContain('invoice.paid');
 
-    const before = count(h, 'event_types');
+    const before = await count(h, 'event_types');
     expectError(await h.api('POST', '/v1/event-types', { name: 'invoice.paid' }), 409, 'event_type_exists');
     expectError(await h.api('POST', '/v1/event-types', { name: 'content.generated' }), 409, 'event_type_exists');
-    expect(count(h, 'event_types')).toBe(before);
+    expect(await count(h, 'event_types')).toBe(before);
   });
 
   it('a new type is usable at once, in webhooks and in events', async () => {
@@ -202,9 +203,9 @@ describe('event types', () => {
     const { key } = await createApiKey(h, acc);
     expect((await h.api('GET', '/v1/event-types', undefined, { token: key })).status).toBe(200);
     expect((await h.api('GET', '/v1/event-types/ping', undefined, { token: key })).status).toBe(200);
-    const before = count(h, 'event_types');
+    const before = await count(h, 'event_types');
     expectError(await h.api('POST', '/v1/event-types', { name: 'sneaky.type' }, { token: key }), 403, 'forbidden');
     expectError(await h.api('GET', '/v1/event-types', undefined, { token: null }), 401, 'unauthorized');
-    expect(count(h, 'event_types')).toBe(before);
+    expect(await count(h, 'event_types')).toBe(before);
   });
 });

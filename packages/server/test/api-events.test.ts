@@ -53,8 +53,8 @@ describe('fan-out', () => {
     for (const d of r.body.deliveries) expect(Object.keys(d).sort()).toEqual(['id', 'webhook_id']);
 
     // Durable: committed by the time the 202 arrives, as another connection sees it.
-    expect(count(h, 'events', 'id = ?', r.body.id)).toBe(1);
-    expect(count(h, 'deliveries', 'event_id = ?', r.body.id)).toBe(2);
+    expect(await count(h, 'events', 'id = ?', r.body.id)).toBe(1);
+    expect(await count(h, 'deliveries', 'event_id = ?', r.body.id)).toBe(2);
   });
 
   it('publishes with no deliveries when nothing subscribes', async () => {
@@ -72,14 +72,14 @@ describe('fan-out', () => {
     const r = await publish(h, acc, { type: 'content.generated', data: {} });
     expect(r.status).toBe(202);
     expect(r.body.deliveries).toEqual([]);
-    expect(count(h, 'deliveries', 'account_id = ?', acc)).toBe(0);
+    expect(await count(h, 'deliveries', 'account_id = ?', acc)).toBe(0);
   });
 
   it('answers 404 for a missing account, whatever the body', async () => {
-    const before = snapshotCounts(h);
+    const before = await snapshotCounts(h);
     expectError(await publish(h, 'acc_00000000000000000000000000', { type: 'content.generated', data: {} }), 404, 'account_not_found');
     expectError(await publish(h, 'acc_00000000000000000000000000', { type: 'no.such', data: {} }), 404, 'account_not_found');
-    expect(snapshotCounts(h)).toEqual(before);
+    expect(await snapshotCounts(h)).toEqual(before);
   });
 });
 
@@ -92,7 +92,7 @@ describe('Idempotency-Key', () => {
     const first = await publish(h, acc, { type: 'content.generated', data: { n: 1 } }, headers);
     expect(first.status).toBe(202);
     expect(first.headers.get('idempotent-replayed')).toBeNull();
-    const counts = snapshotCounts(h);
+    const counts = await snapshotCounts(h);
     const again = await publish(h, acc, { type: 'content.generated', data: { n: 1 } }, headers);
     expect(again.status).toBe(202);
     expect(again.body).toEqual(first.body);
@@ -100,18 +100,18 @@ describe('Idempotency-Key', () => {
     // Even with another body: the key decides (the first event is the answer).
     const other = await publish(h, acc, { type: 'analysis.completed', data: { n: 2 } }, headers);
     expect(other.body).toEqual(first.body);
-    expect(snapshotCounts(h)).toEqual(counts);
+    expect(await snapshotCounts(h)).toEqual(counts);
 
     const fresh = await publish(h, acc, { type: 'content.generated', data: { n: 1 } }, { 'Idempotency-Key': 'order-43' });
     expect(fresh.body.id).not.toBe(first.body.id);
-    expect(count(h, 'events')).toBe(counts.events + 1);
+    expect(await count(h, 'events')).toBe(counts.events + 1);
   });
 
   it('concurrent requests with one key create one event and one set of deliveries', async () => {
     const acc = await createAccount(h);
     await webhook(h, acc, ['*']);
     await webhook(h, acc, ['*']);
-    const before = snapshotCounts(h);
+    const before = await snapshotCounts(h);
     const rs = await Promise.all(
       Array.from({ length: 12 }, () => publish(h, acc, { type: 'content.generated', data: { race: true } }, { 'Idempotency-Key': 'race-1' })),
     );
@@ -120,8 +120,8 @@ describe('Idempotency-Key', () => {
       expect(r.body).toEqual(rs[0]!.body);
     }
     expect(rs[0]!.body.deliveries).toHaveLength(2);
-    expect(count(h, 'events')).toBe(before.events + 1);
-    expect(count(h, 'deliveries')).toBe(before.deliveries + 2);
+    expect(await count(h, 'events')).toBe(before.events + 1);
+    expect(await count(h, 'deliveries')).toBe(before.deliveries + 2);
   });
 
   it('is scoped to the account', async () => {
@@ -134,9 +134,9 @@ describe('Idempotency-Key', () => {
 
   it('refuses a key longer than 255 characters', async () => {
     const acc = await createAccount(h);
-    const before = snapshotCounts(h);
+    const before = await snapshotCounts(h);
     expectError(await publish(h, acc, { type: 'content.generated', data: {} }, { 'Idempotency-Key': 'k'.repeat(256) }), 400, 'invalid_request');
-    expect(snapshotCounts(h)).toEqual(before);
+    expect(await snapshotCounts(h)).toEqual(before);
     expect((await publish(h, acc, { type: 'content.generated', data: {} }, { 'Idempotency-Key': 'k'.repeat(255) })).status).toBe(202);
   });
 });
@@ -161,25 +161,25 @@ describe('payload limits', () => {
   it('answers 413 one byte over, and for bodies far over, storing nothing', async () => {
     const acc = await createAccount(small);
     await small.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/over`, events: ['*'] });
-    const before = snapshotCounts(small);
+    const before = await snapshotCounts(small);
     const over = dataOfSize(2049 - envelope('content.generated'));
     expectError(await publishRaw(small, acc, `{"type":"content.generated","data":${over}}`), 413, 'payload_too_large');
     expectError(await publishRaw(small, acc, `{"type":"content.generated","data":${dataOfSize(1024 * 1024)}}`), 413, 'payload_too_large');
     // Multi-byte characters count as bytes, not characters.
     const wide = JSON.stringify({ s: 'é'.repeat(1000) });
     expectError(await publishRaw(small, acc, `{"type":"content.generated","data":${wide}}`), 413, 'payload_too_large');
-    expect(snapshotCounts(small)).toEqual(before);
+    expect(await snapshotCounts(small)).toEqual(before);
   });
 
   it('answers 422 payload_too_deep for data nested 129 levels and accepts 128', async () => {
     const acc = await createAccount(h);
     const nest = (n: number) => '['.repeat(n) + ']'.repeat(n);
     const nestObj = (n: number) => '{"a":'.repeat(n - 1) + '{}' + '}'.repeat(n - 1);
-    const before = snapshotCounts(h);
+    const before = await snapshotCounts(h);
     expectError(await publishRaw(h, acc, `{"type":"content.generated","data":${nest(129)}}`), 422, 'payload_too_deep');
     expectError(await publishRaw(h, acc, `{"type":"content.generated","data":${nestObj(129)}}`), 422, 'payload_too_deep');
     expectError(await publishRaw(h, acc, `{"type":"content.generated","data":${nest(100_000)}}`), 422, 'payload_too_deep');
-    expect(snapshotCounts(h)).toEqual(before);
+    expect(await snapshotCounts(h)).toEqual(before);
     expect((await publishRaw(h, acc, `{"type":"content.generated","data":${nest(128)}}`)).status).toBe(202);
     expect((await publishRaw(h, acc, `{"type":"content.generated","data":${nestObj(128)}}`)).status).toBe(202);
     // Strings that look like brackets are not nesting.
@@ -195,7 +195,7 @@ describe('bad input', () => {
   });
 
   it('answers 400 invalid_json for malformed JSON and invalid UTF-8, storing nothing', async () => {
-    const before = snapshotCounts(h);
+    const before = await snapshotCounts(h);
     const bodies: Array<string | Buffer> = [
       '{"type":"content.generated","data":',
       '{"type":"content.generated","data":{}} trailing',
@@ -208,35 +208,35 @@ describe('bad input', () => {
       '',
     ];
     for (const b of bodies) expectError(await publishRaw(h, acc, b), 400, 'invalid_json');
-    expect(snapshotCounts(h)).toEqual(before);
+    expect(await snapshotCounts(h)).toEqual(before);
   });
 
   it('answers 422 unknown_event_type, and refuses to publish ping', async () => {
-    const before = snapshotCounts(h);
+    const before = await snapshotCounts(h);
     expectError(await publish(h, acc, { type: 'no.such.type', data: {} }), 422, 'unknown_event_type');
     expectError(await publish(h, acc, { type: 'CONTENT.GENERATED', data: {} }), 422, 'unknown_event_type');
     expectError(await publish(h, acc, { type: 'ping', data: {} }), 422, 'validation_failed');
-    expect(snapshotCounts(h)).toEqual(before);
+    expect(await snapshotCounts(h)).toEqual(before);
   });
 
   it('answers 415 for a body that is not JSON', async () => {
-    const before = snapshotCounts(h);
+    const before = await snapshotCounts(h);
     const body = '{"type":"content.generated","data":{}}';
     for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml']) {
       expectError(await publishRaw(h, acc, body, { 'content-type': ct }), 415, 'unsupported_media_type');
     }
     const noType = await fetch(`${h.url}/v1/accounts/${acc}/events`, { method: 'POST', headers: { authorization: 'Bearer test-admin-token-0123456789' }, body: new Blob([body]) });
     expect(noType.status).toBe(415);
-    expect(snapshotCounts(h)).toEqual(before);
+    expect(await snapshotCounts(h)).toEqual(before);
   });
 
   it('answers 400 for JSON of the wrong shape', async () => {
-    const before = snapshotCounts(h);
+    const before = await snapshotCounts(h);
     for (const raw of ['null', '[]', '"text"', '42', '{}', '{"type":"content.generated"}', '{"data":{}}', '{"type":{},"data":{}}', '{"type":"content.generated","data":{},"extra":1}', '{"__proto__":{"admin":true},"type":"content.generated","data":{}}']) {
       const r = await publishRaw(h, acc, raw);
       expect({ raw, status: r.status, code: r.body?.error?.code }).toEqual({ raw, status: 400, code: 'invalid_request' });
     }
-    expect(snapshotCounts(h)).toEqual(before);
+    expect(await snapshotCounts(h)).toEqual(before);
   });
 
   it('never answers 500: odd but valid JSON is accepted and kept byte for byte', async () => {
@@ -264,11 +264,11 @@ describe('bad input', () => {
   });
 
   it('a request body over the route limit is 413 before it is parsed', async () => {
-    const before = snapshotCounts(h);
+    const before = await snapshotCounts(h);
     const big = `{"type":"content.generated","data":"${'x'.repeat(6 * 1024 * 1024)}"}`;
     expectError(await publishRaw(h, acc, big), 413, 'payload_too_large');
     expectError(await h.api('POST', '/v1/accounts', undefined, { raw: `{"name":"${'x'.repeat(2 * 1024 * 1024)}","plan":"pro"}` }), 413, 'payload_too_large');
-    expect(snapshotCounts(h)).toEqual(before);
+    expect(await snapshotCounts(h)).toEqual(before);
   });
 });
 

@@ -73,35 +73,38 @@ const ROUTES: Route[] = [
 
 const bodyOf = (r: Route) => (r.name === 'test unsaved form' ? { url: rx.url + '/form' } : r.body);
 
-/** Everything of A's that B might change, read straight from the database. */
-function stateOfA() {
+/**
+ * Everything of A's that B might change, read straight from the database. Ordered by id: without
+ * ORDER BY, PostgreSQL may return the same rows in another order, and the lists are compared whole.
+ */
+async function stateOfA() {
   return {
-    account: query(h, 'SELECT * FROM accounts WHERE id = ?', A),
-    keys: query(h, 'SELECT * FROM api_keys WHERE account_id = ?', A),
-    webhooks: query(h, 'SELECT * FROM webhooks WHERE account_id = ?', A),
-    deliveries: query(h, 'SELECT * FROM deliveries WHERE account_id = ?', A),
-    events: query(h, 'SELECT * FROM events WHERE account_id = ?', A),
-    attempts: query(h, 'SELECT a.* FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.account_id = ?', A),
+    account: await query(h, 'SELECT * FROM accounts WHERE id = ?', A),
+    keys: await query(h, 'SELECT * FROM api_keys WHERE account_id = ? ORDER BY id', A),
+    webhooks: await query(h, 'SELECT * FROM webhooks WHERE account_id = ? ORDER BY id', A),
+    deliveries: await query(h, 'SELECT * FROM deliveries WHERE account_id = ? ORDER BY id', A),
+    events: await query(h, 'SELECT * FROM events WHERE account_id = ? ORDER BY id', A),
+    attempts: await query(h, 'SELECT a.* FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.account_id = ? ORDER BY a.id', A),
   };
 }
 
 describe('tenant isolation', () => {
   it("B's key gets 404 on every route with A's account id, like a missing account, and changes nothing", async () => {
-    const before = stateOfA();
-    const counts = snapshotCounts(h);
+    const before = await stateOfA();
+    const counts = await snapshotCounts(h);
     for (const r of ROUTES) {
       const onA = await h.api(r.method, r.path({ acc: A, wh: whA, dlv: dlvA, key: keyAId }), bodyOf(r), { token: keyB });
       const onMissing = await h.api(r.method, r.path({ acc: MISSING.acc, wh: whA, dlv: dlvA, key: keyAId }), bodyOf(r), { token: keyB });
       expect({ route: r.name, status: onA.status, code: onA.body?.error?.code }).toEqual({ route: r.name, status: 404, code: 'account_not_found' });
       expect(onA.body.error.message.replace(A, 'ID')).toBe(onMissing.body.error.message.replace(MISSING.acc, 'ID'));
     }
-    expect(stateOfA()).toEqual(before);
-    expect(snapshotCounts(h)).toEqual(counts);
+    expect(await stateOfA()).toEqual(before);
+    expect(await snapshotCounts(h)).toEqual(counts);
     expect(rx.connections).toBe(0);
   });
 
   it("B's key gets 404 on B's own path with A's webhook and delivery ids, like missing ids", async () => {
-    const before = stateOfA();
+    const before = await stateOfA();
     for (const r of ROUTES.filter((x) => x.notFound !== 'account_not_found')) {
       const withA = await h.api(r.method, r.path({ acc: B, wh: whA, dlv: dlvA, key: keyAId }), bodyOf(r), { token: keyB });
       const missing = await h.api(r.method, r.path({ acc: B, wh: MISSING.wh, dlv: MISSING.dlv, key: keyAId }), bodyOf(r), { token: keyB });
@@ -114,7 +117,7 @@ describe('tenant isolation', () => {
       expect({ route: r.name, status: res.status }).toEqual({ route: r.name, status: 404 });
     }
     expectError(await h.api('DELETE', `/v1/accounts/${B}/api-keys/${keyAId}`), 404, 'not_found');
-    expect(stateOfA()).toEqual(before);
+    expect(await stateOfA()).toEqual(before);
     expect(rx.connections).toBe(0);
   });
 
@@ -131,8 +134,8 @@ describe('tenant isolation', () => {
   });
 
   it('admin-only routes answer 403 to an account key on its own account, and change nothing', async () => {
-    const counts = snapshotCounts(h);
-    const before = stateOfA();
+    const counts = await snapshotCounts(h);
+    const before = await stateOfA();
     for (const r of ROUTES.filter((x) => x.own === undefined)) {
       const res = await h.api(r.method, r.path({ acc: A, wh: whA, dlv: dlvA, key: keyAId }), bodyOf(r), { token: keyA });
       expect({ route: r.name, status: res.status, code: res.body?.error?.code }).toEqual({ route: r.name, status: 403, code: 'forbidden' });
@@ -140,8 +143,8 @@ describe('tenant isolation', () => {
     expectError(await h.api('POST', '/v1/accounts', { name: 'x', plan: 'pro' }, { token: keyA }), 403, 'forbidden');
     expectError(await h.api('GET', '/v1/accounts', undefined, { token: keyA }), 403, 'forbidden');
     expectError(await h.api('POST', '/v1/event-types', { name: 'by.tenant' }, { token: keyA }), 403, 'forbidden');
-    expect(snapshotCounts(h)).toEqual(counts);
-    expect(stateOfA()).toEqual(before);
+    expect(await snapshotCounts(h)).toEqual(counts);
+    expect(await stateOfA()).toEqual(before);
   });
 
   it('every account route answers 401 without credentials', async () => {

@@ -71,11 +71,11 @@ describe('webhook CRUD', () => {
   });
 
   it('refuses an empty event list and malformed bodies with 400, storing nothing', async () => {
-    const before = count(prod, 'webhooks');
+    const before = await count(prod, 'webhooks');
     for (const body of [{ url: PUBLIC, events: [] }, { url: PUBLIC }, { events: ['*'] }, { url: PUBLIC, events: ['*'], colour: 'red' }, { url: PUBLIC, events: ['*'], secret: 'short' }]) {
       expectError(await prod.api('POST', hooks(prod, acc), body), 400, 'invalid_request');
     }
-    expect(count(prod, 'webhooks')).toBe(before);
+    expect(await count(prod, 'webhooks')).toBe(before);
   });
 });
 
@@ -119,16 +119,16 @@ describe('webhook secret', () => {
     const c = await prod.api('POST', hooks(prod, acc), { url: PUBLIC, events: ['*'], secret, headers: { Authorization: headerValue }, description });
     expect(c.status).toBe(201);
     // The search finds what is stored in clear, so "not found" below means something.
-    expect(databaseContains(prod, description)).toBe(true);
-    expect(databaseContains(prod, secret)).toBe(false);
-    expect(databaseContains(prod, headerValue)).toBe(false);
-    const [row] = query<{ secret_enc: string; headers_enc: string }>(prod, 'SELECT secret_enc, headers_enc FROM webhooks WHERE id = ?', c.body.id);
+    expect(await databaseContains(prod, description)).toBe(true);
+    expect(await databaseContains(prod, secret)).toBe(false);
+    expect(await databaseContains(prod, headerValue)).toBe(false);
+    const [row] = await query<{ secret_enc: string; headers_enc: string }>(prod, 'SELECT secret_enc, headers_enc FROM webhooks WHERE id = ?', c.body.id);
     expect(row!.secret_enc).toMatch(/^v1\./);
     expect(row!.headers_enc).toMatch(/^v1\./);
     // The same after a change.
     const rotated = 'whsec_rotated-plaintext-' + Date.now();
     await prod.api('PATCH', `${hooks(prod, acc)}/${c.body.id}`, { secret: rotated, headers: { 'X-Other': rotated + '-h' } });
-    expect(databaseContains(prod, rotated)).toBe(false);
+    expect(await databaseContains(prod, rotated)).toBe(false);
   });
 });
 
@@ -215,7 +215,7 @@ describe('URL policy through the API', () => {
   ];
 
   it('refuses every form at creation, with the right code, and stores nothing', async () => {
-    const before = count(prod, 'webhooks');
+    const before = await count(prod, 'webhooks');
     const wrong: string[] = [];
     for (const [url, code] of REFUSED) {
       const r = await prod.api('POST', hooks(prod, acc), { url, events: ['*'] });
@@ -223,17 +223,17 @@ describe('URL policy through the API', () => {
       else expectError(r, 422, code);
     }
     expect(wrong).toEqual([]);
-    expect(count(prod, 'webhooks')).toBe(before);
+    expect(await count(prod, 'webhooks')).toBe(before);
   });
 
   it('refuses the same forms when a webhook is changed, leaving it as it was', async () => {
     const c = await prod.api('POST', hooks(prod, acc), { url: PUBLIC, events: ['*'] });
-    const [before] = query(prod, 'SELECT * FROM webhooks WHERE id = ?', c.body.id);
+    const [before] = await query(prod, 'SELECT * FROM webhooks WHERE id = ?', c.body.id);
     for (const [url, code] of REFUSED) {
       const r = await prod.api('PATCH', `${hooks(prod, acc)}/${c.body.id}`, { url, description: 'should not stick' });
       expect({ url, status: r.status, code: r.body?.error?.code }).toEqual({ url, status: 422, code });
     }
-    expect(query(prod, 'SELECT * FROM webhooks WHERE id = ?', c.body.id)).toEqual([before]);
+    expect(await query(prod, 'SELECT * FROM webhooks WHERE id = ?', c.body.id)).toEqual([before]);
   });
 
   it('refusals never reveal more than the input shows', async () => {
@@ -281,9 +281,9 @@ describe('URL policy through the API', () => {
 
 describe('custom headers', () => {
   const refused = async (headers: unknown) => {
-    const before = count(prod, 'webhooks');
+    const before = await count(prod, 'webhooks');
     const r = await prod.api('POST', hooks(prod, acc), { url: PUBLIC, events: ['*'], headers });
-    expect(count(prod, 'webhooks')).toBe(before);
+    expect(await count(prod, 'webhooks')).toBe(before);
     return r;
   };
 
@@ -329,10 +329,10 @@ describe('custom headers', () => {
 
 describe('event subscriptions', () => {
   it('refuses unknown event types on create and change; accepts *', async () => {
-    const before = count(prod, 'webhooks');
+    const before = await count(prod, 'webhooks');
     expectError(await prod.api('POST', hooks(prod, acc), { url: PUBLIC, events: ['no.such.type'] }), 422, 'unknown_event_type');
     expectError(await prod.api('POST', hooks(prod, acc), { url: PUBLIC, events: ['content.generated', 'Content.Generated'] }), 422, 'unknown_event_type');
-    expect(count(prod, 'webhooks')).toBe(before);
+    expect(await count(prod, 'webhooks')).toBe(before);
     const c = await prod.api('POST', hooks(prod, acc), { url: PUBLIC, events: ['*'] });
     expect(c.body.events).toEqual(['*']);
     expectError(await prod.api('PATCH', `${hooks(prod, acc)}/${c.body.id}`, { events: ['nope'] }), 422, 'unknown_event_type');
@@ -351,7 +351,7 @@ describe('plans', () => {
     expect(c.status).toBe(201);
     const id = c.body.id;
     expect((await dev.api('PATCH', `/v1/accounts/${a}`, { plan: 'free' })).body.plan).toBe('free');
-    const [before] = query(dev, 'SELECT * FROM webhooks WHERE id = ?', id);
+    const [before] = await query(dev, 'SELECT * FROM webhooks WHERE id = ?', id);
     const base = hooks(dev, a);
     const calls: Array<[string, string, unknown?]> = [
       ['GET', base], ['POST', base, { url: rx.url + '/new', events: ['*'] }], ['GET', `${base}/${id}`],
@@ -365,8 +365,8 @@ describe('plans', () => {
         expect(r.body.error.message).toMatch(/Pro or Enterprise/);
       }
     }
-    expect(query(dev, 'SELECT * FROM webhooks WHERE id = ?', id)).toEqual([before]);
-    expect(count(dev, 'webhooks', 'account_id = ?', a)).toBe(1);
+    expect(await query(dev, 'SELECT * FROM webhooks WHERE id = ?', id)).toEqual([before]);
+    expect(await count(dev, 'webhooks', 'account_id = ?', a)).toBe(1);
     expect(rx.received.filter((x) => x.url !== '/ok')).toEqual([]);
 
     // Enterprise has webhooks too.
@@ -386,7 +386,7 @@ describe('Test Connection', () => {
     expect(rx.received[0]!.headers['x-herald-event']).toBe('ping');
     expect(rx.received[0]!.headers['x-form']).toBe('1');
     expect(rx.received[0]!.headers['x-hub-signature-256']).toMatch(/^sha256=[0-9a-f]{64}$/);
-    expect(count(dev, 'deliveries', 'account_id = ?', a)).toBe(0);
+    expect(await count(dev, 'deliveries', 'account_id = ?', a)).toBe(0);
 
     const c = await dev.api('POST', hooks(dev, a), { url: rx.url + '/saved', events: ['content.generated'] });
     const saved = await dev.api('POST', `${hooks(dev, a)}/${c.body.id}/test`);
