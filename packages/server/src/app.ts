@@ -59,6 +59,16 @@ function installValidators(app: FastifyInstance): void {
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? body : text).compile(schema));
 }
 
+/**
+ * Request ids for correlating logs: unique, not secret. A random prefix per process and a
+ * counter, instead of a randomBytes call per request (2 % of the CPU of a busy publisher).
+ */
+function requestIds(): () => string {
+  const prefix = `req_${randomBytes(6).toString('hex')}`;
+  let n = 0;
+  return () => `${prefix}${(++n).toString(36).padStart(6, '0')}`;
+}
+
 export function createLogger(level: string): Logger {
   return pino({ level, redact: { paths: REDACT, censor: '[redacted]' }, base: { service: 'herald' } });
 }
@@ -99,7 +109,7 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
   const app: FastifyInstance = Fastify({
     loggerInstance: log as unknown as FastifyInstance['log'],
     bodyLimit: 1024 * 1024, // 1 MiB for everything but publishing, which sets its own
-    genReqId: () => 'req_' + randomBytes(8).toString('hex'),
+    genReqId: requestIds(),
     requestIdHeader: false,
     // One line per request is written by our onResponse hook instead (with route and timing).
     logController: new LogController({ disableRequestLogging: true }),

@@ -192,8 +192,11 @@ describe('error shape', () => {
     expect(r.body.error.message).not.toContain('short-secret');
   });
 
-  it('every answer carries a request id', async () => {
+  it('every answer carries a request id, a different one each time', async () => {
     const r = await h.api('GET', '/v1/nothing-here');
-    expect(r.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{16}$/);
+    const r2 = await h.api('GET', '/v1/nothing-here');
+    expect(r.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{12}[0-9a-z]{6,}$/);
+    expect(r2.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{12}[0-9a-z]{6,}$/);
+    expect(r2.headers.get('x-request-id')).not.toBe(r.headers.get('x-request-id'));
   });
 });
