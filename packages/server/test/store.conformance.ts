@@ -575,17 +575,19 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(got.map((c) => c.webhookId)).toEqual([slow.id, slow.id, fast.id]);
       });
 
-      it('reports which webhooks may still have due deliveries after the claim (backlogged)', async () => {
+      // onlyWebhooks: a refill of named webhooks, one statement on PostgreSQL; the rules are the same.
+      for (const onlyWebhooks of [false, true])
+      it(`reports which webhooks may still have due deliveries after the claim (backlogged)${onlyWebhooks ? ', named webhooks only' : ''}`, async () => {
         const [a, b, c] = [await acct(), await acct(), await acct()];
         const [ha, hb, hc] = [await hook(a.id), await hook(b.id), await hook(c.id)];
         for (let i = 0; i < 2; i++) await publish(a.id, { now: T0 + i }); // fits its room: drained
         for (let i = 0; i < 5; i++) await publish(b.id, { now: T0 + 10 + i }); // more than its room
         await publish(c.id, { now: T0 + 20 });
         // c is at its limit before the claim: whether it has more due is unknown, so it counts.
-        await claim({ owner: 'X', limit: 1, endpointLimit: 3, webhooks: [hc.id], now: T0 + 100 });
+        await claim({ owner: 'X', limit: 1, endpointLimit: 3, webhooks: [hc.id], now: T0 + 100, onlyWebhooks });
         await publish(c.id, { now: T0 + 21 });
         const backlogged = new Set<string>();
-        const got = await claim({ owner: 'A', limit: 20, endpointLimit: 3, webhooks: [ha.id, hb.id, hc.id], now: T0 + 100, backlogged });
+        const got = await claim({ owner: 'A', limit: 20, endpointLimit: 3, webhooks: [ha.id, hb.id, hc.id], now: T0 + 100, backlogged, onlyWebhooks });
         expect(got.filter((x) => x.webhookId === ha.id)).toHaveLength(2);
         expect(got.filter((x) => x.webhookId === hb.id)).toHaveLength(3);
         expect(backlogged.has(ha.id)).toBe(false);
@@ -595,8 +597,32 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(backlogged.has(hc.id)).toBe(false);
         // Now a is drained and b has 2 left but is full: a stays out, b is in.
         const again = new Set<string>();
-        expect(await claim({ owner: 'A', limit: 20, endpointLimit: 3, webhooks: [ha.id, hb.id], now: T0 + 100, backlogged: again })).toEqual([]);
+        expect(await claim({ owner: 'A', limit: 20, endpointLimit: 3, webhooks: [ha.id, hb.id], now: T0 + 100, backlogged: again, onlyWebhooks })).toEqual([]);
         expect([...again]).toEqual([hb.id]);
+      });
+
+
+      it('a refill of named webhooks: other owners\' leases count, this owner\'s ended attempts do not, the batch limit holds', async () => {
+        const a = await acct();
+        const w = await hook(a.id);
+        const other = await hook(a.id, { url: 'https://example.com/other' });
+        for (let i = 0; i < 6; i++) await publish(a.id, { now: T0 + i }); // 6 deliveries each for w and other
+        const [b1] = await claim({ owner: 'B', limit: 1, endpointLimit: 4, webhooks: [w.id], onlyWebhooks: true, now: T0 + 100 });
+        const [a1] = await claim({ owner: 'A', limit: 1, endpointLimit: 4, webhooks: [w.id], onlyWebhooks: true, now: T0 + 100 });
+        expect(b1!.webhookId).toBe(w.id);
+        expect(a1!.webhookId).toBe(w.id);
+        // w: 2 live leases of 4, but A's own attempt has ended (finished): 3 slots; other: 4.
+        // The batch limit of 5 cuts across both, oldest due first, and flags both as backlogged.
+        const backlogged = new Set<string>();
+        const got = await claim({ owner: 'A', limit: 5, endpointLimit: 4, webhooks: [w.id, other.id], finished: [a1!.id], onlyWebhooks: true, now: T0 + 100, backlogged });
+        expect(got).toHaveLength(5);
+        expect(got.filter((c) => c.webhookId === w.id).length).toBeLessThanOrEqual(3);
+        expect(new Set(got.map((c) => c.id)).size).toBe(5);
+        expect(got.some((c) => c.id === a1!.id || c.id === b1!.id)).toBe(false);
+        expect(got.map((c) => c.data)).toEqual(Array(5).fill('{"n":1}'));
+        expect(backlogged).toEqual(new Set([w.id, other.id]));
+        // Only the named webhooks are looked at.
+        expect(await claim({ owner: 'C', limit: 10, endpointLimit: 10, webhooks: [newId('wh')], onlyWebhooks: true, now: T0 + 100 })).toEqual([]);
       });
 
       it('recordAttempts writes status, attempts, next time and the attempt; frees the lease', async () => {
