@@ -138,7 +138,7 @@ function targets(results, limit) {
   const boss = find('4', (r) => r.peer === 'pgboss');
   const flat1 = find('3', (r) => r.fanout === 1 && r.rate === null);
   const at1000 = find('3', (r) => r.fanout === 1 && r.rate === 1000);
-  const pg2 = find('5', (r) => r.workers === 2);
+  const pg2 = find('5', (r) => r.workers === 2 && r.webhooks === 1); // the 1-webhook rows; 5b is for comparison
   const mem = find('6', (r) => r.unit === 'MB peak RSS');
   const big = find('6', (r) => r.unit === 'MB RSS growth');
   const iso = find('7', (r) => r.id === '7');

@@ -7,8 +7,13 @@ import { migrate, pgReachable, pgServerPids, pgSink, seedBacklog, startHerald, t
 import { CpuMeter, nowMs, pidsWhere } from '../lib/util.mjs';
 import { drainSqlite, med, row } from './common.mjs';
 
-export async function pgRun(ctx, workers, n, maxMs) {
-  const db = await throwawayPg(`w${workers}`);
+/**
+ * One drain of `n` deliveries by `workers` processes. `webhooks` > 1 spreads them over that many
+ * webhooks (one receiver, a path each), so the per-webhook limit no longer caps the cluster.
+ */
+export async function pgRun(ctx, workers, n, maxMs, webhooks = 1) {
+  n = Math.ceil(n / webhooks) * webhooks; // whole events: each goes to every webhook
+  const db = await throwawayPg(`w${workers}h${webhooks}`);
   const receiver = await startReceiver([{ name: 'ok', mode: 'ok' }]);
   const heralds = [];
   try {
@@ -20,7 +25,9 @@ export async function pgRun(ctx, workers, n, maxMs) {
     const hs = heralds;
     const sink = await pgSink(db.url);
     const reached = receiver.expect(n, ['ok'], maxMs);
-    await seedBacklog(sink, { hookUrls: [receiver.url('ok')], groups: [{ events: n, hooks: [0] }], singleTx: true });
+    const hookUrls = Array.from({ length: webhooks }, (_, i) => receiver.url('ok', webhooks > 1 ? `/hook/${i}` : '/hook'));
+    // Each event goes to every webhook: n / webhooks events, n deliveries.
+    await seedBacklog(sink, { hookUrls, groups: [{ events: n / webhooks, hooks: hookUrls.map((_, i) => i) }], singleTx: true });
     const t0 = nowMs();
     const meter = new CpuMeter({ herald: () => hs.map((h) => h.pid), receiver: () => [receiver.pid], postgres: () => pgServerPids(pidsWhere, db.name) });
     let timedOut = false;
@@ -32,7 +39,7 @@ export async function pgRun(ctx, workers, n, maxMs) {
     await sink.close();
     const windowMs = doneAt - t0;
     return {
-      workers, n, timedOut, delivered: st.unique, dups: st.dups, succeededInStore: succeeded,
+      workers, webhooks, n, timedOut, delivered: st.unique, dups: st.dups, succeededInStore: succeeded,
       windowMs, rate: (st.unique * 1000) / windowMs, cpu,
       cpuPerDeliveryMs: (cpu.ms.herald + cpu.ms.receiver + cpu.ms.postgres) / Math.max(1, st.unique),
       errors: hs.flatMap((h) => h.errors),
@@ -49,13 +56,16 @@ export async function run(ctx) {
     ctx.log('  PostgreSQL skipped: nothing answers on 127.0.0.1:5432');
     return { rows: [], skipped: 'PostgreSQL unreachable' };
   }
-  const { n, workers, maxMs } = ctx.sizes.pg;
-  const out = Object.fromEntries(workers.map((w) => [w, []]));
+  const { n, workers, maxMs, manyWebhooks } = ctx.sizes.pg;
+  // 1 webhook (the rows the target is judged on), then the same backlog over many webhooks.
+  const configs = [...workers.map((w) => ({ w, hooks: 1 })), ...(manyWebhooks ? workers.map((w) => ({ w, hooks: manyWebhooks })) : [])];
+  const out = new Map(configs.map((c) => [c, []]));
   for (let i = 0; i < ctx.sizes.runs; i++) {
-    for (const w of workers) {
-      const r = await pgRun(ctx, w, n, maxMs);
-      ctx.log(`  postgres ${w} worker(s) run ${i + 1}: ${r.rate.toFixed(0)} deliveries/s; CPU Herald ${r.cpu.pct.herald.toFixed(0)} %, PostgreSQL ${r.cpu.pct.postgres.toFixed(0)} %, receiver ${r.cpu.pct.receiver.toFixed(0)} %; arrived ${r.delivered}/${n}, succeeded in store ${r.succeededInStore}, dups ${r.dups}${r.timedOut ? ' (TIMED OUT)' : ''}${r.errors.length ? ' errors: ' + r.errors.slice(0, 3).join('; ') : ''}`);
-      out[w].push(r);
+    for (const c of configs) {
+      const w = c.w;
+      const r = await pgRun(ctx, w, n, maxMs, c.hooks);
+      ctx.log(`  postgres ${w} worker(s), ${c.hooks} webhook(s) run ${i + 1}: ${r.rate.toFixed(0)} deliveries/s; CPU Herald ${r.cpu.pct.herald.toFixed(0)} %, PostgreSQL ${r.cpu.pct.postgres.toFixed(0)} %, receiver ${r.cpu.pct.receiver.toFixed(0)} %; arrived ${r.delivered}/${r.n}, succeeded in store ${r.succeededInStore}, dups ${r.dups}${r.timedOut ? ' (TIMED OUT)' : ''}${r.errors.length ? ' errors: ' + r.errors.slice(0, 3).join('; ') : ''}`);
+      out.get(c).push(r);
     }
   }
   const rows = [];
@@ -69,15 +79,17 @@ export async function run(ctx) {
     notes: `CPU Herald ${med(sqliteRuns, (r) => r.cpu.pct.herald).toFixed(0)} %`,
     cpuPerDeliveryMs: med(sqliteRuns, (r) => r.cpuPerDeliveryMs),
   }));
-  for (const w of workers) {
-    const rs = out[w];
-    rows.push(row('5', `Herald, PostgreSQL, ${w} worker process${w > 1 ? 'es' : ''}`, `${n} due deliveries, 1 webhook, defaults`, rs.map((r) => r.rate), 'deliveries/s', {
+  for (const c of configs) {
+    const { w, hooks } = c;
+    const rs = out.get(c);
+    rows.push(row(hooks > 1 ? '5b' : '5', `Herald, PostgreSQL, ${w} worker process${w > 1 ? 'es' : ''}${hooks > 1 ? `, ${hooks} webhooks` : ''}`, `${n} due deliveries, ${hooks > 1 ? `${hooks} webhooks (one receiver, a path each)` : '1 webhook'}, defaults`, rs.map((r) => r.rate), 'deliveries/s', {
       workers: w,
+      webhooks: hooks,
       stopped: rs.filter((r) => r.timedOut).length,
       cpuPerDeliveryMs: med(rs, (r) => r.cpuPerDeliveryMs),
       allArrived: rs.every((r) => r.delivered === r.n && r.succeededInStore === r.n),
       notes: `${rs.some((r) => r.timedOut) ? `${rs.filter((r) => r.timedOut).length} run(s) stopped at the ${maxMs / 1000} s cap (rate = what arrived by then); ` : ''}CPU Herald ${med(rs, (r) => r.cpu.pct.herald).toFixed(0)} % (all processes) + PostgreSQL ${med(rs, (r) => r.cpu.pct.postgres).toFixed(0)} % + receiver ${med(rs, (r) => r.cpu.pct.receiver).toFixed(0)} %; ${med(rs, (r) => r.cpuPerDeliveryMs * 1000).toFixed(0)} µs CPU/delivery; all arrived: ${rs.every((r) => r.delivered === r.n && r.succeededInStore === r.n)}, dups ${rs.reduce((a, r) => a + r.dups, 0)}`,
     }));
   }
-  return { rows, runs: out };
+  return { rows, runs: [...out.values()].flat() };
 }
