@@ -108,6 +108,30 @@ describe('delivery worker', () => {
     expect(claims.n).toBeGreaterThan(0);
   });
 
+  it('finds work nobody named within a poll or two while a busy webhook keeps the worker awake', async () => {
+    const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '300', HERALD_ENDPOINT_CONCURRENCY: '2' });
+    // A: a backlog sent 2 at a time, 2 ms each, so a slot frees up every millisecond or so
+    // for seconds: the worker is woken to refill A long before its poll timer would fire.
+    const busy = await receiver(async (_r, res) => {
+      await sleep(2);
+      res.end('ok');
+    });
+    const quiet = await receiver();
+    const webhookA = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: busy.url, events: ['*'] })).body.id as string;
+    const acc2 = await createAccount(h, 'pro', 'Other');
+    await h.api('POST', `/v1/accounts/${acc2}/webhooks`, { url: quiet.url, events: ['*'] });
+    const events = Array.from({ length: 3000 }, (_, i) => ({ accountId: acc, type: 'content.generated', data: `{"i":${i}}`, idempotencyKey: null, now: Date.now() }));
+    await h.herald.ctx.store.publishMany(events);
+    h.herald.ctx.worker!.notify([webhookA]);
+    await waitFor(() => busy.received.length >= 10);
+    // Queued for B without telling the worker, as a process that does not notify would.
+    const t0 = Date.now();
+    await h.herald.ctx.store.publishMany([{ accountId: acc2, type: 'content.generated', data: '{}', idempotencyKey: null, now: t0 }]);
+    await waitFor(() => quiet.received.length === 1, 5000);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(busy.received.length).toBeLessThan(3000); // A was still busy when B's arrived
+  });
+
   it('fails a queued delivery whose webhook was disabled, without sending it', async () => {
     const { h, acc } = await herald();
     const rx = await receiver();

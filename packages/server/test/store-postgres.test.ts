@@ -1,5 +1,9 @@
-import { describe, it } from 'vitest';
-import { DEFAULT_PG_URL, freshPostgres, postgresAdminUrl } from './helpers/db.js';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../src/store/migrate.js';
+import { openStore } from '../src/store/open.js';
+import type { Store } from '../src/store/store.js';
+import { DEFAULT_PG_URL, freshPostgres, postgresAdminUrl, type TestDatabase } from './helpers/db.js';
 import { runStoreConformance } from './store.conformance.js';
 
 // Throws when HERALD_TEST_DATABASE_URL is set but unreachable; null when nothing is configured
@@ -7,6 +11,60 @@ import { runStoreConformance } from './store.conformance.js';
 const admin = await postgresAdminUrl();
 if (admin) {
   runStoreConformance('postgres', () => freshPostgres(admin), { multiProcess: true });
+
+  describe('named prepared statements (PostgreSQL)', () => {
+    let db: TestDatabase;
+    const stores: Store[] = [];
+    const open = async (preparedStatements: boolean) => {
+      // One connection, so what a statement prepares is visible to the next query.
+      const s = await openStore({ db: { kind: 'postgres', url: db.url }, sqliteSynchronous: 'normal', dbPoolSize: 1, pgPreparedStatements: preparedStatements });
+      stores.push(s);
+      return s;
+    };
+    const prepared = async (s: Store) => Number((await s.q.all<{ c: string }>('SELECT COUNT(*) AS c FROM pg_prepared_statements'))[0]!.c);
+    const work = async (s: Store) => {
+      const a = await s.createAccount('Acme', 'pro');
+      const w = await s.createWebhook({ accountId: a.id, url: 'https://example.com/h', description: '', events: ['*'], headersEnc: null, secretEnc: null, enabled: true });
+      await s.publishMany([{ accountId: a.id, type: 'content.generated', data: '{}', idempotencyKey: null, now: Date.now() }]);
+      const claimed = await s.claimDue({ owner: 'A', now: Date.now(), leaseMs: 30_000, limit: 10, lane: 'first', endpointLimit: 4, webhooks: [w.id], onlyWebhooks: true });
+      expect(claimed).toHaveLength(1);
+      expect(await s.getWebhookById(w.id)).toMatchObject({ id: w.id });
+      return w;
+    };
+
+    beforeAll(async () => {
+      db = await freshPostgres(admin);
+      await migrate((await db.open()).q);
+    });
+    afterAll(async () => {
+      await Promise.all(stores.map((s) => s.close()));
+      await db?.drop();
+    });
+
+    it('prepare the hot statements once per connection, and none when turned off', async () => {
+      const on = await open(true);
+      await work(on);
+      expect(await prepared(on)).toBeGreaterThan(0);
+      const off = await open(false);
+      await work(off);
+      expect(await prepared(off)).toBe(0);
+    });
+
+    it('keep working when a migration adds columns under a running process', async () => {
+      const s = await open(true);
+      const w = await work(s);
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      try {
+        await c.query('ALTER TABLE webhooks ADD COLUMN rolling_extra TEXT');
+        await c.query('ALTER TABLE deliveries ADD COLUMN rolling_extra TEXT');
+      } finally {
+        await c.end();
+      }
+      await work(s);
+      expect(await s.getWebhookById(w.id)).toMatchObject({ id: w.id });
+    });
+  });
 } else {
   const why =
     process.env.HERALD_TEST_DATABASE_URL === 'none'

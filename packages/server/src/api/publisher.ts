@@ -52,7 +52,8 @@ export class Publisher {
           g.resolve(r);
         };
         try {
-          const results = await this.store.publishMany(group.map((g) => g.input), this.local?.leaseOffer());
+          const local = this.local;
+          const results = await this.store.publishMany(group.map((g) => g.input), local ? () => local.leaseOffer() : null);
           group.forEach((g, i) => done(g, results[i]!));
         } catch {
           for (const g of group) {

@@ -43,6 +43,7 @@ export interface RawConfigKeys {
   endpointConcurrency: number;
   pollIntervalMs: number;
   dbPoolSize: number;
+  pgPreparedStatements: boolean;
   sqliteSynchronous: 'full' | 'normal';
   logLevel: string;
 }
@@ -70,6 +71,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'HERALD_ENDPOINT_CONCURRENCY', key: 'endpointConcurrency', type: 'int', default: '16', min: 1, max: 1000, description: 'deliveries in flight per webhook, across all worker processes' },
   { env: 'HERALD_POLL_INTERVAL_MS', key: 'pollIntervalMs', type: 'int', default: '200', min: 5, max: 60000, description: 'how often an idle worker looks for due deliveries (new events wake it at once)' },
   { env: 'HERALD_DB_POOL_SIZE', key: 'dbPoolSize', type: 'int', default: '10', min: 1, max: 1000, description: 'PostgreSQL connections per process' },
+  { env: 'HERALD_PG_PREPARED_STATEMENTS', key: 'pgPreparedStatements', type: 'bool', default: 'true', description: 'PostgreSQL: run the hot statements as named prepared statements (parsed and planned once per connection); set `false` behind a transaction-mode pooler without prepared-statement support' },
   { env: 'HERALD_SQLITE_SYNCHRONOUS', key: 'sqliteSynchronous', type: 'enum', values: ['full', 'normal'], default: 'full', description: '`full`: a 202 means the event is on disk even after power loss; `normal`: survives a crash of the process, not of the machine' },
   { env: 'HERALD_LOG_LEVEL', key: 'logLevel', type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', description: 'log level (JSON logs on stdout)' },
 ];

@@ -31,6 +31,8 @@ const LEASE_SAFETY_MS = 1000;
 const CLAIM_BATCH = 500;
 /** Retry due times remembered for precise wake-ups; beyond this, polling alone finds them. */
 const MAX_TRACKED_DUE = 1000;
+/** Webhooks remembered for refills (to claim for first) and as backlogged. */
+const MAX_TRACKED_WEBHOOKS = 10_000;
 /** Pause before writing outcomes again after a failed write. */
 const WRITE_RETRY_MS = 500;
 /** A single outcome the database refuses this many times (with the database up) is dropped. */
@@ -137,8 +139,8 @@ export class DeliveryWorker {
     if (!webhookIds) this.#wide = true;
     if (webhookIds) {
       for (const w of webhookIds) {
-        if (this.#refill.size < 10_000) this.#refill.add(w);
-        if (this.#backlogged.size < 10_000) this.#backlogged.add(w);
+        if (this.#refill.size < MAX_TRACKED_WEBHOOKS) this.#refill.add(w);
+        if (this.#backlogged.size < MAX_TRACKED_WEBHOOKS) this.#backlogged.add(w);
       }
     }
     // A redelivery (or a released retry) is in the retry lane, which is otherwise asked only
@@ -153,10 +155,11 @@ export class DeliveryWorker {
    * claim for those that may have work waiting, or for any when this worker was full.
    */
   #freed(webhookIds: Iterable<string>): void {
-    let wake = this.#wantSlots;
+    // At the cap the set no longer knows every backlogged webhook: any freed slot may matter.
+    let wake = this.#wantSlots || this.#backlogged.size >= MAX_TRACKED_WEBHOOKS;
     for (const w of webhookIds) {
       if (!this.#backlogged.has(w)) continue;
-      if (this.#refill.size < 10_000) this.#refill.add(w);
+      if (this.#refill.size < MAX_TRACKED_WEBHOOKS) this.#refill.add(w);
       wake = true;
     }
     if (!wake) return;
@@ -234,11 +237,15 @@ export class DeliveryWorker {
     const firstLimit = Math.min(free, CLAIM_BATCH);
     const webhooks = [...this.#refill];
     this.#refill.clear();
-    const onlyWebhooks = !this.#wide && webhooks.length > 0;
-    this.#wide = false;
     // Walking every webhook with due work is what finds endpoints hidden behind another's
     // backlog; it costs one index seek per such webhook, so at most once per poll interval.
-    const thorough = !onlyWebhooks && now >= this.#thoroughAt;
+    // It is also due whatever woke the loop: a steady stream of refills on a busy webhook wakes
+    // the loop before the poll timer ever fires, and must not hide work nobody named (an
+    // expired lease, a webhook left full, a retry behind another's).
+    const walkDue = now >= this.#thoroughAt;
+    const onlyWebhooks = !this.#wide && !walkDue && webhooks.length > 0;
+    this.#wide = false;
+    const thorough = !onlyWebhooks && walkDue;
     if (thorough) this.#thoroughAt = now + this.opts.pollIntervalMs;
     // Attempts that ended but whose outcomes are not written yet still hold their leases in
     // the database; their HTTP requests are over, so their webhooks' slots are free again.
@@ -252,18 +259,20 @@ export class DeliveryWorker {
     const retryCap = retrySlots - this.#retriesInFlight;
     const retryFree = Math.min(this.opts.concurrency - this.#inFlight.size, retryCap);
     let retriesFull = false;
+    let retryAsked = false;
     const retryNow = Date.now();
     const ownRetryDue = this.#dueTimes.some((t) => t <= retryNow);
     if (retryFree > 0 && (retryNow >= this.#retryLaneQuietUntil || ownRetryDue)) {
+      retryAsked = true;
       const retryLimit = Math.min(retryFree, CLAIM_BATCH);
       const retries = await this.store.claimDue({ ...base, now: retryNow, lane: 'retry', limit: retryLimit, webhooks, thorough, finished, backlogged });
       for (const d of retries) this.#start(d, retryNow);
       retriesFull = retries.length === retryLimit;
       this.#retryLaneQuietUntil = retries.length ? 0 : retryNow + this.opts.pollIntervalMs;
     }
-    // The webhooks asked about and not reported backlogged had nothing more due.
-    for (const w of webhooks) if (!backlogged.has(w)) this.#backlogged.delete(w);
-    for (const w of backlogged) if (this.#backlogged.size < 10_000) this.#backlogged.add(w);
+    // The webhooks asked about in both lanes and not reported backlogged had nothing more due.
+    if (retryAsked) for (const w of webhooks) if (!backlogged.has(w)) this.#backlogged.delete(w);
+    for (const w of backlogged) if (this.#backlogged.size < MAX_TRACKED_WEBHOOKS) this.#backlogged.add(w);
     const more = first.length === firstLimit || retriesFull;
     if (more) this.#wide = true;
     // Retries may be waiting for the retry share of the slots, which any ending attempt frees.
@@ -309,6 +318,7 @@ export class DeliveryWorker {
     if (leaseLeft < needed && this.opts.leaseMs >= needed) {
       this.log.warn({ delivery_id: d.id, lease_left_ms: leaseLeft }, 'too little lease left to send; giving the delivery back');
       await this.store.releaseLeases([d.id], this.owner);
+      this.notify([d.webhookId], d.attempts > 0 ? 'retry' : 'first'); // claimed again at once
       return;
     }
     const attemptNo = d.attempts + 1;

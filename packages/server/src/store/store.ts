@@ -369,7 +369,7 @@ export class Store {
    * Publish several events in ONE transaction (the API groups concurrent requests), so one
    * disk sync covers them all. When this resolves, every event and every delivery is committed.
    */
-  async publishMany(inputs: readonly PublishInput[], lease?: PublishLease | null): Promise<PublishResult[]> {
+  async publishMany(inputs: readonly PublishInput[], lease?: PublishLease | (() => PublishLease | null) | null): Promise<PublishResult[]> {
     // Two processes publishing the same new Idempotency-Key at once both find no prior event;
     // on PostgreSQL the second insert then waits for the first to commit and fails on the
     // unique index. Running the batch again finds the winner's event and answers with it.
@@ -416,7 +416,7 @@ export class Store {
    * inside the transaction, so per-event queries would make the group commit slower per event
    * the busier the API is.
    */
-  async #publishOnce(inputs: readonly PublishInput[], lease: PublishLease | null): Promise<PublishResult[]> {
+  async #publishOnce(inputs: readonly PublishInput[], offer: PublishLease | (() => PublishLease | null) | null): Promise<PublishResult[]> {
     const d = this.q.dialect;
     return this.q.tx(async (t) => {
       const keyOf = (p: PublishInput) => `${p.accountId}\n${p.idempotencyKey}`;
@@ -468,6 +468,9 @@ export class Store {
       }
       await insertValues(t, 'events', EVENT_COLS, eventRows);
       await insertRows(t, 'deliveries', NEW_DELIVERY_COLS, deliveryRows);
+      // A function is asked here, inside the transaction: on SQLite no claim or outcome write
+      // can run until it ends, so the worker's free slots and ended attempts are current.
+      const lease = typeof offer === 'function' ? offer() : offer;
       if (lease && lease.limit > 0 && deliveryRows.length) await this.#leaseAtPublish(t, results, lease);
       if (deliveryRows.length) await this.#wakeWorkers(t, 'first');
       return results;
@@ -701,7 +704,8 @@ export class Store {
         // would be a round trip each, all taken while holding the cluster-wide claim lock.
         const forWebhooks = async (ws: Iterable<string>): Promise<void> => {
           const list = [...new Set(ws)];
-          for (let i = 0; i < list.length && chosen.length < o.limit; i += WEBHOOKS_PER_STATEMENT) {
+          let i = 0;
+          for (; i < list.length && chosen.length < o.limit; i += WEBHOOKS_PER_STATEMENT) {
             const rooms: Array<[string, number]> = [];
             for (const w of list.slice(i, i + WEBHOOKS_PER_STATEMENT)) {
               const room = Math.min(o.endpointLimit - (used.get(w) ?? 0), o.limit - chosen.length);
@@ -736,6 +740,8 @@ export class Store {
             }
             take(heads);
           }
+          // Named webhooks the batch limit left unvisited may well have work: say so.
+          for (const w of list.slice(i)) o.backlogged?.add(w);
         };
         // 1. Webhooks the worker knows may have room again or fresh work.
         await forWebhooks(o.webhooks ?? []);

@@ -63,20 +63,29 @@ function toPg(sql: string): string {
 
 type Queryable = pg.Pool | pg.PoolClient;
 
-const statementNames = new Map<string, string>();
+const statementNames = new Map<string, string | null>();
+/** Statements with more parameters (multi-row inserts, one shape per row count) stay unnamed. */
+const MAX_NAMED_PARAMS = 64;
+/** `SELECT *` would break a prepared statement when a rolling migration adds a column. */
+const STAR = /\b(?:SELECT|RETURNING)\s+\*|\w\.\*/i;
 /**
- * A statement with parameters runs as a named prepared statement: each connection parses and
- * plans it once instead of at every call (the claim's LATERAL and unnest statements cost
- * PostgreSQL more to plan than to run). One name per distinct text, and the texts are bounded
- * (lists travel as one array parameter, multi-row statements have at most 256 shapes per table).
+ * The hot statements run as named prepared statements: each connection parses and plans them
+ * once instead of at every call (the claim's LATERAL and unnest statements cost PostgreSQL more
+ * to plan than to run). One name per distinct text. Left unnamed: statements without
+ * parameters; multi-row inserts, whose up to 256 shapes per table would each stay prepared on
+ * every connection; and `SELECT *`, whose cached plan PostgreSQL refuses ("cached plan must not
+ * change result type") once a migration adds a column under a running process.
  */
-function query(sql: string, params: readonly SqlParam[]): pg.QueryConfig {
+function query(sql: string, params: readonly SqlParam[], prepared: boolean): pg.QueryConfig {
   const text = toPg(sql);
   const values = bind(params);
-  if (!values.length) return { text, values };
+  if (!prepared || !values.length) return { text, values };
   let name = statementNames.get(text);
-  if (name === undefined) statementNames.set(text, (name = `herald_${statementNames.size + 1}`));
-  return { name, text, values };
+  if (name === undefined) {
+    name = values.length <= MAX_NAMED_PARAMS && !STAR.test(text) ? `herald_${statementNames.size + 1}` : null;
+    statementNames.set(text, name);
+  }
+  return name ? { name, text, values } : { text, values };
 }
 
 /** Booleans as 0/1, as on SQLite: the schema keeps flags in INTEGER columns on both backends. */
@@ -85,8 +94,8 @@ const bind = (params: readonly SqlParam[]): unknown[] => params.map((p) => (p ==
 function executorOn(c: Queryable, self: PostgresExecutor): SqlExecutor {
   return {
     dialect: postgresDialect,
-    all: async <T>(sql: string, params: readonly SqlParam[] = []) => (await c.query(query(sql, params))).rows as T[],
-    run: async (sql: string, params: readonly SqlParam[] = []) => ({ changes: (await c.query(query(sql, params))).rowCount ?? 0 }),
+    all: async <T>(sql: string, params: readonly SqlParam[] = []) => (await c.query(query(sql, params, self.preparedStatements))).rows as T[],
+    run: async (sql: string, params: readonly SqlParam[] = []) => ({ changes: (await c.query(query(sql, params, self.preparedStatements))).rowCount ?? 0 }),
     exec: async (sql: string) => void (await c.query(sql)),
     tx: async (fn, opts) => {
       if (!('release' in c)) return self.tx(fn, opts);
@@ -218,20 +227,25 @@ export class PostgresExecutor implements SqlExecutor {
   readonly #url: string;
   readonly #listeners = new Map<string, Listener>();
 
-  private constructor(pool: pg.Pool, url: string) {
+  private constructor(
+    pool: pg.Pool,
+    url: string,
+    /** Named prepared statements for the hot statements (HERALD_PG_PREPARED_STATEMENTS). */
+    readonly preparedStatements: boolean,
+  ) {
     this.#pool = pool;
     this.#url = url;
     this.#direct = executorOn(pool, this);
   }
 
   /** Connection string options (sslmode, sslrootcert, …) pass through to the driver unchanged. */
-  static async connect(url: string, opts: { poolSize: number }): Promise<PostgresExecutor> {
+  static async connect(url: string, opts: { poolSize: number; preparedStatements?: boolean }): Promise<PostgresExecutor> {
     const pool = new pg.Pool({ connectionString: url, max: opts.poolSize });
     // An idle client that errors (server restart) must not crash the process; the pool replaces it.
     pool.on('error', () => {});
     const c = await pool.connect();
     c.release();
-    return new PostgresExecutor(pool, url);
+    return new PostgresExecutor(pool, url, opts.preparedStatements ?? true);
   }
 
   all<T>(sql: string, params?: readonly SqlParam[]): Promise<T[]> {
