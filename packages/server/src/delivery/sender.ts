@@ -1,8 +1,19 @@
 import { Agent, ProxyAgent, type Dispatcher } from 'undici';
 import { isIP } from 'node:net';
-import { checkAddress, type AddressPolicyOptions } from '../core/address-policy.js';
+import { checkAddress, type AddressPolicyOptions, type AddressVerdict } from '../core/address-policy.js';
 import type { ErrorKind } from '../core/types.js';
 import { createSafeLookup, DESTINATION_BLOCKED, DESTINATION_BLOCKED_MESSAGE, resolveAndCheck } from './safe-lookup.js';
+
+/** A webhook URL as a send uses it (see Sender.#target). */
+interface Target {
+  origin: string;
+  path: string;
+  host: string;
+  /** The verdict on an IP-literal host; null for a name (vetted at connect time). */
+  literal: AddressVerdict | null;
+}
+/** URLs remembered by one Sender. */
+const MAX_CACHED_TARGETS = 10_000;
 
 /** Keep this much of each response body for the attempt log, and read no more. */
 export const MAX_RESPONSE_BYTES = 64 * 1024; // 64 KiB
@@ -63,23 +74,39 @@ export class Sender {
     return this.#opts.timeoutMs;
   }
 
+  /**
+   * The parts of a webhook URL a send needs, and an IP literal's verdict (the policy is fixed
+   * for the process): parsed once per URL instead of at every attempt. Bounded: cleared when
+   * full.
+   */
+  readonly #targets = new Map<string, Target | null>();
+  #target(url: string): Target | null {
+    let t = this.#targets.get(url);
+    if (t !== undefined) return t;
+    try {
+      const u = new URL(url);
+      const host = u.hostname.replace(/^\[|\]$/g, '');
+      t = { origin: u.origin, path: u.pathname + u.search, host, literal: isIP(host) ? checkAddress(host, this.#opts.policy) : null };
+    } catch {
+      t = null;
+    }
+    if (this.#targets.size >= MAX_CACHED_TARGETS) this.#targets.clear();
+    this.#targets.set(url, t);
+    return t;
+  }
+
   async send(url: string, headers: Record<string, string>, body: Uint8Array): Promise<SendResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      return failure('network', 'the webhook URL is not valid', elapsed());
-    }
-    const host = u.hostname.replace(/^\[|\]$/g, '');
+    const t = this.#target(url);
+    if (!t) return failure('network', 'the webhook URL is not valid', elapsed());
+    const host = t.host;
 
     // Vet what the connect-time lookup cannot see: IP literals, and names sent via a proxy
     // (the proxy resolves them, so Herald checks its own answer first). The DNS check counts
     // against the attempt's one timeout, so an attempt never lasts longer than the timeout.
-    if (isIP(host)) {
-      const v = checkAddress(host, this.#opts.policy);
-      if (!v.allowed) return blocked(v.reason, elapsed());
+    if (t.literal) {
+      if (!t.literal.allowed) return blocked(t.literal.reason, elapsed());
     } else if (this.#opts.proxyUrl) {
       const r = await resolveAndCheck(host, this.#opts.policy, this.#opts.timeoutMs);
       if (r.ok === false) return blocked(r.detail, elapsed());
@@ -93,8 +120,8 @@ export class Sender {
     const timer = setTimeout(() => controller.abort(), Math.max(1, this.#opts.timeoutMs - elapsed()));
     try {
       const res = await this.#dispatcher.request({
-        origin: u.origin,
-        path: u.pathname + u.search,
+        origin: t.origin,
+        path: t.path,
         method: 'POST',
         headers,
         body,
