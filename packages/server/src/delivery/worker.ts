@@ -94,6 +94,8 @@ export class DeliveryWorker {
   #wide = true;
   /** When the next claim may walk every webhook with due deliveries (see Store.claimDue). */
   #thoroughAt = 0;
+  /** The same for the retry lane, which is asked on its own schedule (see #retryLaneQuietUntil). */
+  #retryThoroughAt = 0;
 
   constructor(
     private readonly store: Store,
@@ -265,7 +267,9 @@ export class DeliveryWorker {
     if (retryFree > 0 && (retryNow >= this.#retryLaneQuietUntil || ownRetryDue)) {
       retryAsked = true;
       const retryLimit = Math.min(retryFree, CLAIM_BATCH);
-      const retries = await this.store.claimDue({ ...base, now: retryNow, lane: 'retry', limit: retryLimit, webhooks, thorough, finished, backlogged });
+      const retryThorough = retryNow >= this.#retryThoroughAt;
+      if (retryThorough) this.#retryThoroughAt = retryNow + this.opts.pollIntervalMs;
+      const retries = await this.store.claimDue({ ...base, now: retryNow, lane: 'retry', limit: retryLimit, webhooks, thorough: retryThorough, finished, backlogged });
       for (const d of retries) this.#start(d, retryNow);
       retriesFull = retries.length === retryLimit;
       this.#retryLaneQuietUntil = retries.length ? 0 : retryNow + this.opts.pollIntervalMs;
