@@ -45,14 +45,13 @@ export const SIZES = {
   },
 };
 
-export function makeContext({ mode, log, profileDir }) {
+export function makeContext({ mode, log }) {
   const tmp = mkdtempSync(join(tmpdir(), 'herald-bench-'));
   return {
     mode,
     sizes: SIZES[mode],
     tmp,
     log,
-    profileDir,
     results: {}, // scenario id -> its result, for later scenarios' ratios
     cleanup: () => rmSync(tmp, { recursive: true, force: true }),
   };

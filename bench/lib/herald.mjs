@@ -5,7 +5,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BENCH_SECRET, eventData, nowMs, run, withTimeout } from './util.mjs';
+import { BENCH_SECRET, eventData, pidsWhere, run, withTimeout } from './util.mjs';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // BENCH_HERALD_CLI measures another build (a candidate fix, say) with the same harness.
@@ -51,13 +51,15 @@ export async function startHerald(databaseUrl, { role = 'all', env = {}, cpuProf
     env: heraldEnv(databaseUrl, { HERALD_ROLE: role, ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const h = { proc, pid: proc.pid, port: null, url: null, startedAt: null, lines: 0, errors: [], stderr: '' };
+  const h = { proc, pid: proc.pid, port: null, url: null, startedAt: null, errors: [], stderr: '' };
   const exited = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
   h.exited = exited;
   proc.stderr.on('data', (d) => (h.stderr = (h.stderr + d).slice(-4000)));
   const started = new Promise((resolveStarted, reject) => {
     createInterface({ input: proc.stdout }).on('line', (line) => {
-      h.lines++;
+      // Parsed only while starting and for errors (pino writes `level` first): at info level
+      // Herald logs a line per API request, and parsing them all would take CPU from the run.
+      if (h.startedAt !== null && !line.startsWith('{"level":5') && !line.startsWith('{"level":6')) return;
       if (!line.startsWith('{')) return;
       let m;
       try {
@@ -257,7 +259,7 @@ export async function pgReachable() {
 }
 
 /** Pids of the PostgreSQL server processes that serve `dbName`, plus its shared helpers (WAL writer, checkpointer…). */
-export function pgServerPids(pidsWhere, dbName) {
+export function pgServerPids(dbName) {
   return pidsWhere((comm, cmd) => (comm === 'postgres' || cmd.startsWith('postgres')) && (cmd.includes(` ${dbName} `) || /postgres: (walwriter|checkpointer|background writer|autovacuum|logical|stats|wal)/.test(cmd) || /\/postgres\b.*-D/.test(cmd)));
 }
 
@@ -265,4 +267,3 @@ export function builtInfo() {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build -w packages/server\` at the repository root first`);
 }
 
-export { nowMs };

@@ -1,6 +1,5 @@
 // Pieces several scenarios share: an RSS sampler, row building, and the SQLite backlog drain
 // (scenario 2's measurement, reused by 5 for its SQLite row and by 7 for its baseline).
-import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CpuMeter, median, procRss } from '../lib/util.mjs';
 import { migrate, seedBacklog, sqliteSink, startHerald } from '../lib/herald.mjs';
@@ -51,7 +50,7 @@ export const med = (runs, f) => median(runs.map(f));
  * and time the drain: from Herald's `herald started` (its worker claims right after) to the
  * receiver holding all `n` distinct deliveries. Then stop Herald and check the store.
  */
-export async function drainSqlite(ctx, { n, stalled = 0, sameHost = false, env = {}, maxMs, tag = 'drain', cpuProfDir = null, templateDb = null }) {
+export async function drainSqlite(ctx, { n, stalled = 0, sameHost = false, env = {}, maxMs, tag = 'drain', cpuProfDir = null }) {
   const servers = [{ name: 'ok', mode: sameHost && stalled ? 'mixed' : 'ok' }];
   if (stalled && !sameHost) servers.push({ name: 'stall', mode: 'stall' });
   const receiver = await startReceiver(servers);
@@ -59,20 +58,16 @@ export async function drainSqlite(ctx, { n, stalled = 0, sameHost = false, env =
   const url = `sqlite:${dbPath}`;
   let herald = null;
   try {
-    let seeded;
-    if (templateDb) copyFileSync(templateDb, dbPath);
-    else {
-      await migrate(url);
-      const sink = await sqliteSink(dbPath);
-      const now = Date.now();
-      const groups = [];
-      // The stalled endpoint's deliveries are older, so they sit first in the queue.
-      if (stalled) groups.push({ events: stalled, hooks: [1], dueAt: now - 60_000, createdAt: now - 60_000 });
-      groups.push({ events: n, hooks: [0] });
-      const stallUrl = sameHost ? receiver.url('ok', '/stall') : stalled ? receiver.url('stall') : null;
-      seeded = await seedBacklog(sink, { hookUrls: stallUrl ? [receiver.url('ok'), stallUrl] : [receiver.url('ok')], groups });
-      sink.close();
-    }
+    await migrate(url);
+    const seedSink = await sqliteSink(dbPath);
+    const now = Date.now();
+    const groups = [];
+    // The stalled endpoint's deliveries are older, so they sit first in the queue.
+    if (stalled) groups.push({ events: stalled, hooks: [1], dueAt: now - 60_000, createdAt: now - 60_000 });
+    groups.push({ events: n, hooks: [0] });
+    const stallUrl = sameHost ? receiver.url('ok', '/stall') : stalled ? receiver.url('stall') : null;
+    const seeded = await seedBacklog(seedSink, { hookUrls: stallUrl ? [receiver.url('ok'), stallUrl] : [receiver.url('ok')], groups });
+    seedSink.close();
     const reached = receiver.expect(n, ['ok'], maxMs ?? 30_000 + n * 3);
     herald = await startHerald(url, { env, cpuProfDir, name: tag });
     const herald_started = herald.startedAt;
@@ -86,8 +81,7 @@ export async function drainSqlite(ctx, { n, stalled = 0, sameHost = false, env =
     await herald.stop();
     herald = null;
     const sink = await sqliteSink(dbPath);
-    const okHook = seeded?.hookIds[0];
-    const succeeded = okHook ? sink.count("SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND status = 'succeeded'", okHook) : sink.count("SELECT COUNT(*) FROM deliveries WHERE status = 'succeeded'");
+    const succeeded = sink.count("SELECT COUNT(*) FROM deliveries WHERE webhook_id = ? AND status = 'succeeded'", seeded.hookIds[0]);
     sink.close();
     // From Herald's own `herald started` timestamp (its worker claims right after) to the
     // receiver holding every delivery; both are epoch ms on this machine's clock.

@@ -38,7 +38,7 @@ export async function e2eRun(ctx, { fanout, rate, count, drainMaxMs, tag, env = 
   let herald = null;
   let gen = null;
   try {
-    herald = await startHerald(`sqlite:${join(ctx.tmp, `${tag}-${Date.now()}.db`)}`, { name: tag, env, cpuProfDir: ctx.cpuProfDir ?? null });
+    herald = await startHerald(`sqlite:${join(ctx.tmp, `${tag}-${Date.now()}.db`)}`, { name: tag, env });
     const { accountId } = await setupAccount(herald.url, names.map((n) => receiver.url(n)));
     // Warm-up: JIT, connection pools, prepared statements; then forget it.
     const warm = Math.ceil(ctx.sizes.e2e.warmup / fanout); // about the same number of deliveries whatever the fan-out

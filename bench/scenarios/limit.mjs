@@ -40,6 +40,5 @@ export async function run(ctx) {
   });
   const best = rows.reduce((a, b) => (b.value > a.value ? b : a));
   best.isLimit = true;
-  ctx.limit = best.value;
   return { rows, limit: best.value, limitConfig: best.config, raw: byC };
 }

@@ -27,7 +27,7 @@ export async function peerRun(ctx, kind, n) {
     if (kind === 'pgboss') db = await throwawayPg('pgboss');
     child = new Child(join(BENCH_DIR, 'lib/peer.mjs'), [JSON.stringify({ kind, n, url: receiver.url('ok'), redisUrl: REDIS_URL, dbUrl: db?.url, queue, ...PEERS[kind].opts })], { cwd: BENCH_DIR });
     await child.wait('seeded', 180_000, `${kind} to enqueue ${n} jobs`);
-    const server = kind === 'bullmq' ? () => pidsWhere((comm) => comm === 'redis-server') : () => pgServerPids(pidsWhere, db.name);
+    const server = kind === 'bullmq' ? () => pidsWhere((comm) => comm === 'redis-server') : () => pgServerPids(db.name);
     const meter = new CpuMeter({ worker: () => [child.pid], receiver: () => [receiver.pid], server });
     const reached = receiver.expect(n, ['ok'], 60_000 + n * 10);
     const started = await child.request({ type: 'go' }, 'started', 30_000);

@@ -4,7 +4,7 @@
 // clock runs from that commit (so the workers' idle poll, ≤ HERALD_POLL_INTERVAL_MS, counts).
 import { startReceiver } from '../lib/context.mjs';
 import { migrate, pgReachable, pgServerPids, pgSink, seedBacklog, startHerald, throwawayPg } from '../lib/herald.mjs';
-import { CpuMeter, nowMs, pidsWhere } from '../lib/util.mjs';
+import { CpuMeter, nowMs } from '../lib/util.mjs';
 import { drainSqlite, med, row } from './common.mjs';
 
 /**
@@ -18,7 +18,7 @@ export async function pgRun(ctx, workers, n, maxMs, webhooks = 1) {
   const heralds = [];
   try {
     await migrate(db.url);
-    const started = await Promise.allSettled(Array.from({ length: workers }, (_, i) => startHerald(db.url, { role: 'worker', name: `pg-w${workers}-${i}`, cpuProfDir: ctx.cpuProfDir ?? null })));
+    const started = await Promise.allSettled(Array.from({ length: workers }, (_, i) => startHerald(db.url, { role: 'worker', name: `pg-w${workers}-${i}` })));
     for (const s of started) if (s.status === 'fulfilled') heralds.push(s.value);
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
@@ -29,7 +29,7 @@ export async function pgRun(ctx, workers, n, maxMs, webhooks = 1) {
     // Each event goes to every webhook: n / webhooks events, n deliveries.
     await seedBacklog(sink, { hookUrls, groups: [{ events: n / webhooks, hooks: hookUrls.map((_, i) => i) }], singleTx: true });
     const t0 = nowMs();
-    const meter = new CpuMeter({ herald: () => hs.map((h) => h.pid), receiver: () => [receiver.pid], postgres: () => pgServerPids(pidsWhere, db.name) });
+    const meter = new CpuMeter({ herald: () => hs.map((h) => h.pid), receiver: () => [receiver.pid], postgres: () => pgServerPids(db.name) });
     let timedOut = false;
     const doneAt = await reached.then((m) => m.at, () => ((timedOut = true), nowMs()));
     const cpu = meter.stop();

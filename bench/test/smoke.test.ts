@@ -35,13 +35,18 @@ describe('bench smoke (tiny sizes)', () => {
     for (const id of only) expect(res.scenarios[id]?.error, `scenario ${id}`).toBeUndefined();
     const ids = new Set(res.rows.map((x) => x.id));
     for (const id of ['1', '2', '3', '6', '7', '7b']) expect(ids, `a row for scenario ${id}`).toContain(id);
-    if (!res.scenarios['5']?.skipped) expect(ids).toContain('5');
+    // Scenario 5 may only be skipped for want of a PostgreSQL server.
+    if (res.scenarios['5']?.skipped) expect(res.scenarios['5'].skipped).toBe('PostgreSQL unreachable');
+    else for (const id of ['5', '5b']) expect(ids).toContain(id);
     if (peers) expect(res.rows.filter((x) => x.id === '4').map((x) => x.scenario).join()).toMatch(/BullMQ.*pg-boss/);
     for (const row of res.rows) {
       expect(row.value, `${row.id} ${row.config}`).toBeTypeOf('number');
       expect(row.runs.length).toBeGreaterThan(0);
-      // Every scenario that is meant to finish delivered everything, exactly once per id.
-      if (row.allArrived !== undefined) expect(row.allArrived, `${row.id} ${row.scenario} ${row.config}: ${row.notes}`).toBe(true);
+      // Every scenario that is meant to finish delivered everything, exactly once per id. Not
+      // meant to: the limit (no queue), the SQLite reference row, delivering from 1 M pending for
+      // a fixed window, and 7b (stopped after a fixed time).
+      const windowed = row.id === '1' || row.id === '7b' || row.unit === 'MB peak RSS' || row.scenario.includes('(reference)');
+      if (!windowed) expect(row.allArrived, `${row.id} ${row.scenario} ${row.config}: ${row.notes}`).toBe(true);
     }
     expect(res.targets.length).toBe(10);
   }, 90_000);

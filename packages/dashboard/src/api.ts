@@ -58,6 +58,7 @@ export interface TestResult {
   status_code: number | null;
   duration_ms: number;
   error: string | null;
+  error_kind: string | null;
   response_body: string | null;
   delivery_id?: string;
 }

@@ -67,12 +67,11 @@ export function relativeTime(iso: string, now = Date.now()): string {
   const steps: Array<[number, Intl.RelativeTimeFormatUnit]> = [
     [86_400_000, 'day'],
     [3_600_000, 'hour'],
-    [60_000, 'minute'],
   ];
   for (const [size, unit] of steps) {
-    if (abs >= size || unit === 'minute') return rtf.format(Math.round(diff / size), unit);
+    if (abs >= size) return rtf.format(Math.round(diff / size), unit);
   }
-  return rtf.format(Math.round(diff / 1000), 'second');
+  return rtf.format(Math.round(diff / 60_000), 'minute');
 }
 
 const dtf = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'medium' });
@@ -200,8 +199,6 @@ export function prettyJson(text: string, indent = '  '): string | null {
   }
   return out;
 }
-
-export const eventLabel = (events: string[]): string => (events.includes('*') ? 'All events' : events.join(', '));
 
 /** Server texts (a disabled reason) carry ISO timestamps; show them like every other time here. */
 export const humanizeTimestamps = (text: string): string =>

@@ -76,17 +76,17 @@ describe('verifyWebhook: success', () => {
 
   it('reuses a prebuilt verifier', async () => {
     const { body, headers } = await delivery();
-    await expect(verifyWebhook(body, headers, createVerifier({ secret: SECRET }))).resolves.toBeTruthy();
+    await expect(verifyWebhook(body, headers, createVerifier({ secret: SECRET }))).resolves.toEqual(JSON.parse(body));
   });
 
   it('accepts any of several secrets, and any of several signatures (rotation)', async () => {
     const { body, headers } = await delivery(envelope(), 'whsec_old');
-    await expect(verifyWebhook(body, headers, { secret: ['whsec_new', 'whsec_old'] })).resolves.toBeTruthy();
-    await expect(verifyWebhook(body, headers, { secret: ['whsec_new', 'whsec_old'], scheme: 'hub' })).resolves.toBeTruthy();
+    await expect(verifyWebhook(body, headers, { secret: ['whsec_new', 'whsec_old'] })).resolves.toEqual(JSON.parse(body));
+    await expect(verifyWebhook(body, headers, { secret: ['whsec_new', 'whsec_old'], scheme: 'hub' })).resolves.toEqual(JSON.parse(body));
     const other = await signWebhook({ secret: 'whsec_new', body, id: 'dlv_test_1', timestamp: Number(headers['webhook-timestamp']) });
     const both = { ...headers, 'webhook-signature': `v1a,ignored-asymmetric ${other['webhook-signature']} ${headers['webhook-signature']}` };
-    await expect(verifyWebhook(body, both, { secret: 'whsec_old', scheme: 'standard' })).resolves.toBeTruthy();
-    await expect(verifyWebhook(body, both, { secret: 'whsec_new', scheme: 'standard' })).resolves.toBeTruthy();
+    await expect(verifyWebhook(body, both, { secret: 'whsec_old', scheme: 'standard' })).resolves.toEqual(JSON.parse(body));
+    await expect(verifyWebhook(body, both, { secret: 'whsec_new', scheme: 'standard' })).resolves.toEqual(JSON.parse(body));
   });
 
   it('uses the secret as raw UTF-8, never base64-decoding a whsec_ secret', async () => {
@@ -99,7 +99,7 @@ describe('verifyWebhook: success', () => {
       'webhook-timestamp': String(ts),
       'webhook-signature': 'v1,' + createHmac('sha256', Buffer.from(secret, 'utf8')).update(`dlv_test_1.${ts}.${body}`).digest('base64'),
     };
-    await expect(verifyWebhook(body, headers, { secret, scheme: 'both' })).resolves.toBeTruthy();
+    await expect(verifyWebhook(body, headers, { secret, scheme: 'both' })).resolves.toEqual(JSON.parse(body));
   });
 });
 
@@ -128,7 +128,7 @@ describe('schemes', () => {
   it('auto: uses the hub signature when webhook-signature is absent', async () => {
     const { body, headers } = await delivery();
     const hubOnly = without(headers, 'webhook-signature', 'webhook-timestamp');
-    await expect(verifyWebhook(body, hubOnly, { secret: SECRET })).resolves.toBeTruthy();
+    await expect(verifyWebhook(body, hubOnly, { secret: SECRET })).resolves.toEqual(JSON.parse(body));
     expect(await codeOf(verifyWebhook(body + ' ', hubOnly, { secret: SECRET }))).toBe('signature_mismatch');
   });
 
@@ -147,9 +147,9 @@ describe('schemes', () => {
     expect(await codeOf(verifyWebhook(body, noHub, { secret: SECRET, scheme: 'hub' }))).toBe('missing_header');
     expect(await codeOf(verifyWebhook(body, noHub, { secret: SECRET, scheme: 'both' }))).toBe('missing_header');
     expect(await codeOf(verifyWebhook(body, noStandard, { secret: SECRET, scheme: 'both' }))).toBe('missing_header');
-    await expect(verifyWebhook(body, headers, { secret: SECRET, scheme: 'both' })).resolves.toBeTruthy();
-    await expect(verifyWebhook(body, noHub, { secret: SECRET, scheme: 'standard' })).resolves.toBeTruthy();
-    await expect(verifyWebhook(body, noStandard, { secret: SECRET, scheme: 'hub' })).resolves.toBeTruthy();
+    await expect(verifyWebhook(body, headers, { secret: SECRET, scheme: 'both' })).resolves.toEqual(JSON.parse(body));
+    await expect(verifyWebhook(body, noHub, { secret: SECRET, scheme: 'standard' })).resolves.toEqual(JSON.parse(body));
+    await expect(verifyWebhook(body, noStandard, { secret: SECRET, scheme: 'hub' })).resolves.toEqual(JSON.parse(body));
   });
 
   it('names each missing Standard Webhooks header', async () => {
@@ -194,11 +194,11 @@ describe('failures map to the right code', () => {
   it('stale and future timestamps, at the default 5 minute tolerance', async () => {
     const opts = { secret: SECRET, now: at(NOW) };
     const ok = await signedAt(NOW - 300);
-    await expect(verifyWebhook(ok.body, ok.headers, opts)).resolves.toBeTruthy();
+    await expect(verifyWebhook(ok.body, ok.headers, opts)).resolves.toEqual(JSON.parse(ok.body));
     const old = await signedAt(NOW - 301);
     expect(await codeOf(verifyWebhook(old.body, old.headers, opts))).toBe('timestamp_too_old');
     const soon = await signedAt(NOW + 300);
-    await expect(verifyWebhook(soon.body, soon.headers, opts)).resolves.toBeTruthy();
+    await expect(verifyWebhook(soon.body, soon.headers, opts)).resolves.toEqual(JSON.parse(soon.body));
     const future = await signedAt(NOW + 301);
     expect(await codeOf(verifyWebhook(future.body, future.headers, opts))).toBe('timestamp_too_new');
   });
@@ -210,7 +210,7 @@ describe('failures map to the right code', () => {
     expect(await codeOf(verifyWebhook(old.body, old.headers, opts))).toBe('timestamp_too_old');
     expect(await codeOf(verifyWebhook(future.body, future.headers, opts))).toBe('timestamp_too_new');
     const wide = { ...opts, toleranceSeconds: 3600 };
-    await expect(verifyWebhook(old.body, old.headers, wide)).resolves.toBeTruthy();
+    await expect(verifyWebhook(old.body, old.headers, wide)).resolves.toEqual(JSON.parse(old.body));
   });
 
   it('a stale request with a forged signature is a mismatch, not a timestamp error', async () => {

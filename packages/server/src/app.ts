@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config/load.js';
+import { retryPolicyOf } from './core/retry-policy.js';
 import { SecretBox } from './core/secret-box.js';
 import { VERSION } from './core/version.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -93,7 +94,7 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
           endpointConcurrency: config.endpointConcurrency,
           leaseMs: config.leaseMs,
           pollIntervalMs: config.pollIntervalMs,
-          retry: { baseMs: config.retryBaseMs, factor: config.retryFactor, maxAttempts: config.maxAttempts, jitter: 0.2 },
+          retry: retryPolicyOf(config),
         }, log.child({ component: 'worker' }), metrics);
   const ctx: AppContext = {
     config, store, box, metrics, sender, webhooks, worker, log,

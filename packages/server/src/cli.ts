@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { ConfigError, describeConfig, loadConfig, unknownSettings, type Config } from './config/load.js';
+import { flagOf } from './config/doc.js';
 import { SETTINGS } from './config/settings.js';
 import { VERSION } from './core/version.js';
 import { buildHerald, createLogger } from './app.js';
@@ -11,7 +12,6 @@ import { startClusterJobs } from './cluster-jobs.js';
 import { loadPlugins } from './plugins.js';
 
 /** Every setting has a matching flag: `HERALD_DELIVERY_TIMEOUT_MS` ↔ `--delivery-timeout-ms`. */
-const flagOf = (env: string): string => '--' + env.replace(/^HERALD_/, '').toLowerCase().replace(/_/g, '-');
 
 function withSettingFlags(cmd: Command): Command {
   for (const s of SETTINGS) {

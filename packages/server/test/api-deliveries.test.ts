@@ -189,17 +189,20 @@ describe('history list', () => {
     });
   });
 
+  type Row = { id: string; webhook_id: string; event_type: string; status: string };
   const all = async (query: string) => {
     const ids: string[] = [];
+    const rows: Row[] = [];
     const pages: number[] = [];
     let cursor: string | null = null;
     for (let guard = 0; guard < 20; guard++) {
-      const r: { status: number; body: { data: Array<{ id: string }>; next_cursor: string | null } } = await h.api('GET', `/v1/accounts/${typesAcc}/deliveries?${query}${cursor ? `&cursor=${cursor}` : ''}`);
+      const r: { status: number; body: { data: Row[]; next_cursor: string | null } } = await h.api('GET', `/v1/accounts/${typesAcc}/deliveries?${query}${cursor ? `&cursor=${cursor}` : ''}`);
       expect(r.status).toBe(200);
       ids.push(...r.body.data.map((d) => d.id));
+      rows.push(...r.body.data);
       pages.push(r.body.data.length);
       cursor = r.body.next_cursor;
-      if (!cursor) return { ids, pages };
+      if (!cursor) return { ids, rows, pages };
     }
     throw new Error('pagination does not end');
   };
@@ -219,11 +222,14 @@ describe('history list', () => {
   it('filters by webhook, event type and status, also across pages', async () => {
     const byHook = await all(`webhook_id=${hookB}&limit=2`);
     expect(byHook.ids).toHaveLength(3);
+    expect(byHook.rows.every((d) => d.webhook_id === hookB)).toBe(true);
     const byType = await all('event_type=content.generated&limit=2');
     expect(byType.ids).toHaveLength(4);
+    expect(byType.rows.every((d) => d.event_type === 'content.generated')).toBe(true);
     const ok = await all('status=succeeded&limit=4');
     const pending = await all('status=pending');
     expect(ok.ids).toHaveLength(7);
+    expect(ok.rows.every((d) => d.status === 'succeeded' && d.webhook_id === hookA)).toBe(true);
     expect(pending.ids).toHaveLength(3);
     expect(pending.ids.sort()).toEqual(byHook.ids.sort());
     expect((await all('status=failed')).ids).toEqual([]);

@@ -73,6 +73,7 @@ describe('fan-out', () => {
     expect(r.status).toBe(202);
     expect(r.body.deliveries).toEqual([]);
     expect(await count(h, 'deliveries', 'account_id = ?', acc)).toBe(0);
+    expect(await count(h, 'events', 'id = ? AND account_id = ?', r.body.id, acc)).toBe(1);
   });
 
   it('answers 404 for a missing account, whatever the body', async () => {
@@ -129,7 +130,9 @@ describe('Idempotency-Key', () => {
     const b = await createAccount(h);
     const ra = await publish(h, a, { type: 'content.generated', data: {} }, { 'Idempotency-Key': 'shared' });
     const rb = await publish(h, b, { type: 'content.generated', data: {} }, { 'Idempotency-Key': 'shared' });
+    expect([ra.status, rb.status]).toEqual([202, 202]);
     expect(ra.body.id).not.toBe(rb.body.id);
+    expect(await count(h, 'events', 'account_id = ?', b)).toBe(1);
   });
 
   it('refuses a key longer than 255 characters', async () => {

@@ -127,8 +127,13 @@ describe('webhook secret', () => {
     expect(row!.headers_enc).toMatch(/^v1\./);
     // The same after a change.
     const rotated = 'whsec_rotated-plaintext-' + Date.now();
-    await prod.api('PATCH', `${hooks(prod, acc)}/${c.body.id}`, { secret: rotated, headers: { 'X-Other': rotated + '-h' } });
+    const p = await prod.api('PATCH', `${hooks(prod, acc)}/${c.body.id}`, { secret: rotated, headers: { 'X-Other': rotated + '-h' } });
+    expect(p.status).toBe(200);
+    expect((await prod.api('GET', `${hooks(prod, acc)}/${c.body.id}/secret`)).body.secret).toBe(rotated);
     expect(await databaseContains(prod, rotated)).toBe(false);
+    const [after] = await query<{ secret_enc: string }>(prod, 'SELECT secret_enc FROM webhooks WHERE id = ?', c.body.id);
+    expect(after!.secret_enc).toMatch(/^v1\./);
+    expect(after!.secret_enc).not.toBe(row!.secret_enc);
   });
 });
 
@@ -381,7 +386,7 @@ describe('Test Connection', () => {
     rx.received.length = 0;
     const form = await dev.api('POST', `${hooks(dev, a)}/test`, { url: rx.url + '/form', secret: 'whsec_form-secret-1234', headers: { 'X-Form': '1' } });
     expect(form.status).toBe(200);
-    expect(form.body).toEqual({ ok: true, status_code: 200, duration_ms: expect.any(Number), error: null, response_body: 'pong' });
+    expect(form.body).toEqual({ ok: true, status_code: 200, duration_ms: expect.any(Number), error: null, error_kind: null, response_body: 'pong' });
     expect(rx.received).toHaveLength(1);
     expect(rx.received[0]!.headers['x-herald-event']).toBe('ping');
     expect(rx.received[0]!.headers['x-form']).toBe('1');

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dashboardPlugin } from '../src/dashboard/index.js';
+import { databaseContains } from './helpers/api-kit.js';
 import { ADMIN_TOKEN, createAccount, startHerald, type TestHerald } from './helpers/herald.js';
 
 /**
@@ -105,13 +107,17 @@ describe('dashboard API: portal links, sessions, CSRF', () => {
     const rows = await h.herald.ctx.store.q.all<{ token_hash: string }>('SELECT token_hash FROM portal_links');
     expect(rows.some((x) => x.token_hash.includes(token!))).toBe(false);
     expect(rows.every((x) => /^[0-9a-f]{64}$/.test(x.token_hash))).toBe(true);
+    expect(rows.map((x) => x.token_hash)).toContain(createHash('sha256').update(token!).digest('hex'));
+    expect(await databaseContains(h, token!)).toBe(false);
   });
 
   it('validates ttl_seconds and refuses non-admins and unknown accounts', async () => {
     expect((await h.api('POST', `/v1/accounts/${acme}/portal-sessions`, { ttl_seconds: 24 * 3600 + 1 })).status).toBe(400);
     expect((await h.api('POST', `/v1/accounts/${acme}/portal-sessions`, { ttl_seconds: 0 })).status).toBe(400);
+    const before = Date.now();
     const day = await h.api('POST', `/v1/accounts/${acme}/portal-sessions`, { ttl_seconds: 24 * 3600 });
     expect(day.status).toBe(201);
+    expect(Math.abs(Date.parse(day.body.expires_at) - before - 24 * 3600_000)).toBeLessThan(5000);
     expect((await h.api('POST', `/v1/accounts/acc_nope/portal-sessions`)).status).toBe(404);
     expect((await h.api('POST', `/v1/accounts/${acme}/portal-sessions`, undefined, { token: null })).status).toBe(401);
     // Credentials are checked before the body, so a stranger learns nothing from validation.
@@ -211,6 +217,8 @@ describe('dashboard API: portal links, sessions, CSRF', () => {
     const id = ok.json.id as string;
     expect((await b.req('PATCH', `/v1/accounts/${acme}/webhooks/${id}`, { body: { enabled: false }, csrf: null })).status).toBe(403);
     expect((await b.req('DELETE', `/v1/accounts/${acme}/webhooks/${id}`, { csrf: null })).status).toBe(403);
+    // Refused before anything was written.
+    expect((await h.api('GET', `/v1/accounts/${acme}/webhooks/${id}`)).body.enabled).toBe(true);
     expect((await b.req('PATCH', `/v1/accounts/${acme}/webhooks/${id}`, { body: { enabled: false } })).json.enabled).toBe(false);
     // Reads need no token.
     expect((await b.req('GET', `/v1/accounts/${acme}/webhooks/${id}`, { csrf: null })).status).toBe(200);

@@ -129,6 +129,7 @@ describe('response capture', () => {
       expect(rx.received[0]!.headers['accept-encoding']).toBe('identity');
       expect(d.status).toBe('succeeded');
       const body = d.attempts[0].response_body as string;
+      expect(body.length).toBeGreaterThan(0);
       expect(body.length).toBeLessThanOrEqual(CAP);
       expect(body).not.toContain('aaaaaaaa'); // not decompressed
     } finally {

@@ -1,8 +1,7 @@
 import { createServer as createHttpsServer } from 'node:https';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount, startHerald, waitFor, type TestHerald } from './helpers/herald.js';
-import { startReceiver, type Receiver } from './helpers/receiver.js';
+import { closedPort, startReceiver, type Receiver } from './helpers/receiver.js';
 
 /**
  * SPEC §5 against receivers that misbehave on purpose: the retry schedule and its jitter,
@@ -43,14 +42,6 @@ async function finished(c: Ctx, id: string, timeoutMs = 10_000): Promise<any> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A port with nothing listening on it: bind, note the port, close. */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 // A self-signed certificate for 127.0.0.1 that nothing trusts (test fixture, valid to 2126).
 const UNTRUSTED_KEY = `-----BEGIN PRIVATE KEY-----

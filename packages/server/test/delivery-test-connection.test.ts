@@ -1,9 +1,8 @@
 import { createHmac } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount, startHerald, type TestHerald } from './helpers/herald.js';
-import { startReceiver, type Receiver } from './helpers/receiver.js';
+import { closedPort, startReceiver, type Receiver } from './helpers/receiver.js';
 
 /**
  * SPEC §5: Test Connection sends one signed `ping`, synchronously, and answers
@@ -12,13 +11,6 @@ import { startReceiver, type Receiver } from './helpers/receiver.js';
 const TIMEOUT_MS = 800;
 const SECRET = 'whsec_test-connection-secret';
 
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('Test Connection', () => {
   let h: TestHerald;
@@ -37,7 +29,7 @@ describe('Test Connection', () => {
   it('pings an unsaved form: a signed ping event, with the answer shown', async () => {
     const r = await h.api('POST', `/v1/accounts/${acc}/webhooks/test`, { url: rx.url + '/form', secret: SECRET, headers: { 'X-Token': 'abc' } });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ ok: true, status_code: 200, error: null, response_body: 'pong from receiver' });
+    expect(r.body).toMatchObject({ ok: true, status_code: 200, error: null, error_kind: null, response_body: 'pong from receiver' });
     expect(typeof r.body.duration_ms).toBe('number');
     const got = rx.received.at(-1)!;
     expect(got.url).toBe('/form');
@@ -74,7 +66,7 @@ describe('Test Connection', () => {
     const bad = await startReceiver((_r, res) => res.writeHead(401).end('{"error":"bad signature"}'));
     try {
       const r = await h.api('POST', `/v1/accounts/${acc}/webhooks/test`, { url: bad.url });
-      expect(r.body).toMatchObject({ ok: false, status_code: 401, error: 'HTTP 401', response_body: '{"error":"bad signature"}' });
+      expect(r.body).toMatchObject({ ok: false, status_code: 401, error: 'HTTP 401', error_kind: 'http_status', response_body: '{"error":"bad signature"}' });
     } finally {
       await bad.close();
     }
@@ -83,7 +75,7 @@ describe('Test Connection', () => {
   it('shows a refused connection as ok=false with the error, and records it for a saved webhook', async () => {
     const url = `http://127.0.0.1:${await closedPort()}/hook`;
     const r = await h.api('POST', `/v1/accounts/${acc}/webhooks/test`, { url });
-    expect(r.body).toMatchObject({ ok: false, status_code: null, error: 'connection refused', response_body: null });
+    expect(r.body).toMatchObject({ ok: false, status_code: null, error: 'connection refused', error_kind: 'refused', response_body: null });
 
     const w = await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url, events: ['content.generated'] });
     const s = await h.api('POST', `/v1/accounts/${acc}/webhooks/${w.body.id}/test`);
@@ -99,7 +91,7 @@ describe('Test Connection', () => {
       const t0 = Date.now();
       const r = await h.api('POST', `/v1/accounts/${acc}/webhooks/test`, { url: silent.url });
       const took = Date.now() - t0;
-      expect(r.body).toMatchObject({ ok: false, status_code: null, error: `timed out after ${TIMEOUT_MS} ms` });
+      expect(r.body).toMatchObject({ ok: false, status_code: null, error: `timed out after ${TIMEOUT_MS} ms`, error_kind: 'timeout' });
       expect(took).toBeGreaterThanOrEqual(TIMEOUT_MS - 5);
       expect(r.body.duration_ms).toBeGreaterThanOrEqual(TIMEOUT_MS - 1);
       expect(took).toBeLessThan(TIMEOUT_MS + 1000);

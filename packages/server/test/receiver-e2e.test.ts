@@ -51,6 +51,13 @@ describe('Herald → example receiver, verified end to end', () => {
     const first = processed.find((p) => p.delivery_id === ids[0]);
     expect(first.event).toBe('content.generated');
     expect(first.data).toEqual({ title: 'Grüße \u2028 ☃', n: 1 });
+    // Every one of them: the event type and data as published.
+    bodies.forEach((raw, i) => {
+      const sent = JSON.parse(raw);
+      const got = processed.find((p) => p.delivery_id === ids[i]);
+      expect(got.event).toBe(sent.type);
+      expect(got.data).toEqual(sent.data);
+    });
 
     // A redelivery carries the same delivery_id: the receiver recognises it and does not process it again.
     await waitFor(async () => (await h.api('GET', `/v1/accounts/${acc}/deliveries/${ids[0]}`)).body.status === 'succeeded');

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { buildBody, deliveryHeaders, envelopeBytes, hubSignature, redactHeaders, standardSignature } from '../src/core/signing.js';
@@ -45,7 +45,7 @@ describe('signing (SPEC §4)', () => {
     expect(standardSignature(secret, 'i', 1, body)).toBe('v1,' + createHmac('sha256', Buffer.from(secret, 'utf8')).update('i.1.{}').digest('base64'));
   });
 
-  it.runIf(existsSync(VECTORS))('matches every vector in packages/receiver/test/vectors.json', () => {
+  it('matches every vector in packages/receiver/test/vectors.json', () => {
     const vectors = JSON.parse(readFileSync(VECTORS, 'utf8')) as Vector[];
     expect(vectors.length).toBeGreaterThan(0);
     for (const v of vectors) {

@@ -259,24 +259,6 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect([await count('events'), await count('attempts')]).toEqual([1, 1]);
         expect((await store.getDelivery(a.id, left[0]!.id))!.event.id).toBe(p.event.id);
       });
-
-      it('webhookHealth: finished deliveries of the last 7 days, and the newest one', async () => {
-        const now = Date.now(); // webhookHealth reads the clock itself
-        const a = await acct();
-        const w = await hook(a.id);
-        await hook(a.id, { events: ['ping'] }); // no deliveries: absent from the map
-        await publish(a.id, { now: now - 8 * DAY }); // too old to count
-        const [old] = await claim({ now });
-        await store.recordAttempts([record(old!, 'A', 'succeeded')], now);
-        for (let i = 0; i < 4; i++) await publish(a.id, { now: now - 1000 + i });
-        const cs = await claim({ now, limit: 3 });
-        expect(cs).toHaveLength(3);
-        await store.recordAttempts(cs.map((c, i) => record(c, 'A', i < 2 ? 'succeeded' : 'failed')), now);
-        const h = await store.webhookHealth(a.id);
-        expect([...h.keys()]).toEqual([w.id]);
-        // The newest delivery is the fourth, still pending (claim took the three oldest due).
-        expect(h.get(w.id)).toEqual({ recent: 3, succeeded: 2, lastAt: now - 1000 + 3, lastStatus: 'pending' });
-      });
     });
 
     describe('publishMany', () => {
@@ -623,6 +605,22 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(backlogged).toEqual(new Set([w.id, other.id]));
         // Only the named webhooks are looked at.
         expect(await claim({ owner: 'C', limit: 10, endpointLimit: 10, webhooks: [newId('wh')], onlyWebhooks: true, now: T0 + 100 })).toEqual([]);
+      });
+
+      it('a refill of named webhooks counts the slots exactly: live leases of every owner, minus this owner\'s ended attempts', async () => {
+        const a = await acct();
+        const w = await hook(a.id);
+        for (let i = 0; i < 8; i++) await publish(a.id, { now: T0 + i });
+        const named = { limit: 10, endpointLimit: 4, webhooks: [w.id], onlyWebhooks: true, now: T0 + 100 } as const;
+        const [b1] = await claim({ ...named, owner: 'B', limit: 1 });
+        const [a1] = await claim({ ...named, owner: 'A', limit: 1 });
+        // 4 slots, 2 taken: C gets 2 (A's attempt counts for C, whatever A knows).
+        expect(await claim({ ...named, owner: 'C' })).toHaveLength(2);
+        // Full for everyone, except that A's own attempt has ended: A gets exactly that slot.
+        expect(await claim({ ...named, owner: 'D' })).toEqual([]);
+        const again = await claim({ ...named, owner: 'A', finished: [a1!.id] });
+        expect(again).toHaveLength(1);
+        expect([a1!.id, b1!.id]).not.toContain(again[0]!.id);
       });
 
       it('recordAttempts writes status, attempts, next time and the attempt; frees the lease', async () => {

@@ -53,7 +53,6 @@ export const IconTrash = (p: P) => (
   </Svg>
 );
 export const IconChevronRight = (p: P) => <Svg {...p}><path d="M8 5l5 5-5 5" /></Svg>;
-export const IconArrowLeft = (p: P) => <Svg {...p}><path d="M16 10H4M9 5l-5 5 5 5" /></Svg>;
 export const IconClock = (p: P) => (
   <Svg {...p}>
     <circle cx="10" cy="10" r="7.2" />

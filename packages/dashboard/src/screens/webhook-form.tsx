@@ -62,6 +62,8 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
   const [allEvents, setAllEvents] = useState(false);
   const [events, setEvents] = useState<Set<string>>(new Set());
   const [headers, setHeaders] = useState<HeaderRow[]>([]);
+  const updateHeader = (key: number, patch: Partial<Pick<HeaderRow, 'name' | 'value'>>): void =>
+    setHeaders(headers.map((x) => (x.key === key ? { ...x, ...patch } : x)));
   const [errors, setErrors] = useState<Errors>({});
   const [saving, setSaving] = useState(false);
   const [testing, setTesting] = useState(false);
@@ -488,7 +490,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
                         autocomplete="off"
                         spellcheck={false}
                         value={h.name}
-                        onInput={(e) => setHeaders(headers.map((x) => (x.key === h.key ? { ...x, name: (e.target as HTMLInputElement).value } : x)))}
+                        onInput={(e) => updateHeader(h.key, { name: (e.target as HTMLInputElement).value })}
                       />
                       <input
                         class={`input mono ${errors.headers ? 'is-invalid' : ''}`}
@@ -497,7 +499,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
                         autocomplete="off"
                         spellcheck={false}
                         value={h.value}
-                        onInput={(e) => setHeaders(headers.map((x) => (x.key === h.key ? { ...x, value: (e.target as HTMLInputElement).value } : x)))}
+                        onInput={(e) => updateHeader(h.key, { value: (e.target as HTMLInputElement).value })}
                       />
                       <Button variant="ghost" size="md" class="btn-icon" aria-label={`Remove header ${i + 1}${h.name ? ` (${h.name})` : ''}`} onClick={() => setHeaders(headers.filter((x) => x.key !== h.key))}>
                         <IconTrash />
@@ -589,16 +591,15 @@ function TestOutcome({ test, timeoutMs }: { test: { result: TestResult | null; e
     );
   }
   const r = test.result;
-  const error_kind = r.status_code === null ? kindFromError(r.error) : null;
   return (
     <div class={`test-result ${r.ok ? 'is-ok' : 'is-bad'}`} data-testid="test-result">
       <p class="test-headline">
         {r.ok ? <IconCheck /> : <IconX />}
-        <span class="test-status" data-testid="test-status">{outcomeLabel({ status_code: r.status_code, error_kind, error: r.error })}</span>
+        <span class="test-status" data-testid="test-status">{outcomeLabel({ status_code: r.status_code, error_kind: r.error_kind, error: r.error })}</span>
         <span class="test-time" data-testid="test-time">in {formatMs(r.duration_ms)}</span>
       </p>
       <p class="test-explain">
-        {r.ok ? 'Your endpoint is reachable and answered with success. Save the webhook to start receiving events.' : explainFailure({ status_code: r.status_code, error_kind, error: r.error }, timeoutMs)}
+        {r.ok ? 'Your endpoint is reachable and answered with success. Save the webhook to start receiving events.' : explainFailure({ status_code: r.status_code, error_kind: r.error_kind, error: r.error }, timeoutMs)}
       </p>
       {r.error && r.status_code === null && <p class="test-error mono small">{r.error}</p>}
       <p class="label small">Response body</p>
@@ -606,17 +607,4 @@ function TestOutcome({ test, timeoutMs }: { test: { result: TestResult | null; e
       {test.recorded && <p class="hint">This test is recorded in the webhook's history.</p>}
     </div>
   );
-}
-
-/** Test Connection answers with the error text only; recover the kind for the explanation. */
-function kindFromError(error: string | null): string | null {
-  if (!error) return null;
-  if (/timed out/i.test(error)) return 'timeout';
-  if (/DNS/.test(error)) return 'dns';
-  if (/refused/i.test(error)) return 'refused';
-  if (/reset/i.test(error)) return 'reset';
-  if (/TLS/.test(error)) return 'tls';
-  if (/not allowed/i.test(error)) return 'blocked';
-  if (/invalid HTTP/i.test(error)) return 'protocol';
-  return 'network';
 }

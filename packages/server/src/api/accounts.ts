@@ -4,7 +4,7 @@ import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import { createError } from '../core/errors.js';
 import type { Account as AccountRow } from '../core/types.js';
-import { access, accountFor, API_KEY_PREFIX, requireAdmin, sha256 } from './auth.js';
+import { access, accountFor, API_KEY_PREFIX, sha256 } from './auth.js';
 import type { AppContext } from './context.js';
 import * as S from './schemas.js';
 
@@ -22,7 +22,6 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     ...admin,
     schema: { tags, security, summary: 'Create an account', body: S.AccountIn, response: { 201: S.Account, ...S.errors(400, 401, 403) } },
   }, async (req, reply) => {
-    await requireAdmin(req, ctx);
     const body = req.body as Static<typeof S.AccountIn>;
     const a = await ctx.store.createAccount(body.name, body.plan);
     return reply.status(201).send(accountOut(a));
@@ -36,7 +35,6 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
       response: { 200: Type.Object({ data: Type.Array(S.Account), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...S.errors(401, 403) },
     },
   }, async (req) => {
-    await requireAdmin(req, ctx);
     const q = req.query as { limit?: number; cursor?: string };
     const limit = q.limit ?? 50;
     const rows = await ctx.store.listAccounts(limit + 1, q.cursor ?? null);
@@ -56,7 +54,6 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     ...admin,
     schema: { tags, security, summary: 'Change an account’s name or plan', params: S.AccountParams, body: S.AccountPatch, response: { 200: S.Account, ...S.errors(400, 401, 403, 404) } },
   }, async (req) => {
-    await requireAdmin(req, ctx);
     const { account } = req.params as { account: string };
     const a = await ctx.store.updateAccount(account, req.body as Static<typeof S.AccountPatch>);
     if (!a) throw createError('account_not_found', account);
@@ -67,7 +64,6 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     ...admin,
     schema: { tags, security, summary: 'Delete an account and everything it owns', params: S.AccountParams, response: { 204: Type.Null(), ...S.errors(401, 403, 404) } },
   }, async (req, reply) => {
-    await requireAdmin(req, ctx);
     const { account } = req.params as { account: string };
     if (!(await ctx.store.deleteAccount(account))) throw createError('account_not_found', account);
     return reply.status(204).send();
@@ -77,7 +73,6 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     ...admin,
     schema: { tags, security, summary: 'Create an account API key (shown once)', params: S.AccountParams, response: { 201: S.ApiKeyCreated, ...S.errors(401, 403, 404) } },
   }, async (req, reply) => {
-    await requireAdmin(req, ctx);
     const { account } = req.params as { account: string };
     if (!(await ctx.store.getAccount(account))) throw createError('account_not_found', account);
     // 32 random bytes; only the SHA-256 is stored, so a database leak reveals no usable key.
@@ -92,7 +87,6 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     ...admin,
     schema: { tags, security, summary: 'List an account’s API keys (prefixes only)', params: S.AccountParams, response: { 200: Type.Object({ data: Type.Array(S.ApiKey) }), ...S.errors(401, 403, 404) } },
   }, async (req) => {
-    await requireAdmin(req, ctx);
     const { account } = req.params as { account: string };
     if (!(await ctx.store.getAccount(account))) throw createError('account_not_found', account);
     const keys = await ctx.store.listApiKeys(account);
@@ -103,7 +97,6 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     ...admin,
     schema: { tags, security, summary: 'Revoke an API key (takes effect at once)', params: Type.Object({ account: Type.String(), key: Type.String() }), response: { 204: Type.Null(), ...S.errors(401, 403, 404) } },
   }, async (req, reply) => {
-    await requireAdmin(req, ctx);
     const { account, key } = req.params as { account: string; key: string };
     if (!(await ctx.store.deleteApiKey(account, key))) throw createError('not_found', `API key ${key}`);
     return reply.status(204).send();

@@ -43,11 +43,6 @@ export async function authenticate(request: FastifyRequest, ctx: AppContext): Pr
   throw createError('unauthorized');
 }
 
-export async function requireAdmin(request: FastifyRequest, ctx: AppContext): Promise<void> {
-  const p = await authenticate(request, ctx);
-  if (p.kind !== 'admin') throw createError('forbidden', 'this call needs the admin token');
-}
-
 /**
  * The account named in the path, if the caller may see it. Any other account answers 404
  * exactly like a missing one, so ids of other tenants cannot be probed.

@@ -66,7 +66,11 @@ export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): v
     ...acct,
     schema: { tags, security, summary: 'Queue the delivery again now, with the same delivery_id', params: S.DeliveryParams, response: { 202: S.Delivery, ...S.errors(401, 403, 404, 409, 422) } },
   }, async (req, reply) => {
-    const { acc, delivery } = await load(req);
+    const { account, delivery: id } = req.params as { account: string; delivery: string };
+    const acc = await accountFor(req, ctx, account);
+    // The row alone: redelivery needs neither the payload nor the attempts.
+    const delivery = isId('dlv', id) ? await ctx.store.getDeliveryRow(acc.id, id) : null;
+    if (!delivery) throw createError('delivery_not_found', id);
     // Redelivering sends a webhook request, so the plan rule of the webhook routes applies.
     requireWebhookPlan(acc);
     // The worker would finish it at once as failed ("webhook disabled"), rewriting the history of
@@ -78,7 +82,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): v
       throw createError('conflict', 'an attempt of this delivery is in progress; redeliver it again once it has finished');
     }
     ctx.worker?.notify([delivery.webhookId], 'retry');
-    const again = await ctx.store.getDelivery(acc.id, delivery.id);
-    return reply.status(202).send(deliveryOut(again!.delivery));
+    const again = await ctx.store.getDeliveryRow(acc.id, delivery.id);
+    return reply.status(202).send(deliveryOut(again!));
   });
 }

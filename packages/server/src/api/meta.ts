@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { HeraldError } from '../core/errors.js';
-import { schedule } from '../core/retry-policy.js';
+import { retryPolicyOf, schedule } from '../core/retry-policy.js';
 import { VERSION } from '../core/version.js';
 import { access } from './auth.js';
 import type { AppContext } from './context.js';
@@ -16,7 +16,7 @@ export function registerMetaRoutes(app: FastifyInstance, ctx: AppContext): void 
   }, async () => ({
     version: VERSION,
     egress_ip_ranges: ctx.config.egressIps,
-    retry_schedule_ms: schedule({ baseMs: ctx.config.retryBaseMs, factor: ctx.config.retryFactor, maxAttempts: ctx.config.maxAttempts, jitter: 0.2 }),
+    retry_schedule_ms: schedule(retryPolicyOf(ctx.config)),
     max_attempts: ctx.config.maxAttempts,
     timeout_ms: ctx.config.deliveryTimeoutMs,
     max_payload_bytes: ctx.config.maxPayloadBytes,

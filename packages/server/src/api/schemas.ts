@@ -1,4 +1,5 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
+import { DELIVERY_STATUSES, PLANS } from '../core/types.js';
 
 /**
  * Request and response schemas. Fastify validates requests and serialises responses with
@@ -14,7 +15,7 @@ export const ErrorBody = Type.Object(
   { $id: 'Error', description: 'Every error: a stable snake_case code and a human message' },
 );
 
-export const PlanSchema = Type.Union([Type.Literal('free'), Type.Literal('pro'), Type.Literal('enterprise')]);
+export const PlanSchema = Type.Union(PLANS.map((p) => Type.Literal(p)));
 
 export const Account = Type.Object(
   { id: Type.String(), name: Type.String(), plan: PlanSchema, created_at: Iso, updated_at: Iso },
@@ -115,6 +116,7 @@ export const TestConnectionResult = Type.Object(
     status_code: Nullable(Type.Integer()),
     duration_ms: Type.Integer(),
     error: Nullable(Type.String()),
+    error_kind: Nullable(Type.String({ description: 'as in the attempt log: timeout, dns, refused, reset, tls, blocked, protocol, network, http_status' })),
     response_body: Nullable(Type.String()),
     delivery_id: Type.Optional(Type.String({ description: 'for a saved webhook: the ping in its history' })),
   },
@@ -138,7 +140,7 @@ export const Published = Type.Object(
   { $id: 'Published' },
 );
 
-export const DeliveryStatusSchema = Type.Union([Type.Literal('pending'), Type.Literal('succeeded'), Type.Literal('failed')]);
+export const DeliveryStatusSchema = Type.Union(DELIVERY_STATUSES.map((s) => Type.Literal(s)));
 export const Delivery = Type.Object(
   {
     id: Type.String(),
@@ -213,9 +215,6 @@ export const AccountParams = Type.Object({ account: Type.String() });
 export const WebhookParams = Type.Object({ account: Type.String(), webhook: Type.String() });
 export const DeliveryParams = Type.Object({ account: Type.String(), delivery: Type.String() });
 
-export type AccountInT = Static<typeof AccountIn>;
-export type WebhookInT = Static<typeof WebhookIn>;
-export type WebhookPatchT = Static<typeof WebhookPatch>;
 
 /** Standard error responses for the OpenAPI document. */
 export function errors(...statuses: number[]): Record<number, typeof ErrorBody> {

@@ -7,6 +7,7 @@ import { checkWebhookUrl, type UrlPolicyOptions } from '../core/url-policy.js';
 import type { WebhookRow } from '../core/types.js';
 import { resolveAndCheck } from '../delivery/safe-lookup.js';
 import { sendPing } from '../delivery/test-connection.js';
+import { openHeaders, openTarget } from '../delivery/webhook-cache.js';
 import { access, accountFor, requireWebhookPlan } from './auth.js';
 import type { AppContext } from './context.js';
 import * as S from './schemas.js';
@@ -54,7 +55,7 @@ function validateHeaders(input: unknown): Record<string, string> {
 export function webhookOut(ctx: AppContext, w: WebhookRow, reveal?: string | null): Static<typeof S.Webhook> {
   const out: Static<typeof S.Webhook> = {
     id: w.id, account_id: w.accountId, url: w.url, description: w.description, events: w.events,
-    headers: w.headersEnc ? (JSON.parse(ctx.box.open(w.headersEnc)) as Record<string, string>) : {},
+    headers: openHeaders(ctx.box, w.headersEnc),
     enabled: w.enabled, disabled_reason: w.disabledReason, has_secret: w.secretEnc !== null,
     created_at: S.iso(w.createdAt), updated_at: S.iso(w.updatedAt),
   };
@@ -174,8 +175,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     schema: { tags, security, summary: 'Test Connection for a saved webhook (recorded in its history)', params: S.WebhookParams, response: { 200: S.TestConnectionResult, ...S.errors(401, 403, 404) } },
   }, async (req) => {
     const { accountId, webhook } = await load(req);
-    const secret = webhook.secretEnc ? ctx.box.open(webhook.secretEnc) : null;
-    const headers = webhook.headersEnc ? (JSON.parse(ctx.box.open(webhook.headersEnc)) as Record<string, string>) : {};
+    const { secret, headers } = openTarget(ctx.box, webhook);
     const ping = await sendPing(ctx.sender, { url: webhook.url, secret, headers, webhookId: webhook.id });
     await ctx.store.recordPing({
       accountId, webhookId: webhook.id, data: ping.data, deliveryId: ping.deliveryId, now: ping.now,

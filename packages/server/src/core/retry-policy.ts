@@ -14,6 +14,11 @@ export interface RetryPolicy {
 
 export const DEFAULT_JITTER = 0.2;
 
+/** The policy the settings describe (HERALD_RETRY_BASE_MS, HERALD_RETRY_FACTOR, HERALD_MAX_ATTEMPTS). */
+export const retryPolicyOf = (c: { retryBaseMs: number; retryFactor: number; maxAttempts: number }): RetryPolicy => ({
+  baseMs: c.retryBaseMs, factor: c.retryFactor, maxAttempts: c.maxAttempts, jitter: DEFAULT_JITTER,
+});
+
 /** Statuses whose Retry-After header is honoured. */
 export const RETRY_AFTER_STATUSES: ReadonlySet<number> = new Set([429, 503]);
 /** The receiver asks for no more deliveries: the webhook is disabled. */

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { access, requireAdmin, sha256 } from '../api/auth.js';
+import { access, sha256 } from '../api/auth.js';
 import type { AppContext } from '../api/context.js';
 import * as S from '../api/schemas.js';
 import { createError } from '../core/errors.js';
@@ -73,7 +73,6 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
       if (req.body === undefined || req.body === null) req.body = {};
     },
   }, async (req, reply) => {
-    await requireAdmin(req, ctx);
     const { account } = req.params as { account: string };
     if (!isId('acc', account) || !(await ctx.store.getAccount(account))) throw createError('account_not_found', account);
     const body = req.body as Static<typeof PortalSessionIn>;

@@ -1,6 +1,7 @@
 import { Agent, ProxyAgent, type Dispatcher } from 'undici';
 import { isIP } from 'node:net';
 import { checkAddress, type AddressPolicyOptions, type AddressVerdict } from '../core/address-policy.js';
+import { isSuccessStatus } from '../core/retry-policy.js';
 import type { ErrorKind } from '../core/types.js';
 import { createSafeLookup, DESTINATION_BLOCKED, DESTINATION_BLOCKED_MESSAGE, resolveAndCheck } from './safe-lookup.js';
 
@@ -128,13 +129,14 @@ export class Sender {
         signal: controller.signal,
       });
       const { text, truncated } = await readCapped(res.body, MAX_RESPONSE_BYTES);
+      const ok = isSuccessStatus(res.statusCode);
       return {
         statusCode: res.statusCode,
         headers: flattenHeaders(res.headers),
         body: text,
         truncated,
-        errorKind: res.statusCode >= 200 && res.statusCode < 300 ? null : 'http_status',
-        errorMessage: res.statusCode >= 200 && res.statusCode < 300 ? null : statusMessage(res.statusCode),
+        errorKind: ok ? null : 'http_status',
+        errorMessage: ok ? null : statusMessage(res.statusCode),
         durationMs: elapsed(),
       };
     } catch (e) {

@@ -1,4 +1,5 @@
 import { newId } from '../core/ids.js';
+import { isSuccessStatus } from '../core/retry-policy.js';
 import { buildBody, deliveryHeaders, redactHeaders } from '../core/signing.js';
 import type { AttemptRow } from '../core/types.js';
 import type { Sender, SendResult } from './sender.js';
@@ -18,7 +19,7 @@ export interface PingOutcome {
   now: number;
   data: string;
   attempt: AttemptRow;
-  result: { ok: boolean; status_code: number | null; duration_ms: number; error: string | null; response_body: string | null };
+  result: { ok: boolean; status_code: number | null; duration_ms: number; error: string | null; error_kind: string | null; response_body: string | null };
 }
 
 /**
@@ -32,7 +33,7 @@ export async function sendPing(sender: Sender, target: PingTarget): Promise<Ping
   const body = buildBody({ eventType: 'ping', createdAt: now, deliveryId, data });
   const headers = deliveryHeaders({ eventType: 'ping', deliveryId, attemptNo: 1, timestampSec: Math.floor(now / 1000), secret: target.secret, custom: target.headers }, body);
   const res: SendResult = await sender.send(target.url, headers, body);
-  const ok = res.statusCode !== null && res.statusCode >= 200 && res.statusCode < 300;
+  const ok = res.statusCode !== null && isSuccessStatus(res.statusCode);
   const attempt: AttemptRow = {
     id: newId('att', now), deliveryId, attemptNo: 1, startedAt: now, durationMs: res.durationMs, statusCode: res.statusCode,
     success: ok, errorKind: res.errorKind, errorMessage: res.errorMessage, requestHeaders: redactHeaders(headers, Object.keys(target.headers)),
@@ -41,6 +42,6 @@ export async function sendPing(sender: Sender, target: PingTarget): Promise<Ping
   const preview = res.body === null ? null : res.body.length > PREVIEW_BYTES ? res.body.slice(0, PREVIEW_BYTES) + '…' : res.body;
   return {
     deliveryId, now, data, attempt,
-    result: { ok, status_code: res.statusCode, duration_ms: res.durationMs, error: res.errorMessage, response_body: preview },
+    result: { ok, status_code: res.statusCode, duration_ms: res.durationMs, error: res.errorMessage, error_kind: res.errorKind, response_body: preview },
   };
 }

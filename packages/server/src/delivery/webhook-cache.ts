@@ -1,4 +1,5 @@
 import type { SecretBox } from '../core/secret-box.js';
+import type { WebhookRow } from '../core/types.js';
 import type { Store } from '../store/store.js';
 
 /** What the worker needs of a webhook, with the secret and header values decrypted. */
@@ -8,6 +9,21 @@ export interface WebhookTarget {
   enabled: boolean;
   secret: string | null;
   headers: Record<string, string>;
+}
+
+/** Custom header values as stored (sealed JSON), decrypted. */
+export const openHeaders = (box: SecretBox, headersEnc: string | null): Record<string, string> =>
+  headersEnc ? (JSON.parse(box.open(headersEnc)) as Record<string, string>) : {};
+
+/** A stored webhook with its secret and custom header values decrypted. */
+export function openTarget(box: SecretBox, row: WebhookRow): WebhookTarget {
+  return {
+    id: row.id,
+    url: row.url,
+    enabled: row.enabled,
+    secret: row.secretEnc ? box.open(row.secretEnc) : null,
+    headers: openHeaders(box, row.headersEnc),
+  };
 }
 
 /**
@@ -28,15 +44,7 @@ export class WebhookCache {
     const hit = this.#entries.get(id);
     if (hit && now - hit.at < this.ttlMs) return hit.target;
     const row = await this.store.getWebhookById(id);
-    const target = row
-      ? {
-          id: row.id,
-          url: row.url,
-          enabled: row.enabled,
-          secret: row.secretEnc ? this.box.open(row.secretEnc) : null,
-          headers: row.headersEnc ? (JSON.parse(this.box.open(row.headersEnc)) as Record<string, string>) : {},
-        }
-      : null;
+    const target = row ? openTarget(this.box, row) : null;
     if (this.#entries.size > 10_000) this.#entries.clear(); // bounded: a cache, not a copy of the table
     this.#entries.set(id, { at: now, target });
     return target;

@@ -46,11 +46,11 @@ const MAX_WRITE_TRIES = 3;
  */
 export class DeliveryWorker {
   readonly owner = `w_${randomBytes(6).toString('hex')}`;
-  readonly #inFlight = new Map<string, ClaimedDelivery>();
+  readonly #inFlight = new Set<string>(); // delivery ids
   #retriesInFlight = 0;
   #unwritten: AttemptRecord[] = [];
   /** Ids whose outcome is known but not yet committed: the lease is still ours. */
-  readonly #unwrittenIds = new Map<string, string>(); // delivery id -> webhook id
+  readonly #unwrittenIds = new Set<string>(); // delivery ids
   /** Isolated write failures per record (see #write). */
   readonly #writeFailures = new WeakMap<AttemptRecord, number>();
   #writeTimer: NodeJS.Timeout | null = null;
@@ -126,7 +126,7 @@ export class DeliveryWorker {
     if (free <= 0) return null;
     return {
       owner: this.owner, leaseMs: this.opts.leaseMs, limit: Math.min(free, CLAIM_BATCH), endpointLimit: this.opts.endpointConcurrency,
-      finished: [...this.#unwrittenIds.keys()],
+      finished: [...this.#unwrittenIds],
     };
   }
 
@@ -251,7 +251,7 @@ export class DeliveryWorker {
     if (thorough) this.#thoroughAt = now + this.opts.pollIntervalMs;
     // Attempts that ended but whose outcomes are not written yet still hold their leases in
     // the database; their HTTP requests are over, so their webhooks' slots are free again.
-    const finished = [...this.#unwrittenIds.keys()];
+    const finished = [...this.#unwrittenIds];
     const backlogged = new Set<string>();
     const first = await this.store.claimDue({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished, backlogged, onlyWebhooks });
     for (const d of first) this.#start(d, now);
@@ -293,7 +293,7 @@ export class DeliveryWorker {
       this.log.warn({ delivery_id: d.id }, 'claimed a delivery this worker still holds; not sending it twice');
       return;
     }
-    this.#inFlight.set(d.id, d);
+    this.#inFlight.add(d.id);
     if (d.attempts > 0) this.#retriesInFlight++;
     this.#deliver(d, claimedAt)
       .catch((e: unknown) => this.log.error({ err: e, delivery_id: d.id }, 'delivery crashed; its lease will expire and it will be retried'))
@@ -370,7 +370,7 @@ export class DeliveryWorker {
     const gone = step.kind === 'failed' && step.reason === 'gone';
     const nextAttemptAt = step.kind === 'retry' ? Date.now() + step.delayMs : null;
     if (nextAttemptAt !== null && this.#dueTimes.length < MAX_TRACKED_DUE) this.#dueTimes.push(nextAttemptAt);
-    this.#unwrittenIds.set(d.id, d.webhookId);
+    this.#unwrittenIds.add(d.id);
     this.#unwritten.push({
       attempt,
       owner: this.owner,
@@ -472,7 +472,7 @@ export class DeliveryWorker {
     await this.#loop;
     const deadline = Date.now() + graceMs;
     while (this.#inFlight.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const abandoned = [...this.#inFlight.keys()];
+    const abandoned = [...this.#inFlight];
     // Outcomes not written by then are lost to this process only: their leases run out and the
     // deliveries are sent again (at-least-once), so shutdown never hangs on a dead database.
     const writeDeadline = Date.now() + 5000;

@@ -192,6 +192,21 @@ const KEY_COLS: readonly Column[] = [['account_id', 'text'], ['k', 'text']];
 
 /** Most webhooks one thorough claim visits. */
 const MAX_WEBHOOK_WALK = 1000;
+type DbEventType = { name: string; description: string; schema: string | null; builtin: Num; created_at: Num };
+const toEventType = (r: DbEventType): EventType => ({
+  name: r.name, description: r.description, schema: r.schema ? JSON.parse(r.schema) : null, builtin: n(r.builtin) === 1, createdAt: n(r.created_at),
+});
+
+/**
+ * Adds to `backlogged` the webhooks that may have more due rows than a claim took: no room
+ * left, as many rows as room, or (`cut`) a batch limit that stopped the claim early.
+ */
+function markBacklogged(backlogged: Set<string>, rooms: ReadonlyArray<readonly [string, number]>, rows: ReadonlyArray<{ webhook_id: string }>, cut: boolean): void {
+  const got = new Map<string, number>();
+  for (const r of rows) got.set(r.webhook_id, (got.get(r.webhook_id) ?? 0) + 1);
+  for (const [w, room] of rooms) if (room <= 0 || cut || (got.get(w) ?? 0) >= room) backlogged.add(w);
+}
+
 /** A delivery row as a claim leases it (its event's payload is read after the commit). */
 type LeasedRow = { id: string; account_id: string; webhook_id: string; event_id: string; event_type: string; attempts: Num };
 
@@ -277,12 +292,12 @@ export class Store {
 
   // ---------------- event types ----------------
   async listEventTypes(): Promise<EventType[]> {
-    const rows = await this.q.all<{ name: string; description: string; schema: string | null; builtin: Num; created_at: Num }>('SELECT * FROM event_types ORDER BY name');
-    return rows.map((r) => ({ name: r.name, description: r.description, schema: r.schema ? JSON.parse(r.schema) : null, builtin: n(r.builtin) === 1, createdAt: n(r.created_at) }));
+    return (await this.q.all<DbEventType>('SELECT * FROM event_types ORDER BY name')).map(toEventType);
   }
 
   async getEventType(name: string): Promise<EventType | null> {
-    return (await this.listEventTypes()).find((t) => t.name === name) ?? null;
+    const [r] = await this.q.all<DbEventType>('SELECT * FROM event_types WHERE name = ?', [name]);
+    return r ? toEventType(r) : null;
   }
 
   /** Returns false when the name exists already. */
@@ -344,24 +359,6 @@ export class Store {
       await t.run('DELETE FROM webhooks WHERE id = ?', [id]);
       return true;
     });
-  }
-
-  /** Recent health for the webhook list: success rate over the last `sample` finished deliveries. */
-  async webhookHealth(accountId: string): Promise<Map<string, { recent: number; succeeded: number; lastAt: number | null; lastStatus: DeliveryStatus | null }>> {
-    const rows = await this.q.all<{ webhook_id: string; status: DeliveryStatus; updated_at: Num }>(
-      `SELECT webhook_id, status, updated_at FROM deliveries WHERE account_id = ? AND created_at > ? ORDER BY id DESC LIMIT 5000`,
-      [accountId, Date.now() - 7 * 24 * 3600 * 1000],
-    );
-    const out = new Map<string, { recent: number; succeeded: number; lastAt: number | null; lastStatus: DeliveryStatus | null }>();
-    for (const r of rows) {
-      let h = out.get(r.webhook_id);
-      if (!h) out.set(r.webhook_id, (h = { recent: 0, succeeded: 0, lastAt: n(r.updated_at), lastStatus: r.status }));
-      if (h.recent >= 100) continue;
-      if (r.status === 'pending') continue;
-      h.recent++;
-      if (r.status === 'succeeded') h.succeeded++;
-    }
-    return out;
   }
 
   // ---------------- publishing ----------------
@@ -553,13 +550,19 @@ export class Store {
     return rows.map(toDelivery);
   }
 
-  async getDelivery(accountId: string, id: string): Promise<{ delivery: DeliveryRow; event: EventRow; attempts: AttemptRow[] } | null> {
+  /** The delivery row alone: no payload, no attempts. */
+  async getDeliveryRow(accountId: string, id: string): Promise<DeliveryRow | null> {
     const [d] = await this.q.all<DbDelivery>(`SELECT ${DELIVERY_COLS} FROM deliveries WHERE id = ? AND account_id = ?`, [id, accountId]);
-    if (!d) return null;
-    const [e] = await this.q.all<{ id: string; type: string; created_at: Num; data: string }>('SELECT id, type, created_at, data FROM events WHERE id = ?', [d.event_id]);
+    return d ? toDelivery(d) : null;
+  }
+
+  async getDelivery(accountId: string, id: string): Promise<{ delivery: DeliveryRow; event: EventRow; attempts: AttemptRow[] } | null> {
+    const delivery = await this.getDeliveryRow(accountId, id);
+    if (!delivery) return null;
+    const [e] = await this.q.all<{ id: string; type: string; created_at: Num; data: string }>('SELECT id, type, created_at, data FROM events WHERE id = ?', [delivery.eventId]);
     const atts = await this.q.all<DbAttempt>('SELECT * FROM attempts WHERE delivery_id = ? ORDER BY attempt_no, started_at', [id]);
     return {
-      delivery: toDelivery(d),
+      delivery,
       event: { id: e!.id, accountId, type: e!.type, createdAt: n(e!.created_at), data: e!.data },
       attempts: atts.map(toAttempt),
     };
@@ -630,13 +633,8 @@ export class Store {
       [o.now, o.owner, [...(o.finished ?? [])], o.endpointLimit, o.limit, webhooks, o.now, o.now, o.limit, o.now + o.leaseMs, o.owner],
     );
     const claimed = r!.claimed.sort((x, y) => n(x.next_attempt_at) - n(y.next_attempt_at));
-    if (o.backlogged) {
-      const got = new Map<string, number>();
-      for (const c of claimed) got.set(c.webhook_id, (got.get(c.webhook_id) ?? 0) + 1);
-      // Cut by the batch limit: any webhook with room may have more.
-      const cut = claimed.length >= o.limit;
-      for (const [w, room] of r!.rooms) if (room <= 0 || cut || (got.get(w) ?? 0) >= room) o.backlogged.add(w);
-    }
+    // Cut by the batch limit: any webhook with room may have more.
+    if (o.backlogged) markBacklogged(o.backlogged, r!.rooms, claimed, claimed.length >= o.limit);
     return claimed.map(({ next_attempt_at: _, ...row }) => row);
   }
 
@@ -733,11 +731,7 @@ export class Store {
               heads.sort((x, y) => n(x.next_attempt_at) - n(y.next_attempt_at)); // as ORDER BY above
             }
             // As many heads as room: there may be more behind them.
-            if (o.backlogged) {
-              const got = new Map<string, number>();
-              for (const h of heads) got.set(h.webhook_id, (got.get(h.webhook_id) ?? 0) + 1);
-              for (const [w, room] of rooms) if ((got.get(w) ?? 0) >= room) o.backlogged.add(w);
-            }
+            if (o.backlogged) markBacklogged(o.backlogged, rooms, heads, false);
             take(heads);
           }
           // Named webhooks the batch limit left unvisited may well have work: say so.

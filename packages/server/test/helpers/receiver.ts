@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 
 export interface Received {
   at: number;
@@ -54,4 +55,13 @@ export async function startReceiver(reply: Reply = (_r, res) => res.end('ok')): 
         server.close(() => r());
       }),
   };
+}
+
+/** A port with nothing listening on it: bind, note the port, close. */
+export async function closedPort(): Promise<number> {
+  const s = createNetServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }
