@@ -24,13 +24,19 @@ async function setup(env: Record<string, string>): Promise<Ctx> {
   return { h, acc: await createAccount(h) };
 }
 
-async function hookAndPublish(c: Ctx, url: string): Promise<{ webhookId: string; deliveryId: string }> {
-  const w = await c.h.api('POST', `/v1/accounts/${c.acc}/webhooks`, { url, events: ['*'] });
+let eventTypes = 0;
+async function hookAndPublish(c: Ctx, url: string): Promise<{ webhookId: string; deliveryId: string; type: string }> {
+  // An event type of its own, so no earlier test's webhook gets this event: its URL may name a
+  // port the OS has since given to this test's receiver (closedPort frees its port).
+  const type = `retries.case${++eventTypes}`;
+  expect((await c.h.api('POST', '/v1/event-types', { name: type, description: 'one test case' })).status).toBe(201);
+  const w = await c.h.api('POST', `/v1/accounts/${c.acc}/webhooks`, { url, events: [type] });
   expect(w.status).toBe(201);
-  const p = await c.h.api('POST', `/v1/accounts/${c.acc}/events`, { type: 'content.generated', data: { n: 1 } });
+  const p = await c.h.api('POST', `/v1/accounts/${c.acc}/events`, { type, data: { n: 1 } });
   expect(p.status).toBe(202);
+  expect(p.body.deliveries).toHaveLength(1); // this test's webhook only
   const d = (p.body.deliveries as Array<{ id: string; webhook_id: string }>).find((x) => x.webhook_id === w.body.id)!;
-  return { webhookId: w.body.id, deliveryId: d.id };
+  return { webhookId: w.body.id, deliveryId: d.id, type };
 }
 
 async function finished(c: Ctx, id: string, timeoutMs = 10_000): Promise<any> {
@@ -296,7 +302,7 @@ describe('410 Gone', () => {
   it('disables the webhook with the reason shown, and later events create no deliveries for it', async () => {
     const rx = await startReceiver((_r, res) => res.writeHead(410).end('gone'));
     try {
-      const { webhookId, deliveryId } = await hookAndPublish(c, rx.url);
+      const { webhookId, deliveryId, type } = await hookAndPublish(c, rx.url);
       const d = await finished(c, deliveryId);
       expect(d.status).toBe('failed');
       expect(d.attempts).toHaveLength(1);
@@ -306,7 +312,7 @@ describe('410 Gone', () => {
       expect(w.body.enabled).toBe(false);
       expect(w.body.disabled_reason).toMatch(/410/);
 
-      const p = await c.h.api('POST', `/v1/accounts/${c.acc}/events`, { type: 'content.generated', data: {} });
+      const p = await c.h.api('POST', `/v1/accounts/${c.acc}/events`, { type, data: {} });
       expect(p.status).toBe(202);
       expect(p.body.deliveries.filter((x: any) => x.webhook_id === webhookId)).toHaveLength(0);
       await sleep(500);
