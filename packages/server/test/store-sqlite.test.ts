@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { migrate } from '../src/store/migrate.js';
-import type { SqliteExecutor } from '../src/store/sqlite/sqlite-executor.js';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteExecutor } from '../src/store/sqlite/sqlite-executor.js';
 import { freshSqlite } from './helpers/db.js';
 import { runStoreConformance } from './store.conformance.js';
 
@@ -22,6 +25,105 @@ describe('SqliteExecutor', () => {
       await expect(s.ping()).resolves.toBeUndefined();
     } finally {
       await db.drop();
+    }
+  });
+
+  it('relaxed transactions commit at synchronous=NORMAL; every other write gets FULL back first', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-sync-'));
+    const q = new SqliteExecutor(join(dir, 'h.db'), { synchronous: 'full' });
+    try {
+      await migrate(q);
+      const level = (): number => q.db.pragma('synchronous', { simple: true }) as number; // 1 NORMAL, 2 FULL
+      let inside = 0;
+      expect(level()).toBe(2);
+      await q.tx(async () => void (inside = level()), { relaxed: true });
+      expect(inside).toBe(1);
+      // Reads between relaxed transactions leave it relaxed (a drain never switches)…
+      await q.all('SELECT 1');
+      await q.tx(async () => void (inside = level()), { relaxed: true });
+      expect(inside).toBe(1);
+      // …and each kind of durable write restores FULL before it runs.
+      const writes: Array<() => Promise<unknown>> = [
+        () => q.tx(async (t) => void (inside = level(), t)),
+        () => q.run("INSERT INTO cluster_jobs (name, next_run_at, owner) VALUES ('t1', 0, NULL)"),
+        () => q.all("INSERT INTO cluster_jobs (name, next_run_at, owner) VALUES ('t2', 0, NULL) RETURNING name"),
+        () => q.exec("INSERT INTO cluster_jobs (name, next_run_at, owner) VALUES ('t3', 0, NULL)"),
+      ];
+      for (const [i, write] of writes.entries()) {
+        await q.tx(async () => {}, { relaxed: true });
+        expect(level()).toBe(1);
+        inside = 0;
+        await write();
+        expect(level(), `write ${i}`).toBe(2);
+        if (i === 0) expect(inside).toBe(2);
+      }
+    } finally {
+      await q.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('checkpoints on its own thread once started: commits stop checkpointing, and the WAL is copied back and reused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-ckpt-'));
+    const path = join(dir, 'h.db');
+    const q = new SqliteExecutor(path, { synchronous: 'normal', checkpointThread: { afterTx: 3, options: { everyMs: 60_000, restartFrames: 20_000 } } });
+    try {
+      await q.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+      const autoPages = (): number => q.db.pragma('wal_autocheckpoint', { simple: true }) as number;
+      const fill = async (rows: number): Promise<void> => {
+        await q.tx(async (t) => {
+          for (let i = 0; i < rows; i++) await t.run('INSERT INTO t (v) VALUES (?)', ['x'.repeat(2000)]);
+        });
+      };
+      await fill(1);
+      await fill(1);
+      expect(q.checkpointer).toBeNull();
+      expect(autoPages()).toBe(1000);
+      await fill(1); // the third transaction starts the thread
+      expect(q.checkpointer).not.toBeNull();
+      expect(autoPages()).toBe(0);
+      // 3,000 rows of 2 kB: about 1,500 pages, past SQLite's 1,000-page automatic checkpoint,
+      // which no longer runs in a commit: the WAL keeps every frame until the thread copies them.
+      await fill(3000);
+      const walPages = statSync(`${path}-wal`).size / 4096;
+      expect(walPages).toBeGreaterThan(1200);
+      // Nothing was copied into the database file by the commit (SQLite's own checkpoint would have).
+      expect(statSync(path).size).toBeLessThan(1024 * 1024);
+      const next = q.checkpointer!.next();
+      q.checkpointer!.nudge();
+      const r = await next;
+      expect(r?.error).toBeUndefined();
+      expect(r!.log).toBeGreaterThan(1200);
+      expect(r!.checkpointed).toBe(r!.log); // all of it copied into the database file…
+      expect(statSync(path).size).toBeGreaterThan(5 * 1024 * 1024); // …which now holds the 6 MB
+      // Copied back, the WAL starts over: the next commits write at its start, so it does not grow.
+      const before = statSync(`${path}-wal`).size;
+      await fill(10);
+      expect(statSync(`${path}-wal`).size).toBeLessThanOrEqual(before);
+      const [{ c }] = await q.all<{ c: number }>('SELECT COUNT(*) AS c FROM t');
+      expect(c).toBe(3013);
+    } finally {
+      await q.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('goes back to checkpointing in commits if the thread stops', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-ckpt-'));
+    const q = new SqliteExecutor(join(dir, 'h.db'), { synchronous: 'normal', checkpointThread: { afterTx: 1 } });
+    try {
+      await q.tx(async (t) => void (await t.run('CREATE TABLE t (id INTEGER PRIMARY KEY)')));
+      expect(q.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+      const lost = new Promise<void>((resolve) => {
+        const prev = q.checkpointer!.onLost!;
+        q.checkpointer!.onLost = () => (prev(), resolve());
+      });
+      await q.checkpointer!.kill();
+      await lost;
+      expect(q.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    } finally {
+      await q.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

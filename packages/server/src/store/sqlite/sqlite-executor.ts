@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Dialect, SqlExecutor, SqlParam, TxOptions } from '../executor.js';
+import { Checkpointer, CHECKPOINT_DEFAULTS, type CheckpointerOptions } from './checkpointer.js';
 
 export const sqliteDialect: Dialect = {
   name: 'sqlite',
@@ -26,6 +27,21 @@ export const sqliteDialect: Dialect = {
 
 type Statement = Database.Statement<unknown[]>;
 
+/** SQLite's own default: checkpoint in the COMMIT that takes the WAL past this many pages. */
+const AUTOCHECKPOINT_PAGES = 1000;
+
+export interface SqliteOptions {
+  synchronous: 'full' | 'normal';
+  /**
+   * Checkpoint on a thread of its own (checkpointer.ts) once this many transactions have run;
+   * until then, and with `false`, SQLite checkpoints inside commits as usual. Starting late
+   * spares a thread to the short-lived stores of tests and CLI commands.
+   */
+  checkpointThread?: false | { afterTx: number; options?: CheckpointerOptions };
+}
+
+const DEFAULT_CHECKPOINT_THREAD = { afterTx: 500 };
+
 function bind(params: readonly SqlParam[]): unknown[] {
   // better-sqlite3 refuses booleans; the schema stores them as 0/1 on both backends.
   return params.map((p) => (p === true ? 1 : p === false ? 0 : p));
@@ -44,9 +60,22 @@ export class SqliteExecutor implements SqlExecutor {
   #txOpen = false;
 
   readonly #synchronous: 'full' | 'normal';
+  /**
+   * The connection runs at synchronous=NORMAL since a relaxed transaction set it. It stays so
+   * until a write that needs FULL comes: a drain is nothing but relaxed claims and outcome
+   * writes, and switching back and forth cost two statements per transaction.
+   */
+  #relaxedNow = false;
 
-  constructor(path: string, opts: { synchronous: 'full' | 'normal' }) {
+  readonly #path: string;
+  readonly #checkpointThread: SqliteOptions['checkpointThread'];
+  #txCount = 0;
+  #checkpointer: Checkpointer | null = null;
+
+  constructor(path: string, opts: SqliteOptions) {
     this.#synchronous = opts.synchronous;
+    this.#path = path;
+    this.#checkpointThread = path === ':memory:' ? false : (opts.checkpointThread ?? DEFAULT_CHECKPOINT_THREAD);
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -78,13 +107,28 @@ export class SqliteExecutor implements SqlExecutor {
     return { changes: s.run(...bind(params)).changes };
   }
 
+  /** Writes outside a relaxed transaction get the configured durability back. */
+  #strict(): void {
+    if (!this.#relaxedNow) return;
+    this.db.exec(`PRAGMA synchronous = ${this.#synchronous.toUpperCase()}`);
+    this.#relaxedNow = false;
+  }
+
+  #relax(): void {
+    if (this.#relaxedNow || this.#synchronous !== 'full') return;
+    this.db.exec('PRAGMA synchronous = NORMAL');
+    this.#relaxedNow = true;
+  }
+
   async all<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
     while (this.#txOpen) await this.#txTail;
+    if (this.#relaxedNow && !this.#stmt(sql).readonly) this.#strict(); // INSERT … RETURNING, say
     return this.allSync<T>(sql, params);
   }
 
   async run(sql: string, params: readonly SqlParam[] = []): Promise<{ changes: number }> {
     while (this.#txOpen) await this.#txTail;
+    this.#strict();
     return this.runSync(sql, params);
   }
 
@@ -106,7 +150,8 @@ export class SqliteExecutor implements SqlExecutor {
       // Inside the try: BEGIN fails with SQLITE_BUSY when another process holds the write lock
       // past busy_timeout, and the mutex must still be released or this executor hangs forever.
       // In WAL mode a NORMAL commit skips the fsync; the next FULL commit syncs it too.
-      if (opts?.relaxed && this.#synchronous === 'full') this.db.exec('PRAGMA synchronous = NORMAL');
+      if (opts?.relaxed) this.#relax();
+      else this.#strict();
       this.db.exec('BEGIN IMMEDIATE');
       const out = await fn(inner);
       this.db.exec('COMMIT');
@@ -115,19 +160,43 @@ export class SqliteExecutor implements SqlExecutor {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       throw e;
     } finally {
-      if (opts?.relaxed && this.#synchronous === 'full') this.db.exec('PRAGMA synchronous = FULL');
       this.#txOpen = false;
       release();
+      if (this.#checkpointThread && ++this.#txCount === this.#checkpointThread.afterTx) {
+        try {
+          this.#startCheckpointer(this.#checkpointThread.options);
+        } catch {
+          // No thread (resource limits): SQLite goes on checkpointing inside commits.
+        }
+      }
     }
+  }
+
+  /** The background checkpointer, once started (tests). */
+  get checkpointer(): Checkpointer | null {
+    return this.#checkpointer;
+  }
+
+  #startCheckpointer(options = CHECKPOINT_DEFAULTS): void {
+    const c = new Checkpointer(this.#path, options);
+    // Should the thread stop, commits checkpoint again, so the WAL never grows without bound.
+    c.onLost = () => {
+      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
+    };
+    this.db.pragma('wal_autocheckpoint = 0');
+    this.#checkpointer = c;
   }
 
   async exec(sql: string): Promise<void> {
     while (this.#txOpen) await this.#txTail;
+    this.#strict();
     this.db.exec(sql);
   }
 
   async close(): Promise<void> {
     await this.#txTail;
+    // Its connection first, so this one is the last and checkpoints the WAL away as it closes.
+    await this.#checkpointer?.close();
     this.db.close();
   }
 }
