@@ -32,13 +32,13 @@ async function loadgen(baseUrl, accountId) {
 }
 
 /** One measured burst on a fresh Herald: each rate gets its own store, so no backlog carries over. */
-export async function e2eRun(ctx, { fanout, rate, count, drainMaxMs, tag, env = {} }) {
+export async function e2eRun(ctx, { fanout, rate, count, drainMaxMs, tag, env = {}, cpuProfDir = null }) {
   const names = Array.from({ length: fanout }, (_, i) => `h${i}`);
   const receiver = await startReceiver(names.map((name) => ({ name, mode: 'ok' })));
   let herald = null;
   let gen = null;
   try {
-    herald = await startHerald(`sqlite:${join(ctx.tmp, `${tag}-${Date.now()}.db`)}`, { name: tag, env });
+    herald = await startHerald(`sqlite:${join(ctx.tmp, `${tag}-${Date.now()}.db`)}`, { name: tag, env, cpuProfDir });
     const { accountId } = await setupAccount(herald.url, names.map((n) => receiver.url(n)));
     // Warm-up: JIT, connection pools, prepared statements; then forget it.
     const warm = Math.ceil(ctx.sizes.e2e.warmup / fanout); // about the same number of deliveries whatever the fan-out

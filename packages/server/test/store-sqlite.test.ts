@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { migrate } from '../src/store/migrate.js';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteExecutor } from '../src/store/sqlite/sqlite-executor.js';
@@ -123,6 +124,49 @@ describe('SqliteExecutor', () => {
       expect(q.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
     } finally {
       await q.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a syncAfter transaction commits without SQLite\'s fsync, fsyncs the WAL itself, and holds the executor until then', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-sync-after-'));
+    const probe = await open(join(dir, 'probe'), 'w');
+    const FileHandleProto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+    await probe.close();
+    const realDatasync = FileHandleProto.datasync;
+    const order: string[] = [];
+    // Observed, still the real call.
+    const syncs = vi.spyOn(FileHandleProto, 'datasync').mockImplementation(async function (this: unknown) {
+      await realDatasync.call(this);
+      order.push('wal synced');
+    });
+    const full = new SqliteExecutor(join(dir, 'full.db'), { synchronous: 'full' });
+    const normal = new SqliteExecutor(join(dir, 'normal.db'), { synchronous: 'normal' });
+    try {
+      for (const q of [full, normal]) await q.exec('CREATE TABLE t (v INTEGER)');
+      const level = (q: SqliteExecutor): number => q.db.pragma('synchronous', { simple: true }) as number;
+      let inside = 0;
+      syncs.mockClear();
+      let read: Promise<Array<{ c: number }>> | null = null;
+      await full.tx(async (t) => {
+        inside = level(full);
+        await t.run('INSERT INTO t (v) VALUES (1)');
+        // Another request's read, arriving while the transaction runs: it waits for the executor.
+        read = full.all<{ c: number }>('SELECT COUNT(*) AS c FROM t').then((r) => (order.push('read'), r));
+      }, { syncAfter: true });
+      await read;
+      expect(inside).toBe(1); // NORMAL: SQLite itself does not fsync this commit…
+      expect(syncs).toHaveBeenCalledTimes(1); // …Herald fsyncs the WAL instead…
+      expect(order).toEqual(['wal synced', 'read']); // …before anything else of this process runs
+      expect((await read!)[0]!.c).toBe(1);
+      // Where the configured durability is `normal`, there is nothing to wait for.
+      syncs.mockClear();
+      await normal.tx(async (t) => void (await t.run('INSERT INTO t (v) VALUES (1)')), { syncAfter: true });
+      expect(syncs).not.toHaveBeenCalled();
+    } finally {
+      syncs.mockRestore();
+      await full.close();
+      await normal.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Dialect, SqlExecutor, SqlParam, TxOptions } from '../executor.js';
 import { Checkpointer, CHECKPOINT_DEFAULTS, type CheckpointerOptions } from './checkpointer.js';
@@ -71,6 +72,8 @@ export class SqliteExecutor implements SqlExecutor {
   readonly #checkpointThread: SqliteOptions['checkpointThread'];
   #txCount = 0;
   #checkpointer: Checkpointer | null = null;
+  /** The WAL file, opened at the first `syncAfter` commit, for fdatasync (see TxOptions). */
+  #wal: FileHandle | null = null;
 
   constructor(path: string, opts: SqliteOptions) {
     this.#synchronous = opts.synchronous;
@@ -150,11 +153,15 @@ export class SqliteExecutor implements SqlExecutor {
       // Inside the try: BEGIN fails with SQLITE_BUSY when another process holds the write lock
       // past busy_timeout, and the mutex must still be released or this executor hangs forever.
       // In WAL mode a NORMAL commit skips the fsync; the next FULL commit syncs it too.
-      if (opts?.relaxed) this.#relax();
+      const syncAfter = opts?.syncAfter === true && this.#synchronous === 'full' && this.#path !== ':memory:';
+      if (opts?.relaxed || syncAfter) this.#relax();
       else this.#strict();
       this.db.exec('BEGIN IMMEDIATE');
       const out = await fn(inner);
       this.db.exec('COMMIT');
+      // Still holding the executor: nothing else of this process reads or writes until the
+      // commit is on disk, as with a FULL commit, but the event loop serves requests meanwhile.
+      if (syncAfter) await this.#syncWal();
       return out;
     } catch (e) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
@@ -170,6 +177,15 @@ export class SqliteExecutor implements SqlExecutor {
         }
       }
     }
+  }
+
+  /**
+   * fdatasync the WAL: what a FULL commit does itself. The file stays the same while this
+   * connection is open (SQLite only truncates and reuses it), so the handle is kept.
+   */
+  async #syncWal(): Promise<void> {
+    this.#wal ??= await open(`${this.#path}-wal`, 'r');
+    await this.#wal.datasync();
   }
 
   /** The background checkpointer, once started (tests). */
@@ -197,6 +213,8 @@ export class SqliteExecutor implements SqlExecutor {
     await this.#txTail;
     // Its connection first, so this one is the last and checkpoints the WAL away as it closes.
     await this.#checkpointer?.close();
+    await this.#wal?.close();
+    this.#wal = null;
     this.db.close();
   }
 }
