@@ -8,7 +8,7 @@ describe('custom header rules', () => {
     if (r.ok) expect(Object.entries(r.headers)).toEqual([['__proto__', 'x'], ['X-Token', 'abc']]);
   });
   it.each([
-    ['Host', 'h'], ['content-length', '1'], ['X-Herald-Event', 'x'], ['webhook-id', 'x'], ['X-Hub-Signature-256', 'x'],
+    ['Host', 'h'], ['content-length', '1'], ['X-Herald-Event', 'x'], ['webhook-id', 'x'], ['X-Hub-Signature-256', 'x'], ['Proxy-Authorization', 'Basic eDp5'],
     ['Bad Name', 'x'], ['X-A', 'v\r\nX-Inj: 1'], ['X-A', 'nul\u0000'], ['X-A', 'x'.repeat(4097)],
   ])('refuses %s', (name, value) => {
     expect(checkCustomHeaders({ [name]: value }).ok).toBe(false);

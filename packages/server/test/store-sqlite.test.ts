@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { migrate } from '../src/store/migrate.js';
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -41,6 +42,7 @@ describe('SqliteExecutor', () => {
       expect(inside).toBe(1);
       // Reads between relaxed transactions leave it relaxed (a drain never switches)…
       await q.all('SELECT 1');
+      expect(level()).toBe(1);
       await q.tx(async () => void (inside = level()), { relaxed: true });
       expect(inside).toBe(1);
       // …and each kind of durable write restores FULL before it runs.
@@ -131,19 +133,24 @@ describe('SqliteExecutor', () => {
   it('a syncAfter transaction commits without SQLite\'s fsync, fsyncs the WAL itself, and holds the executor until then', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'herald-sync-after-'));
     const probe = await open(join(dir, 'probe'), 'w');
-    const FileHandleProto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+    const FileHandleProto = Object.getPrototypeOf(probe) as { datasync(): Promise<void>; stat(): Promise<{ ino: number }> };
     await probe.close();
     const realDatasync = FileHandleProto.datasync;
     const order: string[] = [];
-    // Observed, still the real call.
-    const syncs = vi.spyOn(FileHandleProto, 'datasync').mockImplementation(async function (this: unknown) {
+    const fullPath = join(dir, 'full.db');
+    let other: Database.Database | null = null;
+    // Observed, still the real call: which file, and whether the commit was already in it.
+    const syncs = vi.spyOn(FileHandleProto, 'datasync').mockImplementation(async function (this: { stat(): Promise<{ ino: number }> }) {
+      const { ino } = await this.stat();
+      const [{ c }] = other!.prepare('SELECT COUNT(*) AS c FROM t').all() as Array<{ c: number }>;
+      order.push(`sync ${ino === statSync(`${fullPath}-wal`).ino ? 'the WAL' : 'another file'} with ${c} row(s) committed`);
       await realDatasync.call(this);
-      order.push('wal synced');
     });
-    const full = new SqliteExecutor(join(dir, 'full.db'), { synchronous: 'full' });
+    const full = new SqliteExecutor(fullPath, { synchronous: 'full' });
     const normal = new SqliteExecutor(join(dir, 'normal.db'), { synchronous: 'normal' });
     try {
       for (const q of [full, normal]) await q.exec('CREATE TABLE t (v INTEGER)');
+      other = new Database(fullPath, { readonly: true }); // another connection, as a reader
       const level = (q: SqliteExecutor): number => q.db.pragma('synchronous', { simple: true }) as number;
       let inside = 0;
       syncs.mockClear();
@@ -156,17 +163,43 @@ describe('SqliteExecutor', () => {
       }, { syncAfter: true });
       await read;
       expect(inside).toBe(1); // NORMAL: SQLite itself does not fsync this commit…
-      expect(syncs).toHaveBeenCalledTimes(1); // …Herald fsyncs the WAL instead…
-      expect(order).toEqual(['wal synced', 'read']); // …before anything else of this process runs
+      expect(syncs).toHaveBeenCalledTimes(1); // …Herald fsyncs the WAL, after the commit…
+      expect(order).toEqual(['sync the WAL with 1 row(s) committed', 'read']); // …before anything else of this process runs
       expect((await read!)[0]!.c).toBe(1);
+      // The next durable write gets FULL back.
+      await full.tx(async () => void (inside = level(full)));
+      expect(inside).toBe(2);
       // Where the configured durability is `normal`, there is nothing to wait for.
       syncs.mockClear();
       await normal.tx(async (t) => void (await t.run('INSERT INTO t (v) VALUES (1)')), { syncAfter: true });
       expect(syncs).not.toHaveBeenCalled();
     } finally {
       syncs.mockRestore();
+      other?.close();
       await full.close();
       await normal.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('after the disk fails a WAL sync, the publish fails and so does every later statement', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-sync-fail-'));
+    const probe = await open(join(dir, 'probe'), 'w');
+    const FileHandleProto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+    await probe.close();
+    const q = new SqliteExecutor(join(dir, 'h.db'), { synchronous: 'full' });
+    const syncs = vi.spyOn(FileHandleProto, 'datasync');
+    try {
+      await q.exec('CREATE TABLE t (v INTEGER)');
+      syncs.mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+      await expect(q.tx(async (t) => void (await t.run('INSERT INTO t (v) VALUES (1)')), { syncAfter: true })).rejects.toThrow(/disk failed to sync.*EIO/);
+      // Later syncs would be reported fine whether or not the data got there: nothing goes on.
+      await expect(q.all('SELECT COUNT(*) AS c FROM t')).rejects.toThrow(/restart Herald/);
+      await expect(q.run('INSERT INTO t (v) VALUES (2)')).rejects.toThrow(/restart Herald/);
+      await expect(q.tx(async () => 1, { relaxed: true })).rejects.toThrow(/restart Herald/);
+    } finally {
+      syncs.mockRestore();
+      await q.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

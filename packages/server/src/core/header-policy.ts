@@ -22,6 +22,8 @@ export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'expect',
   'proxy-connection',
   'content-encoding',
+  // Meant for the egress proxy (HERALD_EGRESS_PROXY), which is the operator's, not the account's.
+  'proxy-authorization',
 ]);
 export const RESERVED_PREFIXES: readonly string[] = ['x-herald-', 'webhook-'];
 

@@ -120,7 +120,12 @@ export class Sender {
     return new Promise<SendResult>((resolve) => {
       const attempt = new Attempt(resolve, started, this.#opts.timeoutMs, MAX_RESPONSE_BYTES);
       attempt.arm(Math.max(1, this.#opts.timeoutMs - elapsed()));
-      this.#dispatcher.dispatch({ origin: t.origin, path: t.path, method: 'POST', headers, body }, attempt);
+      try {
+        this.#dispatcher.dispatch({ origin: t.origin, path: t.path, method: 'POST', headers, body }, attempt);
+      } catch (e) {
+        // Most refusals arrive through the handler; a few dispatchers (ProxyAgent) throw.
+        attempt.onResponseError(undefined, e as Error);
+      }
     });
   }
 

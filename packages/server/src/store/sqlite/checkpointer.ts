@@ -20,6 +20,9 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.path);
 db.pragma('busy_timeout = 1000');
+// A checkpoint syncs the WAL before it copies and the database file after, at NORMAL and FULL
+// alike; set here rather than left to the build's default.
+db.pragma('synchronous = NORMAL');
 let busy = false;
 const checkpoint = (mode) => {
   try {
@@ -34,8 +37,13 @@ const tick = () => {
   busy = true;
   let r = checkpoint('PASSIVE');
   // Writers never paused long enough for the copy to finish and the WAL to start over:
-  // RESTART waits (on this thread) until it can, so the file stops growing.
-  if (r && r.log > workerData.restartFrames) r = checkpoint('RESTART');
+  // RESTART waits until it can, so the file stops growing. Briefly: while it waits it holds
+  // the write lock, and the main thread's next transaction would wait on its event loop.
+  if (r && !r.error && r.log > workerData.restartFrames && r.checkpointed < r.log) {
+    db.pragma('busy_timeout = 50');
+    r = checkpoint('RESTART');
+    db.pragma('busy_timeout = 1000');
+  }
   busy = false;
   parentPort.postMessage({ type: 'checkpointed', result: r });
 };
@@ -48,7 +56,6 @@ parentPort.on('message', (m) => {
     parentPort.close();
   }
 });
-parentPort.postMessage({ type: 'ready' });
 `;
 
 export interface CheckpointerOptions {
@@ -59,6 +66,9 @@ export interface CheckpointerOptions {
 }
 
 export const CHECKPOINT_DEFAULTS: CheckpointerOptions = { everyMs: 200, restartFrames: 20_000 };
+
+/** Checkpoints failing in a row (busy, read-only file…) before the thread hands back to commits. */
+const MAX_FAILED_CHECKPOINTS = 5;
 
 export interface CheckpointResult {
   busy?: number;
@@ -79,8 +89,14 @@ export class Checkpointer {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.#worker = new Worker(THREAD_SOURCE, { eval: true, workerData: { driver, path, ...opts }, name: 'herald-checkpoint' });
     this.#worker.unref(); // never what keeps a process alive
+    let failed = 0;
     this.#worker.on('message', (m: { type: string; result?: CheckpointResult }) => {
-      if (m.type === 'checkpointed') this.last = m.result ?? null;
+      if (m.type !== 'checkpointed') return;
+      this.last = m.result ?? null;
+      failed = this.last?.error ? failed + 1 : 0;
+      // A thread that cannot checkpoint is no better than none: stop it, so commits checkpoint
+      // again (onLost) and the WAL cannot grow without bound.
+      if (failed >= MAX_FAILED_CHECKPOINTS) void this.#worker.terminate();
     });
     this.#worker.on('error', () => {}); // reported through 'exit'
     this.#worker.on('exit', () => {

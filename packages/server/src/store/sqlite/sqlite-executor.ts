@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, realpathSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Dialect, SqlExecutor, SqlParam, TxOptions } from '../executor.js';
@@ -74,6 +74,13 @@ export class SqliteExecutor implements SqlExecutor {
   #checkpointer: Checkpointer | null = null;
   /** The WAL file, opened at the first `syncAfter` commit, for fdatasync (see TxOptions). */
   #wal: FileHandle | null = null;
+  /**
+   * Set when the disk failed an fdatasync: a commit is then visible but maybe not on disk, and
+   * after a failed fsync Linux may drop the dirty pages and report success next time, so no
+   * later sync could be trusted. Every later statement fails with it, and readiness with them,
+   * until the process is restarted (PostgreSQL does the same with data_sync_retry=off).
+   */
+  #diskFailed: Error | null = null;
 
   constructor(path: string, opts: SqliteOptions) {
     this.#synchronous = opts.synchronous;
@@ -123,14 +130,20 @@ export class SqliteExecutor implements SqlExecutor {
     this.#relaxedNow = true;
   }
 
+  #usable(): void {
+    if (this.#diskFailed) throw this.#diskFailed;
+  }
+
   async all<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
     while (this.#txOpen) await this.#txTail;
+    this.#usable();
     if (this.#relaxedNow && !this.#stmt(sql).readonly) this.#strict(); // INSERT … RETURNING, say
     return this.allSync<T>(sql, params);
   }
 
   async run(sql: string, params: readonly SqlParam[] = []): Promise<{ changes: number }> {
     while (this.#txOpen) await this.#txTail;
+    this.#usable();
     this.#strict();
     return this.runSync(sql, params);
   }
@@ -153,6 +166,7 @@ export class SqliteExecutor implements SqlExecutor {
       // Inside the try: BEGIN fails with SQLITE_BUSY when another process holds the write lock
       // past busy_timeout, and the mutex must still be released or this executor hangs forever.
       // In WAL mode a NORMAL commit skips the fsync; the next FULL commit syncs it too.
+      this.#usable();
       const syncAfter = opts?.syncAfter === true && this.#synchronous === 'full' && this.#path !== ':memory:';
       if (opts?.relaxed || syncAfter) this.#relax();
       else this.#strict();
@@ -184,8 +198,16 @@ export class SqliteExecutor implements SqlExecutor {
    * connection is open (SQLite only truncates and reuses it), so the handle is kept.
    */
   async #syncWal(): Promise<void> {
-    this.#wal ??= await open(`${this.#path}-wal`, 'r');
-    await this.#wal.datasync();
+    try {
+      // SQLite puts the WAL beside the real file when the database path is a symlink.
+      this.#wal ??= await open(`${realpathSync(this.#path)}-wal`, 'r+');
+      await this.#wal.datasync();
+    } catch (e) {
+      this.#diskFailed = new Error(`the disk failed to sync the SQLite WAL; restart Herald (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+      await this.#wal?.close().catch(() => {});
+      this.#wal = null;
+      throw this.#diskFailed;
+    }
   }
 
   /** The background checkpointer, once started (tests). */
@@ -205,6 +227,7 @@ export class SqliteExecutor implements SqlExecutor {
 
   async exec(sql: string): Promise<void> {
     while (this.#txOpen) await this.#txTail;
+    this.#usable();
     this.#strict();
     this.db.exec(sql);
   }
@@ -212,9 +235,12 @@ export class SqliteExecutor implements SqlExecutor {
   async close(): Promise<void> {
     await this.#txTail;
     // Its connection first, so this one is the last and checkpoints the WAL away as it closes.
-    await this.#checkpointer?.close();
-    await this.#wal?.close();
-    this.#wal = null;
-    this.db.close();
+    try {
+      await this.#checkpointer?.close();
+      await this.#wal?.close();
+    } finally {
+      this.#wal = null;
+      this.db.close();
+    }
   }
 }

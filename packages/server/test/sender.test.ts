@@ -1,0 +1,79 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Sender } from '../src/delivery/sender.js';
+
+/**
+ * The Sender alone, against real sockets on 127.0.0.1: one deadline covers connecting, the
+ * answer's headers and its body, and the attempt ends when it passes, whatever stage it is in.
+ */
+const TIMEOUT_MS = 300;
+/** Timers and the event loop on a loaded machine; far below undici's own backstop (+1 s). */
+const SLACK_MS = 250;
+
+const policy = { allowPrivate: true, allowedCidrs: [] };
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (closers.length) await closers.pop()!();
+});
+
+function listen<T extends Server | HttpServer>(server: T): Promise<{ port: number; sockets: Socket[] }> {
+  const sockets: Socket[] = [];
+  server.on('connection', (s: Socket) => sockets.push(s));
+  closers.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as AddressInfo).port, sockets })));
+}
+
+function sender(): Sender {
+  const s = new Sender({ timeoutMs: TIMEOUT_MS, policy });
+  closers.push(() => s.close());
+  return s;
+}
+
+const body = Buffer.from('{"event":"x"}');
+
+describe('Sender deadline', () => {
+  it('ends an attempt that is still connecting (a TLS handshake never answered) at the deadline', async () => {
+    // Accepts the TCP connection and never says a word: undici is still setting up TLS, so
+    // the request was never handed to a socket.
+    const { port, sockets } = await listen(createServer(() => {}));
+    const res = await sender().send(`https://127.0.0.1:${port}/hook`, { 'content-type': 'application/json' }, body);
+    expect(res.errorKind).toBe('timeout');
+    expect(res.errorMessage).toBe(`timed out after ${TIMEOUT_MS} ms`);
+    expect(res.statusCode).toBeNull();
+    expect(sockets.length).toBe(1); // it did connect, and got no further
+    expect(res.durationMs).toBeGreaterThanOrEqual(TIMEOUT_MS - 5);
+    expect(res.durationMs).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+  });
+
+  it('ends an attempt whose answer never comes at the deadline, and closes its connection then', async () => {
+    let closedAt = 0;
+    const { port } = await listen(createHttpServer((req) => req.socket.on('close', () => (closedAt = performance.now()))));
+    const started = performance.now();
+    const res = await sender().send(`http://127.0.0.1:${port}/hook`, { 'content-type': 'application/json' }, body);
+    expect(res.errorKind).toBe('timeout');
+    expect(res.durationMs).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+    // The connection is dropped with the attempt, not left to undici's later backstop.
+    const deadline = performance.now() + 1000;
+    while (!closedAt && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(closedAt).toBeGreaterThan(0);
+    expect(closedAt - started).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+  });
+
+  it('ends an attempt whose body stops halfway at the deadline, without a status it never completed', async () => {
+    const { port } = await listen(
+      createHttpServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+        res.write('half'); // and never the rest
+      }),
+    );
+    const res = await sender().send(`http://127.0.0.1:${port}/hook`, { 'content-type': 'application/json' }, body);
+    expect(res.errorKind).toBe('timeout');
+    expect(res.statusCode).toBeNull();
+    expect(res.durationMs).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+  });
+});
