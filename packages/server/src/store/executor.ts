@@ -15,14 +15,6 @@ export interface TxOptions {
    * (a lost lease is claimable again, a lost outcome means one more send); never for publishing.
    */
   relaxed?: boolean;
-  /**
-   * Durable like any other transaction, but the wait for the disk happens off the event loop:
-   * SQLite commits without its own fsync, then the WAL is fsynced on libuv's thread pool before
-   * the transaction resolves; no other statement of this process runs in between, so nothing
-   * acts on the commit before it is on disk. For publishing, whose group commits otherwise
-   * stopped the whole process for each fsync. No effect on PostgreSQL (its commit is a round trip).
-   */
-  syncAfter?: boolean;
 }
 
 export type SqlParam = string | number | null | boolean | readonly (string | number | null)[];

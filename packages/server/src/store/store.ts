@@ -471,7 +471,7 @@ export class Store {
       if (lease && lease.limit > 0 && deliveryRows.length) await this.#leaseAtPublish(t, results, lease);
       if (deliveryRows.length) await this.#wakeWorkers(t, 'first');
       return results;
-    }, { syncAfter: true });
+    });
   }
 
   /**

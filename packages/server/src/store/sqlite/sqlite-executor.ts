@@ -1,9 +1,7 @@
 import Database from 'better-sqlite3';
-import { mkdirSync, realpathSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Dialect, SqlExecutor, SqlParam, TxOptions } from '../executor.js';
-import { Checkpointer, CHECKPOINT_DEFAULTS, type CheckpointerOptions } from './checkpointer.js';
 
 export const sqliteDialect: Dialect = {
   name: 'sqlite',
@@ -27,21 +25,6 @@ export const sqliteDialect: Dialect = {
 };
 
 type Statement = Database.Statement<unknown[]>;
-
-/** SQLite's own default: checkpoint in the COMMIT that takes the WAL past this many pages. */
-const AUTOCHECKPOINT_PAGES = 1000;
-
-export interface SqliteOptions {
-  synchronous: 'full' | 'normal';
-  /**
-   * Checkpoint on a thread of its own (checkpointer.ts) once this many transactions have run;
-   * until then, and with `false`, SQLite checkpoints inside commits as usual. Starting late
-   * spares a thread to the short-lived stores of tests and CLI commands.
-   */
-  checkpointThread?: false | { afterTx: number; options?: CheckpointerOptions };
-}
-
-const DEFAULT_CHECKPOINT_THREAD = { afterTx: 500 };
 
 function bind(params: readonly SqlParam[]): unknown[] {
   // better-sqlite3 refuses booleans; the schema stores them as 0/1 on both backends.
@@ -68,24 +51,8 @@ export class SqliteExecutor implements SqlExecutor {
    */
   #relaxedNow = false;
 
-  readonly #path: string;
-  readonly #checkpointThread: SqliteOptions['checkpointThread'];
-  #txCount = 0;
-  #checkpointer: Checkpointer | null = null;
-  /** The WAL file, opened at the first `syncAfter` commit, for fdatasync (see TxOptions). */
-  #wal: FileHandle | null = null;
-  /**
-   * Set when the disk failed an fdatasync: a commit is then visible but maybe not on disk, and
-   * after a failed fsync Linux may drop the dirty pages and report success next time, so no
-   * later sync could be trusted. Every later statement fails with it, and readiness with them,
-   * until the process is restarted (PostgreSQL does the same with data_sync_retry=off).
-   */
-  #diskFailed: Error | null = null;
-
-  constructor(path: string, opts: SqliteOptions) {
+  constructor(path: string, opts: { synchronous: 'full' | 'normal' }) {
     this.#synchronous = opts.synchronous;
-    this.#path = path;
-    this.#checkpointThread = path === ':memory:' ? false : (opts.checkpointThread ?? DEFAULT_CHECKPOINT_THREAD);
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -130,20 +97,14 @@ export class SqliteExecutor implements SqlExecutor {
     this.#relaxedNow = true;
   }
 
-  #usable(): void {
-    if (this.#diskFailed) throw this.#diskFailed;
-  }
-
   async all<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
     while (this.#txOpen) await this.#txTail;
-    this.#usable();
     if (this.#relaxedNow && !this.#stmt(sql).readonly) this.#strict(); // INSERT … RETURNING, say
     return this.allSync<T>(sql, params);
   }
 
   async run(sql: string, params: readonly SqlParam[] = []): Promise<{ changes: number }> {
     while (this.#txOpen) await this.#txTail;
-    this.#usable();
     this.#strict();
     return this.runSync(sql, params);
   }
@@ -166,16 +127,11 @@ export class SqliteExecutor implements SqlExecutor {
       // Inside the try: BEGIN fails with SQLITE_BUSY when another process holds the write lock
       // past busy_timeout, and the mutex must still be released or this executor hangs forever.
       // In WAL mode a NORMAL commit skips the fsync; the next FULL commit syncs it too.
-      this.#usable();
-      const syncAfter = opts?.syncAfter === true && this.#synchronous === 'full' && this.#path !== ':memory:';
-      if (opts?.relaxed || syncAfter) this.#relax();
+      if (opts?.relaxed) this.#relax();
       else this.#strict();
       this.db.exec('BEGIN IMMEDIATE');
       const out = await fn(inner);
       this.db.exec('COMMIT');
-      // Still holding the executor: nothing else of this process reads or writes until the
-      // commit is on disk, as with a FULL commit, but the event loop serves requests meanwhile.
-      if (syncAfter) await this.#syncWal();
       return out;
     } catch (e) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
@@ -183,64 +139,17 @@ export class SqliteExecutor implements SqlExecutor {
     } finally {
       this.#txOpen = false;
       release();
-      if (this.#checkpointThread && ++this.#txCount === this.#checkpointThread.afterTx) {
-        try {
-          this.#startCheckpointer(this.#checkpointThread.options);
-        } catch {
-          // No thread (resource limits): SQLite goes on checkpointing inside commits.
-        }
-      }
     }
-  }
-
-  /**
-   * fdatasync the WAL: what a FULL commit does itself. The file stays the same while this
-   * connection is open (SQLite only truncates and reuses it), so the handle is kept.
-   */
-  async #syncWal(): Promise<void> {
-    try {
-      // SQLite puts the WAL beside the real file when the database path is a symlink.
-      this.#wal ??= await open(`${realpathSync(this.#path)}-wal`, 'r+');
-      await this.#wal.datasync();
-    } catch (e) {
-      this.#diskFailed = new Error(`the disk failed to sync the SQLite WAL; restart Herald (${e instanceof Error ? e.message : String(e)})`, { cause: e });
-      await this.#wal?.close().catch(() => {});
-      this.#wal = null;
-      throw this.#diskFailed;
-    }
-  }
-
-  /** The background checkpointer, once started (tests). */
-  get checkpointer(): Checkpointer | null {
-    return this.#checkpointer;
-  }
-
-  #startCheckpointer(options = CHECKPOINT_DEFAULTS): void {
-    const c = new Checkpointer(this.#path, options);
-    // Should the thread stop, commits checkpoint again, so the WAL never grows without bound.
-    c.onLost = () => {
-      if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
-    };
-    this.db.pragma('wal_autocheckpoint = 0');
-    this.#checkpointer = c;
   }
 
   async exec(sql: string): Promise<void> {
     while (this.#txOpen) await this.#txTail;
-    this.#usable();
     this.#strict();
     this.db.exec(sql);
   }
 
   async close(): Promise<void> {
     await this.#txTail;
-    // Its connection first, so this one is the last and checkpoints the WAL away as it closes.
-    try {
-      await this.#checkpointer?.close();
-      await this.#wal?.close();
-    } finally {
-      this.#wal = null;
-      this.db.close();
-    }
+    this.db.close();
   }
 }
