@@ -9,15 +9,21 @@ import { BENCH_SECRET, eventData, pidsWhere, run, withTimeout } from './util.mjs
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // BENCH_HERALD_CLI measures another build (a candidate fix, say) with the same harness.
-export const CLI = process.env.BENCH_HERALD_CLI ?? join(ROOT, 'packages/server/dist/cli.js');
+/**
+ * Read at each use, not once at import: bench/ab.mjs switches builds between runs of one
+ * process. (Read once, every run measured the first build: A/B comparisons made before this
+ * was fixed compared a build with itself.)
+ */
+export const heraldCli = () => process.env.BENCH_HERALD_CLI ?? join(ROOT, 'packages/server/dist/cli.js');
+export const CLI = heraldCli();
 export const ADMIN_TOKEN = 'hadm_bench_0123456789abcdef0123456789';
 export const SECRET_KEY_HEX = 'a'.repeat(16) + 'b'.repeat(16) + 'c'.repeat(16) + 'd'.repeat(16);
 export const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** Herald's own modules (built), for its id format and its at-rest encryption of secrets. */
 async function heraldModules() {
-  const { SecretBox } = await import(join(CLI, '../core/secret-box.js'));
-  const { newId } = await import(join(CLI, '../core/ids.js'));
+  const { SecretBox } = await import(join(heraldCli(), '../core/secret-box.js'));
+  const { newId } = await import(join(heraldCli(), '../core/ids.js'));
   return { box: new SecretBox(Buffer.from(SECRET_KEY_HEX, 'hex')), newId };
 }
 
@@ -36,7 +42,7 @@ export function heraldEnv(databaseUrl, extra = {}) {
 }
 
 export async function migrate(databaseUrl) {
-  await run(process.execPath, [CLI, 'migrate'], { env: heraldEnv(databaseUrl), cwd: ROOT });
+  await run(process.execPath, [heraldCli(), 'migrate'], { env: heraldEnv(databaseUrl), cwd: ROOT });
 }
 
 /**
@@ -46,12 +52,12 @@ export async function migrate(databaseUrl) {
 export async function startHerald(databaseUrl, { role = 'all', env = {}, cpuProfDir = null, name = 'herald' } = {}) {
   const execArgv = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.cpuprofile`] : [];
   if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
-  const proc = spawn(process.execPath, [...execArgv, CLI, 'serve'], {
+  const proc = spawn(process.execPath, [...execArgv, heraldCli(), 'serve'], {
     cwd: ROOT,
     env: heraldEnv(databaseUrl, { HERALD_ROLE: role, ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const h = { proc, pid: proc.pid, port: null, url: null, startedAt: null, errors: [], stderr: '' };
+  const h = { proc, pid: proc.pid, cli: proc.spawnargs.at(-2), port: null, url: null, startedAt: null, errors: [], stderr: '' };
   const exited = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
   h.exited = exited;
   proc.stderr.on('data', (d) => (h.stderr = (h.stderr + d).slice(-4000)));
@@ -264,6 +270,6 @@ export function pgServerPids(dbName) {
 }
 
 export function builtInfo() {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build -w packages/server\` at the repository root first`);
+  if (!existsSync(heraldCli())) throw new Error(`${heraldCli()} is missing: run \`npm run build -w packages/server\` at the repository root first`);
 }
 

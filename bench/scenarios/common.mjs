@@ -71,6 +71,7 @@ export async function drainSqlite(ctx, { n, stalled = 0, sameHost = false, env =
     const reached = receiver.expect(n, ['ok'], maxMs ?? 30_000 + n * 3);
     herald = await startHerald(url, { env, cpuProfDir, name: tag });
     const herald_started = herald.startedAt;
+    const heraldCli = herald.cli;
     const meter = new CpuMeter({ herald: () => [herald.pid], receiver: () => [receiver.pid] });
     const rss = rssSampler(herald.pid);
     let timedOut = false;
@@ -97,6 +98,7 @@ export async function drainSqlite(ctx, { n, stalled = 0, sameHost = false, env =
       cpu,
       cpuPerDeliveryMs: (cpu.ms.herald + cpu.ms.receiver) / Math.max(1, st.unique),
       rssPeak: mem.peak,
+      heraldCli,
     };
   } finally {
     if (herald) await herald.stop();

@@ -72,6 +72,7 @@ export async function e2eRun(ctx, { fanout, rate, count, drainMaxMs, tag, env = 
       cpuPerDeliveryMs: procMs / Math.max(1, st.unique),
       machinePerEventMs: cpu.machineBusyMs / Math.max(1, st.unique / fanout),
       heraldErrors: herald.errors,
+      heraldCli: herald.cli,
     };
   } finally {
     if (gen) await gen.close();

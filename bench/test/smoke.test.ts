@@ -2,7 +2,7 @@
 // well under a minute, with only the root node_modules installed. The peer queues need
 // bench/node_modules, so they run only where `npm ci` was done in bench/.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,5 +49,26 @@ describe('bench smoke (tiny sizes)', () => {
       if (!windowed) expect(row.allArrived, `${row.id} ${row.scenario} ${row.config}: ${row.notes}`).toBe(true);
     }
     expect(res.targets.length).toBe(10);
+  }, 90_000);
+
+  it('ab.mjs runs each build it is given, alternately', () => {
+    const cli = join(ROOT, 'packages/server/dist/cli.js');
+    const ab = (...builds: string[]) =>
+      spawnSync(process.execPath, [join(BENCH, 'ab.mjs'), '--scenario', 'drain', '--pairs', '2', '--n', '200', ...builds.flatMap((b) => ['--build', b])], { cwd: BENCH, encoding: 'utf8', timeout: 60_000 });
+    // A second build at another path (the same files, through a symlink): ab.mjs checks that
+    // the harness started the build it asked for, run by run.
+    const other = join(dir, 'other-build');
+    symlinkSync(join(ROOT, 'packages/server/dist'), other);
+    const ok = ab(cli, `${join(other, 'cli.js')} HERALD_ENDPOINT_CONCURRENCY=4`);
+    expect(ok.status, ok.stderr.slice(-3000)).toBe(0);
+    expect(ok.stdout).toMatch(/pair 1 {2}.*cli\.js: [\d.]+ deliveries\/s/);
+    expect(ok.stdout).toContain('medians over 2 pair(s), drain:');
+    expect(ok.stdout.match(/other-build\/cli\.js HERALD_ENDPOINT_CONCURRENCY=4: /g)).toHaveLength(2);
+    expect(ok.stdout).not.toContain('build not reported');
+    // The build is read at each start: a second build that does not exist must fail the run
+    // (read once, it would silently measure the first build twice).
+    const bad = ab(cli, join(BENCH, 'no-such-build/cli.js'));
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr + bad.stdout).toContain('no-such-build');
   }, 90_000);
 });
