@@ -3,6 +3,7 @@
 # docs/receiving-webhooks.md run in the tests (packages/server/test/doc-snippets.test.ts);
 # Python is part of the machine already. Idempotent: installs only what is missing.
 set -euo pipefail
+. "$(dirname "$0")/lib/apt-install.sh"
 
 missing=()
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
@@ -14,15 +15,5 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" != "0" ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-    echo "install-snippet-runtimes: not root and no sudo; install ${missing[*]} by hand" >&2
-    exit 1
-  fi
-fi
-
-echo "install-snippet-runtimes: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt_install install-snippet-runtimes "${missing[@]}"
 echo "install-snippet-runtimes: $(go version 2>/dev/null) · $(ruby --version 2>/dev/null | cut -d' ' -f1-2) · $(php --version 2>/dev/null | head -n 1 | cut -d' ' -f1-2)"
