@@ -112,7 +112,7 @@ export class Sender {
       const r = await resolveAndCheck(host, this.#opts.policy, this.#opts.timeoutMs);
       if (r.ok === false) return blocked(r.detail, elapsed());
       if (r.ok === 'unresolved') {
-        if (elapsed() >= this.#opts.timeoutMs) return failure('timeout', `timed out after ${this.#opts.timeoutMs} ms`, elapsed());
+        if (elapsed() >= this.#opts.timeoutMs) return failure('timeout', timeoutMessage(this.#opts.timeoutMs), elapsed());
         return failure('dns', 'DNS lookup failed: the host name did not resolve', elapsed());
       }
     }
@@ -184,7 +184,7 @@ class Attempt implements Dispatcher.DispatchHandler {
       this.#ended = 'timeout';
       this.#controller?.abort(new AttemptEnd('deadline'));
       // Not connected yet (or undici never calls back): the attempt ends now all the same.
-      this.#finish({ ...failure('timeout', `timed out after ${this.#timeoutMs} ms`, this.#elapsed()), detail: this.#controller ? 'no complete answer in time' : 'not connected in time' });
+      this.#finish({ ...failure('timeout', timeoutMessage(this.#timeoutMs), this.#elapsed()), detail: this.#controller ? 'no complete answer in time' : 'not connected in time' });
     }, ms);
   }
 
@@ -222,7 +222,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   onResponseError(_c: Dispatcher.DispatchController | undefined, e: Error): void {
     if (this.#ended) return; // already answered (capped) or timed out
-    const { kind, message, detail } = classify(e, false, this.#timeoutMs);
+    const { kind, message, detail } = classify(e, this.#timeoutMs);
     this.#finish({ ...failure(kind, message, this.#elapsed()), detail });
   }
 
@@ -276,16 +276,18 @@ const TLS_MESSAGES: ReadonlyArray<[RegExp, string]> = [
   [/^CERT_REVOKED$/, 'the certificate has been revoked'],
 ];
 
-/** Map a thrown network error to a kind and a message fit for the account's eyes. */
-export function classify(e: unknown, timedOut: boolean, timeoutMs: number): { kind: ErrorKind; message: string; detail: string } {
+const timeoutMessage = (timeoutMs: number): string => `timed out after ${timeoutMs} ms`;
+
+/** Map a network error to a kind and a message fit for the account's eyes. */
+function classify(e: unknown, timeoutMs: number): { kind: ErrorKind; message: string; detail: string } {
   const chain: Array<{ code?: string; message?: string; detail?: string }> = [];
   for (let x = e as { code?: string; message?: string; cause?: unknown } | undefined; x && chain.length < 5; x = x.cause as typeof x) chain.push(x);
   const codes = chain.map((c) => c.code ?? '');
   const detail = chain.map((c) => `${c.code ?? ''} ${c.message ?? ''} ${c.detail ?? ''}`.trim()).join(' <- ');
   const has = (...cs: string[]) => codes.some((c) => cs.includes(c));
   if (has(DESTINATION_BLOCKED)) return { kind: 'blocked', message: DESTINATION_BLOCKED_MESSAGE, detail };
-  if (timedOut || has('UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'))
-    return { kind: 'timeout', message: `timed out after ${timeoutMs} ms`, detail };
+  if (has('UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'))
+    return { kind: 'timeout', message: timeoutMessage(timeoutMs), detail };
   if (has('ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL', 'ENODATA')) return { kind: 'dns', message: 'DNS lookup failed: the host name did not resolve', detail };
   if (has('ECONNREFUSED')) return { kind: 'refused', message: 'connection refused', detail };
   // The most specific code in the chain names the failure (a proxy tunnel wraps it in UND_ERR_PRX_TLS).
