@@ -594,7 +594,8 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(b1!.webhookId).toBe(w.id);
         expect(a1!.webhookId).toBe(w.id);
         // w: 2 live leases of 4, but A's own attempt has ended (finished): 3 slots; other: 4.
-        // The batch limit of 5 cuts across both, oldest due first, and flags both as backlogged.
+        // The batch limit of 5 cuts across both and flags both as backlogged. (Which rows it takes
+        // differs: PostgreSQL the oldest across both, SQLite each named webhook in turn.)
         const backlogged = new Set<string>();
         const got = await claim({ owner: 'A', limit: 5, endpointLimit: 4, webhooks: [w.id, other.id], finished: [a1!.id], onlyWebhooks: true, now: T0 + 100, backlogged });
         expect(got).toHaveLength(5);
