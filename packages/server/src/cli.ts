@@ -12,7 +12,6 @@ import { startClusterJobs } from './cluster-jobs.js';
 import { loadPlugins } from './plugins.js';
 
 /** Every setting has a matching flag: `HERALD_DELIVERY_TIMEOUT_MS` ↔ `--delivery-timeout-ms`. */
-
 function withSettingFlags(cmd: Command): Command {
   for (const s of SETTINGS) {
     const o = new Option(`${flagOf(s.env)} ${s.type === 'bool' ? '[value]' : '<value>'}`, `${s.description} (env ${s.env})`);

@@ -44,19 +44,20 @@ export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): v
     return { data: page.map(deliveryOut), next_cursor: rows.length > limit ? page.at(-1)!.id : null };
   });
 
-  async function load(req: FastifyRequest) {
+  /** The caller's account and the delivery in the path, read with `read`; 404 for anything else. */
+  async function load<T>(req: FastifyRequest, read: (accountId: string, id: string) => Promise<T | null>) {
     const { account, delivery } = req.params as { account: string; delivery: string };
     const acc = await accountFor(req, ctx, account);
-    const found = isId('dlv', delivery) ? await ctx.store.getDelivery(acc.id, delivery) : null;
+    const found = isId('dlv', delivery) ? await read(acc.id, delivery) : null;
     if (!found) throw createError('delivery_not_found', delivery);
-    return { acc, ...found };
+    return { acc, found };
   }
 
   app.get('/v1/accounts/:account/deliveries/:delivery', {
     ...acct,
     schema: { tags, security, summary: 'One delivery: the exact request body and every attempt', params: S.DeliveryParams, response: { 200: S.DeliveryDetail, ...S.errors(401, 404) } },
   }, async (req) => {
-    const { acc, delivery, event, attempts } = await load(req);
+    const { acc, found: { delivery, event, attempts } } = await load(req, (a, id) => ctx.store.getDelivery(a, id));
     const webhook = await ctx.store.getWebhook(acc.id, delivery.webhookId);
     const body = buildBody({ eventType: event.type, createdAt: event.createdAt, deliveryId: delivery.id, data: event.data });
     return { ...deliveryOut(delivery), request: { url: webhook?.url ?? null, body: body.toString('utf8') }, attempts: attempts.map(attemptOut) };
@@ -66,11 +67,8 @@ export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): v
     ...acct,
     schema: { tags, security, summary: 'Queue the delivery again now, with the same delivery_id', params: S.DeliveryParams, response: { 202: S.Delivery, ...S.errors(401, 403, 404, 409, 422) } },
   }, async (req, reply) => {
-    const { account, delivery: id } = req.params as { account: string; delivery: string };
-    const acc = await accountFor(req, ctx, account);
     // The row alone: redelivery needs neither the payload nor the attempts.
-    const delivery = isId('dlv', id) ? await ctx.store.getDeliveryRow(acc.id, id) : null;
-    if (!delivery) throw createError('delivery_not_found', id);
+    const { acc, found: delivery } = await load(req, (a, id) => ctx.store.getDeliveryRow(a, id));
     // Redelivering sends a webhook request, so the plan rule of the webhook routes applies.
     requireWebhookPlan(acc);
     // The worker would finish it at once as failed ("webhook disabled"), rewriting the history of

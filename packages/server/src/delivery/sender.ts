@@ -17,7 +17,7 @@ interface Target {
 const MAX_CACHED_TARGETS = 10_000;
 
 /** Keep this much of each response body for the attempt log, and read no more. */
-export const MAX_RESPONSE_BYTES = 64 * 1024; // 64 KiB
+const MAX_RESPONSE_BYTES = 64 * 1024; // 64 KiB
 
 /** How much later than the attempt deadline undici's own timeouts are set (see the Agent). */
 const UNDICI_TIMER_SLACK_MS = 1000;
@@ -59,7 +59,7 @@ export class Sender {
       connections: null, // unlimited per origin: concurrency is limited per webhook by the claim, and a cap per origin would queue one webhook's requests behind another's stalled ones
       pipelining: 1,
       keepAliveTimeout: 30_000, // 30 s: most receivers close idle sockets sooner; undici honours their Keep-Alive hint
-      // The attempt's deadline is our own AbortController timer (send()). undici's timers are
+      // The attempt's deadline is our own timer (Attempt.arm(), started in send()). undici's timers are
       // only a backstop, set later than it: they run on a coarse clock (~0.5 s ticks) and were
       // seen firing up to 300 ms early, cutting attempts short of HERALD_DELIVERY_TIMEOUT_MS.
       headersTimeout: opts.timeoutMs + UNDICI_TIMER_SLACK_MS,
@@ -118,7 +118,7 @@ export class Sender {
     }
 
     return new Promise<SendResult>((resolve) => {
-      const attempt = new Attempt(resolve, started, this.#opts.timeoutMs, MAX_RESPONSE_BYTES);
+      const attempt = new Attempt(resolve, started, this.#opts.timeoutMs);
       attempt.arm(Math.max(1, this.#opts.timeoutMs - elapsed()));
       try {
         this.#dispatcher.dispatch({ origin: t.origin, path: t.path, method: 'POST', headers, body }, attempt);
@@ -153,35 +153,33 @@ class AttemptEnd extends Error {}
 /**
  * One attempt as an undici dispatch handler: plain callbacks instead of `request()`'s response
  * stream, AbortController and promise per chunk (a fifth of the drain's event-loop time went to
- * those). Keeps at most `cap` bytes of the body, then aborts, which destroys that connection:
- * a receiver answering 1 GB costs `cap` bytes of memory. One timer covers connect, headers and
+ * those). Keeps at most MAX_RESPONSE_BYTES of the body, then aborts, which destroys that connection:
+ * a receiver answering 1 GB costs 64 KiB of memory. One timer covers connect, headers and
  * body; when it fires the attempt is over at once, even while undici is still connecting.
  */
 class Attempt implements Dispatcher.DispatchHandler {
   #resolve: ((r: SendResult) => void) | null;
   readonly #started: number;
   readonly #timeoutMs: number;
-  readonly #cap: number;
   #timer: NodeJS.Timeout | null = null;
   #controller: Dispatcher.DispatchController | null = null;
   /** Why this side ended the attempt: the deadline, or the body cap (a success kept short). */
-  #ended: 'timeout' | 'capped' | null = null;
+  #ended = false;
   #status = 0;
   #headers: Record<string, string> | null = null;
   #chunks: Buffer[] = [];
   #size = 0;
 
-  constructor(resolve: (r: SendResult) => void, started: number, timeoutMs: number, cap: number) {
+  constructor(resolve: (r: SendResult) => void, started: number, timeoutMs: number) {
     this.#resolve = resolve;
     this.#started = started;
     this.#timeoutMs = timeoutMs;
-    this.#cap = cap;
   }
 
   arm(ms: number): void {
     this.#timer = setTimeout(() => {
       this.#timer = null;
-      this.#ended = 'timeout';
+      this.#ended = true;
       this.#controller?.abort(new AttemptEnd('deadline'));
       // Not connected yet (or undici never calls back): the attempt ends now all the same.
       this.#finish({ ...failure('timeout', timeoutMessage(this.#timeoutMs), this.#elapsed()), detail: this.#controller ? 'no complete answer in time' : 'not connected in time' });
@@ -201,16 +199,16 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#ended) return;
-    const room = this.#cap - this.#size;
+    const room = MAX_RESPONSE_BYTES - this.#size;
     if (chunk.length < room) {
       this.#chunks.push(chunk);
       this.#size += chunk.length;
       return;
     }
     this.#chunks.push(chunk.subarray(0, room));
-    this.#size = this.#cap;
+    this.#size = MAX_RESPONSE_BYTES;
     if (chunk.length > room) {
-      this.#ended = 'capped';
+      this.#ended = true;
       controller.abort(new AttemptEnd('response too large'));
       this.#answer(true);
     }

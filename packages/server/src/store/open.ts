@@ -10,7 +10,7 @@ export async function openStore(config: Pick<Config, 'db' | 'sqliteSynchronous' 
     q = new SqliteExecutor(config.db.path, { synchronous: config.sqliteSynchronous });
   } else {
     const { PostgresExecutor } = await import('./postgres/postgres-executor.js');
-    q = await PostgresExecutor.connect(config.db.url, { poolSize: config.dbPoolSize, preparedStatements: config.pgPreparedStatements ?? true });
+    q = await PostgresExecutor.connect(config.db.url, { poolSize: config.dbPoolSize, preparedStatements: config.pgPreparedStatements });
   }
   return new Store(q);
 }
