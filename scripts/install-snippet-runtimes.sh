@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs Debian's Go, Ruby and PHP so that the signature-verification snippets of
 # docs/receiving-webhooks.md run in the tests (packages/server/test/doc-snippets.test.ts);
-# Python is part of the machine already. Idempotent: installs only what is missing.
+# Python 3 as well, should the machine lack it. Idempotent: installs only what is missing.
 set -euo pipefail
 . "$(dirname "$0")/lib/apt-install.sh"
 
