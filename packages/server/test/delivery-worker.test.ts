@@ -8,6 +8,7 @@ import { createMetrics } from '../src/metrics.js';
 import { migrate } from '../src/store/migrate.js';
 import type { Store } from '../src/store/store.js';
 import { freshSqlite } from './helpers/db.js';
+import { count } from './helpers/api-kit.js';
 import { createAccount, SECRET_KEY, startHerald, TEST_BACKEND, waitFor, type TestHerald } from './helpers/herald.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 
@@ -106,6 +107,94 @@ describe('delivery worker', () => {
     await waitFor(() => rx.received.length === 40, 10_000);
     expect(Date.now() - sent).toBeLessThan(10_000);
     expect(claims.n).toBeGreaterThan(0);
+  });
+
+  /** Receiver answering after `ms`, counting the requests open at once. */
+  async function timedReceiver(ms: number): Promise<Receiver & { open: { now: number; max: number } }> {
+    const open = { now: 0, max: 0 };
+    const rx = await receiver(async (_r, res) => {
+      open.max = Math.max(open.max, ++open.now);
+      await sleep(ms);
+      open.now--;
+      res.end('ok');
+    });
+    return Object.assign(rx, { open });
+  }
+  const liveLeases = async (h: TestHerald, webhookId: string): Promise<number> =>
+    count(h, 'deliveries', 'webhook_id = ? AND lease_until > ?', webhookId, Date.now());
+  /** Queues `n` events without leasing them at publish, then tells the worker, as a backlog would be. */
+  async function backlog(h: TestHerald, acc: string, webhookId: string, n: number): Promise<void> {
+    const events = Array.from({ length: n }, (_, i) => ({ accountId: acc, type: 'content.generated', data: `{"i":${i}}`, idempotencyKey: null, now: Date.now() }));
+    await h.herald.ctx.store.publishMany(events);
+    h.herald.ctx.worker!.notify([webhookId]);
+  }
+
+  // SQLite: the only worker on its database leases a fast webhook's deliveries a few rounds
+  // ahead (prefetch), so one claim feeds several rounds of requests.
+  describe.skipIf(TEST_BACKEND === 'postgres')('prefetch (one process on SQLite)', () => {
+    it('leases a fast webhook ahead of its requests, never opens more than its limit, and claims less', async () => {
+      const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '60000', HERALD_ENDPOINT_CONCURRENCY: '2' });
+      const rx = await timedReceiver(3);
+      const webhook = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] })).body.id as string;
+      await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: {} });
+      await waitFor(() => rx.received.length === 1); // one quick answer: the webhook is fast
+      const claims = countClaims(h);
+      await backlog(h, acc, webhook, 200);
+      const worker = h.herald.ctx.worker!;
+      let maxLeased = 0;
+      let maxHeld = 0;
+      let maxTaken = 0;
+      while (rx.received.length < 201) {
+        maxLeased = Math.max(maxLeased, await liveLeases(h, webhook));
+        maxHeld = Math.max(maxHeld, worker.held);
+        maxTaken = Math.max(maxTaken, worker.held + worker.inFlight);
+        await sleep(1);
+      }
+      // Held beyond the 2 requests (up to 2 + 3 × 2), and yet never more than 2 requests open.
+      // (The database also counts leases of ended attempts whose outcome is being written.)
+      expect(maxLeased).toBeGreaterThan(2);
+      expect(maxHeld).toBeGreaterThan(0);
+      expect(maxTaken).toBeLessThanOrEqual(8);
+      expect(rx.open.max).toBe(2);
+      // A claim without prefetch leases at most 2 here: 100 claims or more for 200 deliveries.
+      expect(claims.n).toBeLessThan(100);
+      await waitFor(async () => (await count(h, 'deliveries', "status = 'succeeded'")) === 201, 5000);
+      expect(new Set(rx.received.map((r) => r.headers['x-herald-delivery'])).size).toBe(201);
+    });
+
+    it('leases a slow webhook only what it sends', async () => {
+      const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '60000', HERALD_ENDPOINT_CONCURRENCY: '2' });
+      const rx = await timedReceiver(400);
+      const webhook = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] })).body.id as string;
+      await backlog(h, acc, webhook, 10);
+      const worker = h.herald.ctx.worker!;
+      let maxHeld = 0;
+      while (rx.received.length < 6) {
+        maxHeld = Math.max(maxHeld, worker.held);
+        await sleep(5);
+      }
+      expect(maxHeld).toBe(0);
+      expect(rx.open.max).toBe(2);
+    });
+
+    it('gives held deliveries back at once when it stops, without sending them', async () => {
+      const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '60000', HERALD_ENDPOINT_CONCURRENCY: '1' });
+      const rx = await timedReceiver(100);
+      const webhook = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] })).body.id as string;
+      await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: {} });
+      await waitFor(async () => (await count(h, 'deliveries', "status = 'succeeded'")) === 1);
+      await backlog(h, acc, webhook, 10);
+      await waitFor(async () => (await liveLeases(h, webhook)) === 4); // 1 sending, 3 held
+      const t0 = Date.now();
+      await h.herald.ctx.worker!.stop(5000);
+      // Only the request in flight was waited for, not the held ones one after another.
+      expect(Date.now() - t0).toBeLessThan(1000);
+      const sent = rx.received.length;
+      expect(await count(h, 'deliveries', 'lease_until IS NOT NULL')).toBe(0);
+      expect(await count(h, 'deliveries', "status = 'pending' AND attempts = 0")).toBe(11 - sent);
+      await sleep(300);
+      expect(rx.received).toHaveLength(sent);
+    });
   });
 
   it('finds work nobody named within a poll or two while a busy webhook keeps the worker awake', async () => {

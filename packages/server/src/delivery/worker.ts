@@ -15,6 +15,12 @@ export interface WorkerOptions {
   leaseMs: number;
   pollIntervalMs: number;
   retry: RetryPolicy;
+  /**
+   * Deliveries a fast webhook may be leased beyond endpointConcurrency, held here and started
+   * as its requests end (see Store's Prefetch). 0 turns it off; only for a worker that is the
+   * database's only one (SQLite).
+   */
+  prefetch?: number;
 }
 
 /** Share of the slots retries may never take, so fresh events always find room at once. */
@@ -33,10 +39,22 @@ const CLAIM_BATCH = 500;
 const MAX_TRACKED_DUE = 1000;
 /** Webhooks remembered for refills (to claim for first) and as backlogged. */
 const MAX_TRACKED_WEBHOOKS = 10_000;
+/**
+ * A webhook whose last attempt took at most this long gets prefetch: its held deliveries wait
+ * a few attempts' time, far inside the lease's margin (lease = timeout + 5 s, and an attempt
+ * starts only with timeout + LEASE_SAFETY_MS left).
+ */
+const FAST_ATTEMPT_MS = 250;
 /** Pause before writing outcomes again after a failed write. */
 const WRITE_RETRY_MS = 500;
 /** A single outcome the database refuses this many times (with the database up) is dropped. */
 const MAX_WRITE_TRIES = 3;
+
+/** One webhook's share of the worker: requests being sent, and deliveries held until a slot frees. */
+interface Endpoint {
+  sending: number;
+  held: Array<{ d: ClaimedDelivery; claimedAt: number }>;
+}
 
 /**
  * The delivery loop of one process: lease due deliveries in batches, send each, decide what
@@ -46,8 +64,18 @@ const MAX_WRITE_TRIES = 3;
  */
 export class DeliveryWorker {
   readonly owner = `w_${randomBytes(6).toString('hex')}`;
+  /** Deliveries leased to this worker whose attempt has not ended: being sent or held. */
   readonly #inFlight = new Set<string>(); // delivery ids
   #retriesInFlight = 0;
+  /** Requests being sent, over all webhooks (at most opts.concurrency). */
+  #sending = 0;
+  readonly #endpoints = new Map<string, Endpoint>();
+  /** Some webhook holds deliveries that wait only for the worker-wide request limit. */
+  #heldForWorkerSlot = false;
+  /** Webhooks whose last attempt was fast (FAST_ATTEMPT_MS): they get prefetch. */
+  readonly #fast = new Set<string>();
+  /** Most deliveries held at once (sent or waiting): twice the request limit with prefetch. */
+  readonly #holdCap: number;
   #unwritten: AttemptRecord[] = [];
   /** Ids whose outcome is known but not yet committed: the lease is still ours. */
   readonly #unwrittenIds = new Set<string>(); // delivery ids
@@ -104,10 +132,24 @@ export class DeliveryWorker {
     private readonly opts: WorkerOptions,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    this.#holdCap = opts.concurrency * (opts.prefetch ? 2 : 1);
+  }
 
+  /** Requests being sent now. */
   get inFlight(): number {
-    return this.#inFlight.size;
+    return this.#sending;
+  }
+
+  /** Deliveries leased to this worker and waiting for a free slot (prefetched). */
+  get held(): number {
+    let n = 0;
+    for (const e of this.#endpoints.values()) n += e.held.length;
+    return n;
+  }
+
+  #prefetch(): { extra: number; webhooks: ReadonlySet<string> } | undefined {
+    return this.opts.prefetch ? { extra: this.opts.prefetch, webhooks: this.#fast } : undefined;
   }
 
   start(): void {
@@ -122,11 +164,11 @@ export class DeliveryWorker {
    */
   leaseOffer(): PublishLease | null {
     if (!this.#running || this.#stopped || this.#unwritten.length >= MAX_UNWRITTEN) return null;
-    const free = this.opts.concurrency - this.#inFlight.size;
+    const free = this.#holdCap - this.#inFlight.size;
     if (free <= 0) return null;
     return {
       owner: this.owner, leaseMs: this.opts.leaseMs, limit: Math.min(free, CLAIM_BATCH), endpointLimit: this.opts.endpointConcurrency,
-      finished: [...this.#unwrittenIds],
+      finished: [...this.#unwrittenIds], prefetch: this.#prefetch(),
     };
   }
 
@@ -160,13 +202,25 @@ export class DeliveryWorker {
     // At the cap the set no longer knows every backlogged webhook: any freed slot may matter.
     let wake = this.#wantSlots || this.#backlogged.size >= MAX_TRACKED_WEBHOOKS;
     for (const w of webhookIds) {
-      if (!this.#backlogged.has(w)) continue;
+      if (!this.#backlogged.has(w) || !this.#worthClaiming(w)) continue;
       if (this.#refill.size < MAX_TRACKED_WEBHOOKS) this.#refill.add(w);
       wake = true;
     }
     if (!wake) return;
     this.#wakeRequested = true;
     this.#wake?.();
+  }
+
+  /**
+   * Whether a claim for this webhook is worth it now: always without prefetch (a slot is
+   * free); with it, once half of what it may hold has gone, so that a claim fetches several
+   * rounds of requests while the held ones keep its slots busy.
+   */
+  #worthClaiming(webhookId: string): boolean {
+    if (!this.opts.prefetch || !this.#fast.has(webhookId)) return true;
+    const e = this.#endpoints.get(webhookId);
+    const held = e ? e.sending + e.held.length : 0;
+    return held * 2 <= this.opts.endpointConcurrency + this.opts.prefetch;
   }
 
   async #run(): Promise<void> {
@@ -182,7 +236,7 @@ export class DeliveryWorker {
         this.log.error({ err: e }, 'claiming deliveries failed');
       }
       if (!this.#running) break;
-      const full = this.#inFlight.size >= this.opts.concurrency || this.#unwritten.length >= MAX_UNWRITTEN;
+      const full = this.#inFlight.size >= this.#holdCap || this.#unwritten.length >= MAX_UNWRITTEN;
       if (more && !full && backoffMs === 0) continue;
       // +1 ms: a timer may fire in the same millisecond the retry becomes due, and the claim
       // compares next_attempt_at <= now.
@@ -229,15 +283,20 @@ export class DeliveryWorker {
    */
   async #claimOnce(): Promise<boolean> {
     if (this.#unwritten.length >= MAX_UNWRITTEN) return false;
-    const free = this.opts.concurrency - this.#inFlight.size;
+    const free = this.#holdCap - this.#inFlight.size;
     if (free <= 0) {
       this.#wantSlots = true;
       return false;
     }
     const now = Date.now();
-    const base = { owner: this.owner, now, leaseMs: this.opts.leaseMs, endpointLimit: this.opts.endpointConcurrency };
+    const base = { owner: this.owner, now, leaseMs: this.opts.leaseMs, endpointLimit: this.opts.endpointConcurrency, prefetch: this.#prefetch() };
     const firstLimit = Math.min(free, CLAIM_BATCH);
-    const webhooks = [...this.#refill];
+    // This claim answers every wake asked for until now: one left standing (asked for between
+    // the loop waking and this point) would cost a second, wide claim with nothing named.
+    this.#wakeRequested = false;
+    // Refills asked for while the last claim ran may be moot now: it filled those webhooks.
+    const named = this.#refill.size;
+    const webhooks = [...this.#refill].filter((w) => this.#worthClaiming(w));
     this.#refill.clear();
     // Walking every webhook with due work is what finds endpoints hidden behind another's
     // backlog; it costs one index seek per such webhook, so at most once per poll interval.
@@ -245,6 +304,7 @@ export class DeliveryWorker {
     // the loop before the poll timer ever fires, and must not hide work nobody named (an
     // expired lease, a webhook left full, a retry behind another's).
     const walkDue = now >= this.#thoroughAt;
+    if (named && !webhooks.length && !this.#wide && !walkDue) return false;
     const onlyWebhooks = !this.#wide && !walkDue && webhooks.length > 0;
     this.#wide = false;
     const thorough = !onlyWebhooks && walkDue;
@@ -257,9 +317,11 @@ export class DeliveryWorker {
     for (const d of first) this.#start(d, now);
     // At least one retry slot whatever the concurrency: with HERALD_WORKER_CONCURRENCY=1 the
     // reserve would otherwise round the retry lane down to nothing and retries would never run.
+    // Counted against the request limit, not the hold cap: retries held (sent or waiting) never
+    // exceed the retry share of the requests, so first attempts always have requests of their own.
     const retrySlots = Math.max(1, Math.floor(this.opts.concurrency * (1 - FIRST_ATTEMPT_RESERVE)));
     const retryCap = retrySlots - this.#retriesInFlight;
-    const retryFree = Math.min(this.opts.concurrency - this.#inFlight.size, retryCap);
+    const retryFree = Math.min(this.#holdCap - this.#inFlight.size, retryCap);
     let retriesFull = false;
     let retryAsked = false;
     const retryNow = Date.now();
@@ -295,13 +357,44 @@ export class DeliveryWorker {
     }
     this.#inFlight.add(d.id);
     if (d.attempts > 0) this.#retriesInFlight++;
-    this.#deliver(d, claimedAt)
-      .catch((e: unknown) => this.log.error({ err: e, delivery_id: d.id }, 'delivery crashed; its lease will expire and it will be retried'))
-      .finally(() => {
-        this.#inFlight.delete(d.id);
-        if (d.attempts > 0) this.#retriesInFlight--;
-        this.#freed([d.webhookId]);
-      });
+    let e = this.#endpoints.get(d.webhookId);
+    if (!e) this.#endpoints.set(d.webhookId, (e = { sending: 0, held: [] }));
+    e.held.push({ d, claimedAt });
+    this.#startHeld(e);
+  }
+
+  /** Start held deliveries of a webhook, oldest first, while it and the worker have free slots. */
+  #startHeld(e: Endpoint): void {
+    while (e.held.length && e.sending < this.opts.endpointConcurrency && this.#running) {
+      if (this.#sending >= this.opts.concurrency) {
+        this.#heldForWorkerSlot = true;
+        return;
+      }
+      const { d, claimedAt } = e.held.shift()!;
+      e.sending++;
+      this.#sending++;
+      this.#deliver(d, claimedAt)
+        .catch((err: unknown) => this.log.error({ err, delivery_id: d.id }, 'delivery crashed; its lease will expire and it will be retried'))
+        .finally(() => this.#ended(d, e));
+    }
+  }
+
+  /** An attempt ended (its outcome waits to be written): its slot goes to a held delivery. */
+  #ended(d: ClaimedDelivery, e: Endpoint): void {
+    e.sending--;
+    this.#sending--;
+    this.#inFlight.delete(d.id);
+    if (d.attempts > 0) this.#retriesInFlight--;
+    this.#startHeld(e);
+    if (!e.sending && !e.held.length) this.#endpoints.delete(d.webhookId);
+    if (this.#heldForWorkerSlot && this.#sending < this.opts.concurrency) {
+      this.#heldForWorkerSlot = false;
+      for (const other of this.#endpoints.values()) {
+        this.#startHeld(other);
+        if (this.#heldForWorkerSlot) break;
+      }
+    }
+    this.#freed([d.webhookId]);
   }
 
   async #deliver(d: ClaimedDelivery, claimedAt: number): Promise<void> {
@@ -367,6 +460,9 @@ export class DeliveryWorker {
       responseBody: res.body,
       responseTruncated: res.truncated,
     };
+    if (res.durationMs <= FAST_ATTEMPT_MS) {
+      if (this.#fast.size < MAX_TRACKED_WEBHOOKS) this.#fast.add(d.webhookId);
+    } else this.#fast.delete(d.webhookId);
     const gone = step.kind === 'failed' && step.reason === 'gone';
     const nextAttemptAt = step.kind === 'retry' ? Date.now() + step.delayMs : null;
     if (nextAttemptAt !== null && this.#dueTimes.length < MAX_TRACKED_DUE) this.#dueTimes.push(nextAttemptAt);
@@ -470,9 +566,15 @@ export class DeliveryWorker {
     this.#running = false;
     this.#wake?.();
     await this.#loop;
+    // Held deliveries never started (#startHeld stops with the worker): they go back at once.
+    const held = [...this.#endpoints.values()].flatMap((e) => e.held.splice(0).map((h) => h.d));
+    for (const d of held) {
+      this.#inFlight.delete(d.id);
+      if (d.attempts > 0) this.#retriesInFlight--;
+    }
     const deadline = Date.now() + graceMs;
     while (this.#inFlight.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const abandoned = [...this.#inFlight];
+    const abandoned = [...this.#inFlight, ...held.map((d) => d.id)];
     // Outcomes not written by then are lost to this process only: their leases run out and the
     // deliveries are sent again (at-least-once), so shutdown never hangs on a dead database.
     const writeDeadline = Date.now() + 5000;

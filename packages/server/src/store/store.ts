@@ -82,7 +82,25 @@ export interface PublishLease {
   endpointLimit: number;
   /** This owner's ended-but-unwritten deliveries: they hold no request (as ClaimOptions.finished). */
   finished?: readonly string[];
+  /** As ClaimOptions.prefetch. */
+  prefetch?: Prefetch;
 }
+
+/**
+ * Deliveries a webhook may be leased beyond its in-flight limit, held by the worker and sent
+ * as its requests end, so one claim serves several rounds of requests. Only where this worker
+ * is the database's only one (SQLite): a lease is all another process could see of them, so
+ * on a shared database the cluster-wide limit would no longer hold.
+ */
+export interface Prefetch {
+  extra: number;
+  /** The webhooks it applies to (those answering fast enough for the held rows to move). */
+  webhooks: ReadonlySet<string>;
+}
+
+/** The most deliveries of a webhook that may be leased at once, counting prefetched ones. */
+const leaseLimit = (o: { endpointLimit: number; prefetch?: Prefetch }) => (w: string): number =>
+  o.endpointLimit + (o.prefetch?.webhooks.has(w) ? o.prefetch.extra : 0);
 
 export interface PublishResult {
   event: EventRow;
@@ -151,6 +169,8 @@ export interface ClaimOptions {
    * claim for it again when one of its slots frees up.
    */
   backlogged?: Set<string>;
+  /** See Prefetch; ignored by the PostgreSQL refill. */
+  prefetch?: Prefetch;
 }
 
 /** The outcome of one attempt, written back in batches by the worker. */
@@ -390,12 +410,13 @@ export class Store {
     const now = Date.now();
     const fresh = results.filter((r) => !r.replayed && r.deliveries.length);
     const used = await this.#liveLeases(t, now, lease.owner, lease.finished ?? []);
+    const limitOf = leaseLimit(lease);
     const ids: string[] = [];
     for (const r of fresh) {
       for (const x of r.deliveries) {
         if (ids.length >= lease.limit) break;
         const u = used.get(x.webhookId) ?? 0;
-        if (u >= lease.endpointLimit) continue;
+        if (u >= limitOf(x.webhookId)) continue;
         used.set(x.webhookId, u + 1);
         ids.push(x.id);
         (r.leased ??= []).push({
@@ -672,7 +693,7 @@ export class Store {
       async (t) => {
         if (d.name === 'postgres' && o.onlyWebhooks && o.webhooks?.length) return this.#claimNamedPostgres(t, o);
         const used = await this.#liveLeases(t, o.now, o.owner, o.finished ?? []);
-        const full = (): string[] => [...used].filter(([, c]) => c >= o.endpointLimit).map(([w]) => w);
+        const limitOf = leaseLimit(o);
         const laneCond = o.lane === 'first' ? 'attempts = 0' : 'attempts > 0';
         const due = `status = 'pending' AND ${laneCond} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`;
         const chosen: string[] = [];
@@ -686,7 +707,7 @@ export class Store {
               continue;
             }
             const u = used.get(c.webhook_id) ?? 0;
-            if (u >= o.endpointLimit) {
+            if (u >= limitOf(c.webhook_id)) {
               skippedFull++;
               o.backlogged?.add(c.webhook_id);
               continue;
@@ -706,7 +727,7 @@ export class Store {
           for (; i < list.length && chosen.length < o.limit; i += WEBHOOKS_PER_STATEMENT) {
             const rooms: Array<[string, number]> = [];
             for (const w of list.slice(i, i + WEBHOOKS_PER_STATEMENT)) {
-              const room = Math.min(o.endpointLimit - (used.get(w) ?? 0), o.limit - chosen.length);
+              const room = Math.min(limitOf(w) - (used.get(w) ?? 0), o.limit - chosen.length);
               if (room > 0) rooms.push([w, room]);
               else o.backlogged?.add(w); // full: whether it has more due is not looked up
             }
