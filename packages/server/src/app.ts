@@ -17,6 +17,7 @@ import { bearerPrincipal } from './api/auth.js';
 import type { AppContext } from './api/context.js';
 import { installErrorHandling } from './api/error-handler.js';
 import { installJsonParser } from './api/json-body.js';
+import { AccountCache } from './api/account-cache.js';
 import { EventTypeCache } from './api/event-type-cache.js';
 import { Publisher } from './api/publisher.js';
 import { registerAccountRoutes } from './api/accounts.js';
@@ -107,6 +108,7 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
     // not wait for, so there the worker claims them as usual.
     publisher: new Publisher(store, (webhookIds) => worker?.notify(webhookIds, 'first'), worker && store.dialect === 'sqlite' ? worker : null),
     eventTypes: new EventTypeCache(store),
+    accounts: new AccountCache(store),
     adminTokenHash: deps.adminTokenHash,
     principalSources: [bearerPrincipal],
   };

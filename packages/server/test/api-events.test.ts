@@ -84,6 +84,42 @@ describe('fan-out', () => {
   });
 });
 
+// Publishing reads accounts through a one-second cache (api/account-cache.ts). Changes made
+// through this process apply at once; the store written directly stands for another process.
+describe('accounts as publishing sees them', () => {
+  it('a plan changed through the API applies to the very next publish', async () => {
+    const acc = await createAccount(h, 'pro');
+    await webhook(h, acc, ['*']);
+    expect((await publish(h, acc, { type: 'content.generated', data: {} })).body.deliveries).toHaveLength(1);
+    await h.api('PATCH', `/v1/accounts/${acc}`, { plan: 'free' });
+    expect((await publish(h, acc, { type: 'content.generated', data: {} })).body.deliveries).toEqual([]);
+    await h.api('PATCH', `/v1/accounts/${acc}`, { plan: 'enterprise' });
+    expect((await publish(h, acc, { type: 'content.generated', data: {} })).body.deliveries).toHaveLength(1);
+  });
+
+  it('a plan changed by another process applies within a second', async () => {
+    const acc = await createAccount(h, 'pro');
+    await webhook(h, acc, ['*']);
+    expect((await publish(h, acc, { type: 'content.generated', data: {} })).body.deliveries).toHaveLength(1);
+    await h.herald.ctx.store.updateAccount(acc, { plan: 'free' });
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await publish(h, acc, { type: 'content.generated', data: {} })).body.deliveries).toEqual([]);
+  });
+
+  it('an account deleted through the API, or by another process, is 404 at once and stores nothing', async () => {
+    for (const how of ['api', 'other process'] as const) {
+      const acc = await createAccount(h, 'pro');
+      await webhook(h, acc, ['*']);
+      expect((await publish(h, acc, { type: 'content.generated', data: {} })).status).toBe(202); // cached now
+      if (how === 'api') expect((await h.api('DELETE', `/v1/accounts/${acc}`)).status).toBe(204);
+      else expect(await h.herald.ctx.store.deleteAccount(acc)).toBe(true);
+      const before = await snapshotCounts(h);
+      expectError(await publish(h, acc, { type: 'content.generated', data: {} }), 404, 'account_not_found');
+      expect(await snapshotCounts(h)).toEqual(before);
+    }
+  });
+});
+
 describe('Idempotency-Key', () => {
   it('a repeated key answers with the first event and stores nothing new', async () => {
     const acc = await createAccount(h);

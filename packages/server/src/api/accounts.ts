@@ -56,6 +56,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
   }, async (req) => {
     const { account } = req.params as { account: string };
     const a = await ctx.store.updateAccount(account, req.body as Static<typeof S.AccountPatch>);
+    ctx.accounts.invalidate(account);
     if (!a) throw createError('account_not_found', account);
     return accountOut(a);
   });
@@ -65,7 +66,9 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     schema: { tags, security, summary: 'Delete an account and everything it owns', params: S.AccountParams, response: { 204: Type.Null(), ...S.errors(401, 403, 404) } },
   }, async (req, reply) => {
     const { account } = req.params as { account: string };
-    if (!(await ctx.store.deleteAccount(account))) throw createError('account_not_found', account);
+    const deleted = await ctx.store.deleteAccount(account);
+    ctx.accounts.invalidate(account);
+    if (!deleted) throw createError('account_not_found', account);
     return reply.status(204).send();
   });
 

@@ -8,6 +8,7 @@ import type { WebhookCache } from '../delivery/webhook-cache.js';
 import type { DeliveryWorker } from '../delivery/worker.js';
 import type { PrincipalSource } from './auth.js';
 import type { Publisher } from './publisher.js';
+import type { AccountCache } from './account-cache.js';
 import type { EventTypeCache } from './event-type-cache.js';
 
 /** Everything a route needs, built once by app.ts. Routes get a Store, never a dialect. */
@@ -20,6 +21,8 @@ export interface AppContext {
   webhooks: WebhookCache;
   publisher: Publisher;
   eventTypes: EventTypeCache;
+  /** Accounts as publishing reads them (a second's staleness across processes). */
+  accounts: AccountCache;
   /** Present when this process also delivers (role all): publishing wakes it at once. */
   worker: DeliveryWorker | null;
   adminTokenHash: Buffer;

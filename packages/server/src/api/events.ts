@@ -28,7 +28,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void
     const { account } = req.params as { account: string };
     const body = req.body as Static<typeof S.PublishIn>;
     // The account first: a missing one is 404 whatever the body says.
-    const acc = await ctx.store.getAccount(account);
+    const acc = await ctx.accounts.get(account);
     if (!acc) throw createError('account_not_found', account);
     if (!(await ctx.eventTypes.has(body.type))) throw createError('unknown_event_type', body.type);
     if (body.type === 'ping') throw createError('validation_failed', 'ping is sent by Test Connection only');
@@ -49,11 +49,19 @@ export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void
       throw createError('payload_too_large', `the delivered body would be ${size} bytes; the limit is ${maxBytes}`);
     }
 
-    const r = await ctx.publisher.publish({
-      accountId: acc.id, type: body.type, data, idempotencyKey: key, now: Date.now(),
-      // Plans gate delivery: a free account's events are kept but delivered nowhere.
-      ...(WEBHOOK_PLANS.has(acc.plan) ? {} : { noDeliveries: true }),
-    });
+    const r = await ctx.publisher
+      .publish({
+        accountId: acc.id, type: body.type, data, idempotencyKey: key, now: Date.now(),
+        // Plans gate delivery: a free account's events are kept but delivered nowhere.
+        ...(WEBHOOK_PLANS.has(acc.plan) ? {} : { noDeliveries: true }),
+      })
+      .catch(async (e: unknown) => {
+        // The cached account may have been deleted by another process since (its event then
+        // breaks the foreign key): that is a 404, as it would have been a second later.
+        ctx.accounts.invalidate(acc.id);
+        if (!(await ctx.store.getAccount(acc.id))) throw createError('account_not_found', account);
+        throw e;
+      });
     if (r.replayed) void reply.header('idempotent-replayed', 'true');
     return reply.status(202).send({
       id: r.event.id, type: r.event.type, created_at: S.iso(r.event.createdAt),
