@@ -109,16 +109,16 @@ describe('delivery worker', () => {
     expect(claims.n).toBeGreaterThan(0);
   });
 
-  /** Receiver answering after `ms`, counting the requests open at once. */
-  async function timedReceiver(ms: number): Promise<Receiver & { open: { now: number; max: number } }> {
-    const open = { now: 0, max: 0 };
+  /** Receiver answering after `delay.ms`, counting the requests open at once (in `open`, which receivers may share). */
+  async function timedReceiver(ms: number, open = { now: 0, max: 0 }): Promise<Receiver & { open: { now: number; max: number }; delay: { ms: number } }> {
+    const delay = { ms };
     const rx = await receiver(async (_r, res) => {
       open.max = Math.max(open.max, ++open.now);
-      await sleep(ms);
+      await sleep(delay.ms);
       open.now--;
       res.end('ok');
     });
-    return Object.assign(rx, { open });
+    return Object.assign(rx, { open, delay });
   }
   const liveLeases = async (h: TestHerald, webhookId: string): Promise<number> =>
     count(h, 'deliveries', 'webhook_id = ? AND lease_until > ?', webhookId, Date.now());
@@ -162,19 +162,56 @@ describe('delivery worker', () => {
       expect(new Set(rx.received.map((r) => r.headers['x-herald-delivery'])).size).toBe(201);
     });
 
-    it('leases a slow webhook only what it sends', async () => {
+    it('leases a slow webhook only what it sends, also one that was fast until now', async () => {
       const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '60000', HERALD_ENDPOINT_CONCURRENCY: '2' });
-      const rx = await timedReceiver(400);
+      const rx = await timedReceiver(3);
       const webhook = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] })).body.id as string;
-      await backlog(h, acc, webhook, 10);
+      await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: {} });
+      await waitFor(async () => (await count(h, 'deliveries', "status = 'succeeded'")) === 1); // fast
+      rx.delay.ms = 400; // from now on slow
+      await backlog(h, acc, webhook, 14);
       const worker = h.herald.ctx.worker!;
+      await waitFor(() => worker.held > 0); // leased ahead while it still looked fast
+      // Its first slow answer ends the prefetch; what was held drains, and nothing more is held.
+      await waitFor(() => worker.held === 0 && rx.received.length >= 9, 5000);
       let maxHeld = 0;
-      while (rx.received.length < 6) {
+      while (rx.received.length < 13) {
         maxHeld = Math.max(maxHeld, worker.held);
         await sleep(5);
       }
       expect(maxHeld).toBe(0);
       expect(rx.open.max).toBe(2);
+    });
+
+    it('holds within the worker limit, so another webhook still gets slots while a fast one is backlogged', async () => {
+      // Four slots for the whole worker, two per webhook: A is fast and backlogged (2 sent,
+      // up to 2 held), B (not known fast) gets work while A fills the worker.
+      const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '60000', HERALD_WORKER_CONCURRENCY: '4', HERALD_ENDPOINT_CONCURRENCY: '2' });
+      const open = { now: 0, max: 0 };
+      const a = await timedReceiver(5, open);
+      const b = await timedReceiver(5, open);
+      const hookA = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: a.url, events: ['content.generated'] })).body.id as string;
+      const acc2 = await createAccount(h, 'pro', 'Other');
+      const hookB = (await h.api('POST', `/v1/accounts/${acc2}/webhooks`, { url: b.url, events: ['content.generated'] })).body.id as string;
+      await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: {} });
+      await waitFor(() => a.received.length === 1); // A is fast
+      await backlog(h, acc, hookA, 100);
+      const worker = h.herald.ctx.worker!;
+      await waitFor(() => worker.held > 0);
+      const t0 = Date.now();
+      await backlog(h, acc2, hookB, 5);
+      let maxTaken = 0;
+      while (b.received.length < 5 && Date.now() - t0 < 5000) {
+        maxTaken = Math.max(maxTaken, worker.held + worker.inFlight);
+        await sleep(1);
+      }
+      // B's deliveries go out long before the 60 s poll and before A's backlog is done: a slot
+      // A gives up wakes a claim that names B.
+      expect(b.received).toHaveLength(5);
+      expect(a.received.length).toBeLessThan(101);
+      expect(maxTaken).toBeLessThanOrEqual(4);
+      expect(open.max).toBeLessThanOrEqual(4);
+      await waitFor(() => a.received.length === 101, 5000);
     });
 
     it('gives held deliveries back at once when it stops, without sending them', async () => {
@@ -190,6 +227,7 @@ describe('delivery worker', () => {
       // Only the request in flight was waited for, not the held ones one after another.
       expect(Date.now() - t0).toBeLessThan(1000);
       const sent = rx.received.length;
+      expect(sent).toBeLessThanOrEqual(3); // the first event, and the backlog's request(s) in flight
       expect(await count(h, 'deliveries', 'lease_until IS NOT NULL')).toBe(0);
       expect(await count(h, 'deliveries', "status = 'pending' AND attempts = 0")).toBe(11 - sent);
       await sleep(300);

@@ -4,7 +4,7 @@ import { newId } from '../core/ids.js';
 import { nextStep, parseRetryAfter, type RetryPolicy } from '../core/retry-policy.js';
 import { buildBody, deliveryHeaders, redactHeaders } from '../core/signing.js';
 import type { AttemptRow } from '../core/types.js';
-import type { AttemptRecord, ClaimedDelivery, PublishLease, Store } from '../store/store.js';
+import type { AttemptRecord, ClaimedDelivery, Prefetch, PublishLease, Store } from '../store/store.js';
 import type { Metrics } from '../metrics.js';
 import type { Sender, SendResult } from './sender.js';
 import type { WebhookCache } from './webhook-cache.js';
@@ -41,8 +41,8 @@ const MAX_TRACKED_DUE = 1000;
 const MAX_TRACKED_WEBHOOKS = 10_000;
 /**
  * A webhook whose last attempt took at most this long gets prefetch: its held deliveries wait
- * a few attempts' time, far inside the lease's margin (lease = timeout + 5 s, and an attempt
- * starts only with timeout + LEASE_SAFETY_MS left).
+ * for a few of its own attempts, far inside the lease's margin (lease = timeout + 5 s, and an
+ * attempt starts only with timeout + LEASE_SAFETY_MS left).
  */
 const FAST_ATTEMPT_MS = 250;
 /** Pause before writing outcomes again after a failed write. */
@@ -64,18 +64,18 @@ interface Endpoint {
  */
 export class DeliveryWorker {
   readonly owner = `w_${randomBytes(6).toString('hex')}`;
-  /** Deliveries leased to this worker whose attempt has not ended: being sent or held. */
+  /**
+   * Deliveries leased to this worker whose attempt has not ended: being sent or held. Held
+   * ones count against opts.concurrency like requests do, so the worker never holds what it
+   * could not send at once, and a webhook without prefetch never waits for a slot.
+   */
   readonly #inFlight = new Set<string>(); // delivery ids
   #retriesInFlight = 0;
-  /** Requests being sent, over all webhooks (at most opts.concurrency). */
+  /** Requests being sent, over all webhooks. */
   #sending = 0;
   readonly #endpoints = new Map<string, Endpoint>();
-  /** Some webhook holds deliveries that wait only for the worker-wide request limit. */
-  #heldForWorkerSlot = false;
   /** Webhooks whose last attempt was fast (FAST_ATTEMPT_MS): they get prefetch. */
   readonly #fast = new Set<string>();
-  /** Most deliveries held at once (sent or waiting): twice the request limit with prefetch. */
-  readonly #holdCap: number;
   #unwritten: AttemptRecord[] = [];
   /** Ids whose outcome is known but not yet committed: the lease is still ours. */
   readonly #unwrittenIds = new Set<string>(); // delivery ids
@@ -132,9 +132,7 @@ export class DeliveryWorker {
     private readonly opts: WorkerOptions,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-  ) {
-    this.#holdCap = opts.concurrency * (opts.prefetch ? 2 : 1);
-  }
+  ) {}
 
   /** Requests being sent now. */
   get inFlight(): number {
@@ -148,7 +146,8 @@ export class DeliveryWorker {
     return n;
   }
 
-  #prefetch(): { extra: number; webhooks: ReadonlySet<string> } | undefined {
+  /** What a claim or publish may lease ahead, as of now (see Store's Prefetch). */
+  #prefetch(): Prefetch | undefined {
     return this.opts.prefetch ? { extra: this.opts.prefetch, webhooks: this.#fast } : undefined;
   }
 
@@ -164,7 +163,7 @@ export class DeliveryWorker {
    */
   leaseOffer(): PublishLease | null {
     if (!this.#running || this.#stopped || this.#unwritten.length >= MAX_UNWRITTEN) return null;
-    const free = this.#holdCap - this.#inFlight.size;
+    const free = this.opts.concurrency - this.#inFlight.size;
     if (free <= 0) return null;
     return {
       owner: this.owner, leaseMs: this.opts.leaseMs, limit: Math.min(free, CLAIM_BATCH), endpointLimit: this.opts.endpointConcurrency,
@@ -236,7 +235,7 @@ export class DeliveryWorker {
         this.log.error({ err: e }, 'claiming deliveries failed');
       }
       if (!this.#running) break;
-      const full = this.#inFlight.size >= this.#holdCap || this.#unwritten.length >= MAX_UNWRITTEN;
+      const full = this.#inFlight.size >= this.opts.concurrency || this.#unwritten.length >= MAX_UNWRITTEN;
       if (more && !full && backoffMs === 0) continue;
       // +1 ms: a timer may fire in the same millisecond the retry becomes due, and the claim
       // compares next_attempt_at <= now.
@@ -283,20 +282,23 @@ export class DeliveryWorker {
    */
   async #claimOnce(): Promise<boolean> {
     if (this.#unwritten.length >= MAX_UNWRITTEN) return false;
-    const free = this.#holdCap - this.#inFlight.size;
+    const free = this.opts.concurrency - this.#inFlight.size;
     if (free <= 0) {
       this.#wantSlots = true;
       return false;
     }
     const now = Date.now();
-    const base = { owner: this.owner, now, leaseMs: this.opts.leaseMs, endpointLimit: this.opts.endpointConcurrency, prefetch: this.#prefetch() };
+    const base = { owner: this.owner, now, leaseMs: this.opts.leaseMs, endpointLimit: this.opts.endpointConcurrency };
     const firstLimit = Math.min(free, CLAIM_BATCH);
     // This claim answers every wake asked for until now: one left standing (asked for between
     // the loop waking and this point) would cost a second, wide claim with nothing named.
     this.#wakeRequested = false;
     // Refills asked for while the last claim ran may be moot now: it filled those webhooks.
     const named = this.#refill.size;
-    const webhooks = [...this.#refill].filter((w) => this.#worthClaiming(w));
+    // Webhooks holding deliveries go last: they have work for their slots already, and the
+    // worker's room they would take ahead may be what another webhook is waiting for.
+    const heldOf = (w: string): number => this.#endpoints.get(w)?.held.length ?? 0;
+    const webhooks = [...this.#refill].filter((w) => this.#worthClaiming(w)).sort((x, y) => heldOf(x) - heldOf(y));
     this.#refill.clear();
     // Walking every webhook with due work is what finds endpoints hidden behind another's
     // backlog; it costs one index seek per such webhook, so at most once per poll interval.
@@ -313,15 +315,14 @@ export class DeliveryWorker {
     // the database; their HTTP requests are over, so their webhooks' slots are free again.
     const finished = [...this.#unwrittenIds];
     const backlogged = new Set<string>();
-    const first = await this.store.claimDue({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished, backlogged, onlyWebhooks });
+    const first = await this.store.claimDue({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished, backlogged, onlyWebhooks, prefetch: this.#prefetch() });
     for (const d of first) this.#start(d, now);
     // At least one retry slot whatever the concurrency: with HERALD_WORKER_CONCURRENCY=1 the
     // reserve would otherwise round the retry lane down to nothing and retries would never run.
-    // Counted against the request limit, not the hold cap: retries held (sent or waiting) never
-    // exceed the retry share of the requests, so first attempts always have requests of their own.
+    // Retries held but not yet sent count as well.
     const retrySlots = Math.max(1, Math.floor(this.opts.concurrency * (1 - FIRST_ATTEMPT_RESERVE)));
     const retryCap = retrySlots - this.#retriesInFlight;
-    const retryFree = Math.min(this.#holdCap - this.#inFlight.size, retryCap);
+    const retryFree = Math.min(this.opts.concurrency - this.#inFlight.size, retryCap);
     let retriesFull = false;
     let retryAsked = false;
     const retryNow = Date.now();
@@ -331,7 +332,7 @@ export class DeliveryWorker {
       const retryLimit = Math.min(retryFree, CLAIM_BATCH);
       const retryThorough = retryNow >= this.#retryThoroughAt;
       if (retryThorough) this.#retryThoroughAt = retryNow + this.opts.pollIntervalMs;
-      const retries = await this.store.claimDue({ ...base, now: retryNow, lane: 'retry', limit: retryLimit, webhooks, thorough: retryThorough, finished, backlogged });
+      const retries = await this.store.claimDue({ ...base, now: retryNow, lane: 'retry', limit: retryLimit, webhooks, thorough: retryThorough, finished, backlogged, prefetch: this.#prefetch() });
       for (const d of retries) this.#start(d, retryNow);
       retriesFull = retries.length === retryLimit;
       this.#retryLaneQuietUntil = retries.length ? 0 : retryNow + this.opts.pollIntervalMs;
@@ -363,13 +364,12 @@ export class DeliveryWorker {
     this.#startHeld(e);
   }
 
-  /** Start held deliveries of a webhook, oldest first, while it and the worker have free slots. */
+  /**
+   * Start held deliveries of a webhook, oldest first, while it has free slots. The worker's own
+   * limit needs no check: held deliveries count against it already (#inFlight).
+   */
   #startHeld(e: Endpoint): void {
     while (e.held.length && e.sending < this.opts.endpointConcurrency && this.#running) {
-      if (this.#sending >= this.opts.concurrency) {
-        this.#heldForWorkerSlot = true;
-        return;
-      }
       const { d, claimedAt } = e.held.shift()!;
       e.sending++;
       this.#sending++;
@@ -387,13 +387,6 @@ export class DeliveryWorker {
     if (d.attempts > 0) this.#retriesInFlight--;
     this.#startHeld(e);
     if (!e.sending && !e.held.length) this.#endpoints.delete(d.webhookId);
-    if (this.#heldForWorkerSlot && this.#sending < this.opts.concurrency) {
-      this.#heldForWorkerSlot = false;
-      for (const other of this.#endpoints.values()) {
-        this.#startHeld(other);
-        if (this.#heldForWorkerSlot) break;
-      }
-    }
     this.#freed([d.webhookId]);
   }
 
@@ -460,9 +453,12 @@ export class DeliveryWorker {
       responseBody: res.body,
       responseTruncated: res.truncated,
     };
-    if (res.durationMs <= FAST_ATTEMPT_MS) {
-      if (this.#fast.size < MAX_TRACKED_WEBHOOKS) this.#fast.add(d.webhookId);
-    } else this.#fast.delete(d.webhookId);
+    if (res.durationMs > FAST_ATTEMPT_MS) this.#fast.delete(d.webhookId);
+    else if (!this.#fast.has(d.webhookId)) {
+      // Oldest first out (a Set iterates in insertion order): deleted webhooks do not pile up.
+      if (this.#fast.size >= MAX_TRACKED_WEBHOOKS) this.#fast.delete(this.#fast.values().next().value!);
+      this.#fast.add(d.webhookId);
+    }
     const gone = step.kind === 'failed' && step.reason === 'gone';
     const nextAttemptAt = step.kind === 'retry' ? Date.now() + step.delayMs : null;
     if (nextAttemptAt !== null && this.#dueTimes.length < MAX_TRACKED_DUE) this.#dueTimes.push(nextAttemptAt);
@@ -566,15 +562,17 @@ export class DeliveryWorker {
     this.#running = false;
     this.#wake?.();
     await this.#loop;
-    // Held deliveries never started (#startHeld stops with the worker): they go back at once.
+    // Held deliveries never started (#startHeld stops with the worker): they go back now, not
+    // after the grace period, which an orchestrator may cut short with a SIGKILL.
     const held = [...this.#endpoints.values()].flatMap((e) => e.held.splice(0).map((h) => h.d));
     for (const d of held) {
       this.#inFlight.delete(d.id);
       if (d.attempts > 0) this.#retriesInFlight--;
     }
+    if (held.length) await this.store.releaseLeases(held.map((d) => d.id), this.owner).catch(() => {});
     const deadline = Date.now() + graceMs;
     while (this.#inFlight.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const abandoned = [...this.#inFlight, ...held.map((d) => d.id)];
+    const abandoned = [...this.#inFlight];
     // Outcomes not written by then are lost to this process only: their leases run out and the
     // deliveries are sent again (at-least-once), so shutdown never hangs on a dead database.
     const writeDeadline = Date.now() + 5000;

@@ -412,18 +412,24 @@ export class Store {
     const used = await this.#liveLeases(t, now, lease.owner, lease.finished ?? []);
     const limitOf = leaseLimit(lease);
     const ids: string[] = [];
-    for (const r of fresh) {
-      for (const x of r.deliveries) {
-        if (ids.length >= lease.limit) break;
-        const u = used.get(x.webhookId) ?? 0;
-        if (u >= limitOf(x.webhookId)) continue;
-        used.set(x.webhookId, u + 1);
-        ids.push(x.id);
-        (r.leased ??= []).push({
-          id: x.id, accountId: r.event.accountId, webhookId: x.webhookId, eventId: r.event.id, eventType: r.event.type,
-          attempts: 0, eventCreatedAt: r.event.createdAt, data: r.event.data,
-        });
+    // Two rounds: first what each webhook may send now, then what may be leased ahead
+    // (Prefetch) from the room left, as in claimDue.
+    for (const ahead of [false, true]) {
+      for (const r of fresh) {
+        for (const x of r.deliveries) {
+          if (ids.length >= lease.limit) break;
+          const u = used.get(x.webhookId) ?? 0;
+          if (u >= (ahead ? limitOf(x.webhookId) : lease.endpointLimit)) continue;
+          if (r.leased?.some((l) => l.id === x.id)) continue;
+          used.set(x.webhookId, u + 1);
+          ids.push(x.id);
+          (r.leased ??= []).push({
+            id: x.id, accountId: r.event.accountId, webhookId: x.webhookId, eventId: r.event.id, eventType: r.event.type,
+            attempts: 0, eventCreatedAt: r.event.createdAt, data: r.event.data,
+          });
+        }
       }
+      if (!lease.prefetch) break;
     }
     if (ids.length) await t.run(`UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}`, [now + lease.leaseMs, lease.owner, d.listParam(ids)]);
   }
@@ -699,7 +705,10 @@ export class Store {
         const chosen: string[] = [];
         const chosenSet = new Set<string>();
         let skippedFull = 0;
-        const take = (candidates: ReadonlyArray<{ id: string; webhook_id: string }>): void => {
+        // Rows beyond a webhook's own limit (Prefetch) are taken last, from what the batch has
+        // left: leasing ahead must never take the room another webhook would send with now.
+        const ahead: Array<{ id: string; webhook_id: string }> = [];
+        const take = (candidates: ReadonlyArray<{ id: string; webhook_id: string }>, later = true): void => {
           for (const c of candidates) {
             if (chosenSet.has(c.id)) continue;
             if (chosen.length >= o.limit) {
@@ -710,6 +719,11 @@ export class Store {
             if (u >= limitOf(c.webhook_id)) {
               skippedFull++;
               o.backlogged?.add(c.webhook_id);
+              continue;
+            }
+            if (later && u >= o.endpointLimit) {
+              ahead.push(c);
+              skippedFull++; // at its limit for now: the walk below must still look past it
               continue;
             }
             used.set(c.webhook_id, u + 1);
@@ -787,6 +801,7 @@ export class Store {
             await forWebhooks(hooks.map((h) => h.w));
           }
         }
+        take(ahead, false);
         if (!chosen.length) return [];
         const rows = await t.all<LeasedRow>(
           `UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}
