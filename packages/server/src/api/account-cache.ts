@@ -10,6 +10,8 @@ import type { Store } from '../store/store.js';
  */
 export class AccountCache {
   readonly #entries = new Map<string, { account: Account; until: number }>();
+  /** Bumped by every invalidation: a read that started before one must not be kept. */
+  #generation = 0;
 
   constructor(
     private readonly store: Store,
@@ -21,7 +23,11 @@ export class AccountCache {
     const now = Date.now();
     const hit = this.#entries.get(id);
     if (hit && hit.until > now) return hit.account;
+    const generation = this.#generation;
     const account = await this.store.getAccount(id);
+    // A PATCH or DELETE committed while this read was on its way: answer with what was read
+    // (it was true when the request came in), but keep nothing that may predate the change.
+    if (generation !== this.#generation) return account;
     this.#entries.delete(id);
     if (account) {
       // Oldest first out (a Map iterates in insertion order): bounded whatever the caller sends.
@@ -32,6 +38,7 @@ export class AccountCache {
   }
 
   invalidate(id: string): void {
+    this.#generation++;
     this.#entries.delete(id);
   }
 }

@@ -59,7 +59,8 @@ export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void
         // The cached account may have been deleted by another process since (its event then
         // breaks the foreign key): that is a 404, as it would have been a second later.
         ctx.accounts.invalidate(acc.id);
-        if (!(await ctx.store.getAccount(acc.id))) throw createError('account_not_found', account);
+        const gone = await ctx.store.getAccount(acc.id).then((a) => a === null, () => false);
+        if (gone) throw createError('account_not_found', account);
         throw e;
       });
     if (r.replayed) void reply.header('idempotent-replayed', 'true');
