@@ -35,7 +35,7 @@ export async function run(ctx) {
     }),
     row('7b', 'isolation, both webhooks on one origin', `same, stalled webhook at /stall of the healthy receiver; stopped after ${sameHostMaxMs / 1000} s; 1 run`, [same.rate], 'deliveries/s', {
       vsDrain: same.ratio,
-      notes: `${(100 * same.ratio).toFixed(0)} % of scenario 2; healthy arrived ${same.delivered}/${healthy}${same.timedOut ? ' before the cut-off' : ''}`,
+      notes: `${(100 * same.ratio).toFixed(0)} % of the reference drains of 7; healthy arrived ${same.delivered}/${healthy}${same.timedOut ? ' before the cut-off' : ''}`,
     }),
   ];
   return { rows, runs, sameOrigin: same };
