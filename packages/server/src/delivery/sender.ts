@@ -163,7 +163,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   readonly #timeoutMs: number;
   #timer: NodeJS.Timeout | null = null;
   #controller: Dispatcher.DispatchController | null = null;
-  /** Why this side ended the attempt: the deadline, or the body cap (a success kept short). */
+  /** This side ended the attempt: the deadline passed, or the body reached its cap (then answered as kept). */
   #ended = false;
   #status = 0;
   #headers: Record<string, string> | null = null;

@@ -218,8 +218,8 @@ export class DeliveryWorker {
   #worthClaiming(webhookId: string): boolean {
     if (!this.opts.prefetch || !this.#fast.has(webhookId)) return true;
     const e = this.#endpoints.get(webhookId);
-    const held = e ? e.sending + e.held.length : 0;
-    return held * 2 <= this.opts.endpointConcurrency + this.opts.prefetch;
+    const taken = e ? e.sending + e.held.length : 0;
+    return taken * 2 <= this.opts.endpointConcurrency + this.opts.prefetch;
   }
 
   async #run(): Promise<void> {

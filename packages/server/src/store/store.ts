@@ -412,25 +412,26 @@ export class Store {
     const used = await this.#liveLeases(t, now, lease.owner, lease.finished ?? []);
     const limitOf = leaseLimit(lease);
     const ids: string[] = [];
-    // Two rounds: first what each webhook may send now, then what may be leased ahead
-    // (Prefetch) from the room left, as in claimDue.
-    for (const ahead of [false, true]) {
-      for (const r of fresh) {
-        for (const x of r.deliveries) {
-          if (ids.length >= lease.limit) break;
-          const u = used.get(x.webhookId) ?? 0;
-          if (u >= (ahead ? limitOf(x.webhookId) : lease.endpointLimit)) continue;
-          if (r.leased?.some((l) => l.id === x.id)) continue;
-          used.set(x.webhookId, u + 1);
-          ids.push(x.id);
-          (r.leased ??= []).push({
-            id: x.id, accountId: r.event.accountId, webhookId: x.webhookId, eventId: r.event.id, eventType: r.event.type,
-            attempts: 0, eventCreatedAt: r.event.createdAt, data: r.event.data,
-          });
-        }
+    // What each webhook may send now first; what may be leased ahead (Prefetch) only from the
+    // room left afterwards, as in claimDue.
+    const ahead: Array<[PublishResult, { id: string; webhookId: string }]> = [];
+    const take = (r: PublishResult, x: { id: string; webhookId: string }, later: boolean): void => {
+      if (ids.length >= lease.limit) return;
+      const u = used.get(x.webhookId) ?? 0;
+      if (u >= limitOf(x.webhookId)) return;
+      if (later && u >= lease.endpointLimit) {
+        ahead.push([r, x]);
+        return;
       }
-      if (!lease.prefetch) break;
-    }
+      used.set(x.webhookId, u + 1);
+      ids.push(x.id);
+      (r.leased ??= []).push({
+        id: x.id, accountId: r.event.accountId, webhookId: x.webhookId, eventId: r.event.id, eventType: r.event.type,
+        attempts: 0, eventCreatedAt: r.event.createdAt, data: r.event.data,
+      });
+    };
+    for (const r of fresh) for (const x of r.deliveries) take(r, x, true);
+    for (const [r, x] of ahead) take(r, x, false);
     if (ids.length) await t.run(`UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}`, [now + lease.leaseMs, lease.owner, d.listParam(ids)]);
   }
 
