@@ -134,6 +134,27 @@ function postgresPassFiles() {
   return { files, skipped };
 }
 
+/**
+ * The failed tests of a vitest JSON report, a line each with the first line of the error: the
+ * summary is the part of a long CI log that is read, so it must name what failed.
+ */
+function failedTests(report) {
+  const lines = [];
+  for (const file of report.testResults ?? []) {
+    const where = relative(ROOT, file.name);
+    for (const t of file.assertionResults ?? []) {
+      if (t.status !== 'failed') continue;
+      const first = String(t.failureMessages?.[0] ?? '').split('\n')[0].slice(0, 200);
+      lines.push(`        ✗ ${where} › ${t.fullName ?? t.title}${first ? `: ${first}` : ''}`);
+    }
+    // A file that failed to load, or whose hooks failed, has no failed test of its own.
+    if (file.status === 'failed' && !(file.assertionResults ?? []).some((t) => t.status === 'failed')) {
+      lines.push(`        ✗ ${where}: ${String(file.message ?? 'failed').split('\n')[0].slice(0, 200)}`);
+    }
+  }
+  return lines;
+}
+
 /** vitest with the default reporter on screen and a JSON report for the summary. */
 function vitest(args, env) {
   const dir = mkdtempSync(join(tmpdir(), 'herald-test-report-'));
@@ -142,14 +163,16 @@ function vitest(args, env) {
   const status = run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...args], env);
   const seconds = (Date.now() - t0) / 1000;
   let counts = null;
+  let failures = [];
   try {
     const r = JSON.parse(readFileSync(out, 'utf8'));
     counts = { passed: r.numPassedTests, failed: r.numFailedTests, skipped: r.numPendingTests + (r.numTodoTests ?? 0), total: r.numTotalTests };
+    failures = failedTests(r);
   } catch {
     /* vitest died before writing it: the status says enough */
   }
   rmSync(dir, { recursive: true, force: true });
-  return { status, seconds, counts };
+  return { status, seconds, counts, failures };
 }
 
 const describePass = (name, backends, r) =>
@@ -199,7 +222,7 @@ banner(
   `  Herald from startHerald(): sqlite. Store conformance, migrations, roles-*, scale-*: ${pgOn ? 'sqlite and postgres' : 'sqlite only (postgres SKIPPED)'}.`,
 );
 const pass1 = vitest(args, env);
-const results = [describePass('pass 1: every test file', pgOn ? 'startHerald on sqlite; store, migrate, roles, scale also on postgres' : 'sqlite only', pass1)];
+const results = [describePass('pass 1: every test file', pgOn ? 'startHerald on sqlite; store, migrate, roles, scale also on postgres' : 'sqlite only', pass1), ...pass1.failures];
 
 // ---------------- pass 2: the API and delivery suites on PostgreSQL ----------------
 let pass2 = { status: 0 };
@@ -214,7 +237,7 @@ if (pgOn) {
   );
   if (chosen.length) {
     pass2 = vitest([...flags, ...chosen], { ...env, HERALD_TEST_BACKEND: 'postgres' });
-    results.push(describePass(`pass 2: ${chosen.length} API/delivery file(s)`, 'startHerald on postgres', pass2));
+    results.push(describePass(`pass 2: ${chosen.length} API/delivery file(s)`, 'startHerald on postgres', pass2), ...pass2.failures);
   } else {
     results.push('SKIPPED pass 2: no file matches the filters');
   }
