@@ -8,6 +8,9 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // expect.poll waits for a state (a re-rendered page, a row written); 1 s, vitest's default,
+    // is one stall of a loaded 2-core machine. A poll that never gets there still fails.
+    expect: { poll: { timeout: 5_000 } },
     reporters: ['default'],
   },
 });

@@ -142,8 +142,12 @@ describe('redeliver refusals', () => {
 
 describe('redeliver while an attempt is in flight', () => {
   it('answers 409 conflict and the attempt in flight decides the outcome', async () => {
-    const slow = await startReceiver(async (_r, res) => {
-      await new Promise((r) => setTimeout(r, 600));
+    // The first answer waits until the test lets it go, so the redeliver surely meets the
+    // attempt in flight however slow the machine.
+    let answer = (): void => {};
+    const held = new Promise<void>((r) => (answer = r));
+    const slow = await startReceiver(async (_r, res, n) => {
+      if (n === 1) await held;
       res.end('late but fine');
     });
     try {
@@ -152,6 +156,7 @@ describe('redeliver while an attempt is in flight', () => {
       const id = (await h.api('POST', `/v1/accounts/${a}/events`, { type: 'content.generated', data: {} })).body.deliveries[0].id;
       await waitFor(() => slow.received.length === 1);
       expectError(await h.api('POST', `/v1/accounts/${a}/deliveries/${id}/redeliver`), 409, 'conflict');
+      answer();
       const d = await waitFor(async () => {
         const x = await h.api('GET', `/v1/accounts/${a}/deliveries/${id}`);
         return x.body.status === 'succeeded' ? x.body : null;

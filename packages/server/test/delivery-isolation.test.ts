@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAccount, startHerald, waitFor, type TestHerald } from './helpers/herald.js';
+import { lateness } from './helpers/lateness.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 
 /**
@@ -74,10 +75,11 @@ describe('isolation between endpoints and lanes', () => {
 
     // Served one at a time behind X's backlog, Y's 40 would wait 150 × 3 s / 4 ≈ 2 min.
     const t0 = Date.now();
+    const lost = lateness();
     const ids = await publishMany(h, acc, 'content.generated', 40);
     await waitFor(() => y.received.length === 40, 5000);
     const elapsed = Date.now() - t0;
-    expect(elapsed).toBeLessThan(2000);
+    expect(elapsed).toBeLessThan(2000 + lost.stop());
     await waitFor(async () => {
       const l = await h.api('GET', `/v1/accounts/${acc}/deliveries?event_type=content.generated&status=succeeded&limit=100`);
       return l.body.data.length === ids.length;
@@ -101,9 +103,10 @@ describe('isolation between endpoints and lanes', () => {
     await publishMany(h, acc, 'analysis.completed', 50);
     await waitFor(() => s.state.open === 4);
     const t0 = Date.now();
+    const lost = lateness();
     await publishMany(h, acc, 'content.generated', 20);
     await waitFor(() => s.state.answered === 20, 5000);
-    expect(Math.max(...s.state.answeredAt) - t0).toBeLessThan(2000);
+    expect(Math.max(...s.state.answeredAt) - t0).toBeLessThan(2000 + lost.stop());
     expect(s.state.maxOpen).toBe(4);
   });
 
@@ -129,10 +132,11 @@ describe('isolation between endpoints and lanes', () => {
 
     for (let i = 0; i < 5; i++) {
       const t0 = Date.now();
+      const lost = lateness();
       await publishMany(h, acc, 'content.generated', 1);
-      await waitFor(() => fresh.received.length === i + 1, 2500);
-      // Far below the 3 s a retry slot would take to free up.
-      expect(fresh.received[i]!.at - t0).toBeLessThan(1000);
+      await waitFor(() => fresh.received.length === i + 1, 5000);
+      // Far below the 3 s a retry slot would take to free up (plus what a loaded machine took).
+      expect(fresh.received[i]!.at - t0).toBeLessThan(1000 + lost.stop());
     }
     await sleep(100);
     expect(r.state.maxOpen).toBe(6);

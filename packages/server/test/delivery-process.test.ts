@@ -64,17 +64,26 @@ describe('delivery across process death and shutdown', () => {
 
   it('kill -9 mid-delivery: after a restart on the same database every delivery arrives and succeeds', async () => {
     const db = tempDb();
-    // Lease = timeout + 5 s = 8 s: long enough for the 2 s receiver, short enough for a test.
+    // Lease = timeout + 5 s = 8 s: short enough for a test.
     const env = { HERALD_DATABASE_URL: db, HERALD_DELIVERY_TIMEOUT_MS: '3000', HERALD_ENDPOINT_CONCURRENCY: '10' };
     const leaseMs = 3000 + 5000;
-    const rx = await receiver(2000);
+    // The first five requests are answered only after the kill, however slow the publishing
+    // before it: all five are surely in flight when the process dies. The resends answer at once.
+    let release = (): void => {};
+    const killed = new Promise<void>((r) => (release = r));
+    const rx = await startReceiver(async (_r, res, n) => {
+      if (n <= 5) await killed;
+      res.end('ok');
+    });
+    cleanup.push(() => rx.close());
+    cleanup.push(release); // runs before rx.close() should the test fail early
     const a = await spawn(env);
     const { acc, ids } = await setupAndPublish(a, rx.url, 5);
     await waitFor(() => rx.received.length === 5, 5000);
-    await sleep(300); // all five are in flight at the receiver
     a.kill('SIGKILL');
     expect((await a.exited).signal).toBe('SIGKILL');
     const killedAt = Date.now();
+    release();
 
     const b = await spawn(env);
     await waitFor(async () => {

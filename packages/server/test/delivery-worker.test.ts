@@ -10,6 +10,7 @@ import type { Store } from '../src/store/store.js';
 import { freshSqlite } from './helpers/db.js';
 import { count } from './helpers/api-kit.js';
 import { createAccount, SECRET_KEY, startHerald, TEST_BACKEND, waitFor, type TestHerald } from './helpers/herald.js';
+import { lateness } from './helpers/lateness.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 
 /**
@@ -223,11 +224,15 @@ describe('delivery worker', () => {
       await backlog(h, acc, webhook, 10);
       await waitFor(async () => (await liveLeases(h, webhook)) === 4); // 1 sending, 3 held
       const t0 = Date.now();
+      const lost = lateness();
+      const before = rx.received.length;
       await h.herald.ctx.worker!.stop(5000);
       // Only the request in flight was waited for, not the held ones one after another.
-      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(Date.now() - t0).toBeLessThan(1000 + lost.stop());
+      // Nothing held went out once stop() began: at most the one request (concurrency 1) that
+      // was already on its way to the receiver.
       const sent = rx.received.length;
-      expect(sent).toBeLessThanOrEqual(3); // the first event, and the backlog's request(s) in flight
+      expect(sent).toBeLessThanOrEqual(before + 1);
       expect(await count(h, 'deliveries', 'lease_until IS NOT NULL')).toBe(0);
       expect(await count(h, 'deliveries', "status = 'pending' AND attempts = 0")).toBe(11 - sent);
       await sleep(300);
@@ -253,9 +258,11 @@ describe('delivery worker', () => {
     await waitFor(() => busy.received.length >= 10);
     // Queued for B without telling the worker, as a process that does not notify would.
     const t0 = Date.now();
+    const lost = lateness();
     await h.herald.ctx.store.publishMany([{ accountId: acc2, type: 'content.generated', data: '{}', idempotencyKey: null, now: t0 }]);
     await waitFor(() => quiet.received.length === 1, 5000);
-    expect(Date.now() - t0).toBeLessThan(1000);
+    // A poll or two, plus what a loaded machine took from this process meanwhile.
+    expect(Date.now() - t0).toBeLessThan(1000 + lost.stop());
     expect(busy.received.length).toBeLessThan(3000); // A was still busy when B's arrived
   });
 

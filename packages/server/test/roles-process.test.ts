@@ -21,7 +21,9 @@ await describePostgres('roles as separate processes on PostgreSQL', (admin) => {
   const receivers: Receiver[] = [];
   beforeAll(() => ensureBuilt(), 120_000);
   beforeEach(async () => {
-    c = await startCluster(admin, { HERALD_DELIVERY_TIMEOUT_MS: '3000' });
+    // Shutdown waits up to the delivery timeout + 1 s: at 10 s that is far from the 1 s holds
+    // of the signal tests, which can then give a loaded machine room and still tell them apart.
+    c = await startCluster(admin, { HERALD_DELIVERY_TIMEOUT_MS: '10000' });
   });
   afterEach(async () => {
     await Promise.all(receivers.splice(0).map((r) => r.close()));
@@ -88,11 +90,13 @@ await describePostgres('roles as separate processes on PostgreSQL', (admin) => {
     for (let i = 0; i < 5; i++) {
       const t0 = Date.now();
       const [id] = await publish(api, acc, 1);
-      await waitFor(() => rx.received.some((r) => r.headers['x-herald-delivery'] === id), 3000, 5);
+      await waitFor(() => rx.received.some((r) => r.headers['x-herald-delivery'] === id), 10_000, 5);
       latencies.push(Date.now() - t0);
     }
     console.log(`publish → arrival across processes (the worker polls every 60 s): ${latencies.join(', ')} ms`);
-    expect(Math.max(...latencies)).toBeLessThan(1000);
+    // Typically a few ms; the bound leaves room for three processes and PostgreSQL sharing a
+    // loaded 2-core machine, and is still far below the 60 s poll.
+    expect(Math.max(...latencies)).toBeLessThan(3000);
     expect(worker.logs.filter((l) => (l.level as number) >= 50)).toEqual([]);
   }, 30_000);
 
@@ -113,8 +117,8 @@ await describePostgres('roles as separate processes on PostgreSQL', (admin) => {
     await waitFor(() => worker.logs.some((l) => String(l.msg).includes('notification connection')), 2000, 20);
     const t0 = Date.now();
     const [id] = await publish(api, acc, 1);
-    await waitFor(() => rx.received.some((r) => r.headers['x-herald-delivery'] === id), 3000, 5);
-    expect(Date.now() - t0).toBeLessThan(1000);
+    await waitFor(() => rx.received.some((r) => r.headers['x-herald-delivery'] === id), 10_000, 5);
+    expect(Date.now() - t0).toBeLessThan(3000); // far below the 60 s poll, as above
   }, 30_000);
 
   it('SIGTERM in every role: in-flight work finishes, nothing more starts, exit 0', async () => {
@@ -130,7 +134,9 @@ await describePostgres('roles as separate processes on PostgreSQL', (admin) => {
     let t0 = Date.now();
     worker.kill('SIGTERM');
     expect(await worker.exited).toEqual({ code: 0, signal: null });
-    expect(Date.now() - t0).toBeLessThan(3000); // the 1 s answers, then out
+    // The 1 s answers, then out: not the shutdown grace (delivery timeout + 1 s = 11 s). Room
+    // for a loaded machine in between.
+    expect(Date.now() - t0).toBeLessThan(6000);
     expect(worker.logs.some((l) => l.msg === 'stopped')).toBe(true);
     expect(await statusCounts(c)).toEqual({ succeeded: 3 });
     expect((await c.sql<{ n: number }>('SELECT COUNT(*)::int AS n FROM deliveries WHERE lease_owner IS NOT NULL'))[0]!.n).toBe(0);
@@ -149,7 +155,7 @@ await describePostgres('roles as separate processes on PostgreSQL', (admin) => {
     expect(((await answer.json()) as { ok: boolean }).ok).toBe(true);
     // The client's connection was busy when the signal came; it must not be kept alive after.
     expect(await api.exited).toEqual({ code: 0, signal: null });
-    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(Date.now() - t0).toBeLessThan(6000);
 
     // all: deliveries in flight, and SIGINT (Ctrl-C) behaves the same.
     const all = await c.spawn('all');
@@ -158,7 +164,7 @@ await describePostgres('roles as separate processes on PostgreSQL', (admin) => {
     t0 = Date.now();
     all.kill('SIGINT');
     expect(await all.exited).toEqual({ code: 0, signal: null });
-    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(Date.now() - t0).toBeLessThan(6000);
     expect(await statusCounts(c)).toEqual({ succeeded: 5 });
     expect(rx.received).toHaveLength(6);
   }, 40_000);
