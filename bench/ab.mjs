@@ -10,7 +10,9 @@
 //     --build '../packages/server/dist/cli.js HERALD_ENDPOINT_CONCURRENCY=64'
 //
 // Scenarios: drain (20,000 due deliveries, scenario 2), isolation (scenario 7's run),
-// e2e (fan-out 1, flat out, 20,000 events), e2e-1000 (fan-out 1, 1,000 events/s for 3 s).
+// e2e (fan-out 1, flat out, 20,000 events), e2e-1000 (fan-out 1, 1,000 events/s for 3 s),
+// pg1 / pg2 (scenario 5: 20,000 due deliveries, one webhook, 1 or 2 worker processes on a
+// throwaway PostgreSQL database; a build's settings reach every worker process).
 // A copy of a build must sit where it can resolve Herald's node_modules (e.g. next to
 // packages/server/dist), since cli.js imports its dependencies.
 import { resolve } from 'node:path';
@@ -19,6 +21,7 @@ import { makeContext } from './lib/context.mjs';
 import { median } from './lib/util.mjs';
 import { drainSqlite } from './scenarios/common.mjs';
 import { e2eRun } from './scenarios/e2e.mjs';
+import { pgRun } from './scenarios/postgres.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -38,6 +41,13 @@ if (builds.length < 2) {
 }
 
 const N = args.n ? Number(args.n) : null;
+const pgExtra = (r) => {
+  const w = r.work;
+  const work = w && w.claims
+    ? `; ${w.claims} claims of ${(w.claimed / w.claims).toFixed(1)} at ${((w.claimSeconds / w.claims) * 1000).toFixed(2)} ms, ${w.writes} outcome writes of ${(w.written / Math.max(1, w.writes)).toFixed(1)} at ${((w.writeSeconds / Math.max(1, w.writes)) * 1000).toFixed(2)} ms`
+    : '';
+  return `${Math.round(r.cpuPerDeliveryMs * 1000)} µs CPU per delivery (Herald ${r.cpu.pct.herald.toFixed(0)} %, PostgreSQL ${r.cpu.pct.postgres.toFixed(0)} %)${work}`;
+};
 const SCENARIOS = {
   drain: { unit: 'deliveries/s', run: (ctx, s, env) => s.drainSqlite(ctx, { n: N ?? 20_000, maxMs: 60_000, env }), figure: (r) => r.rate, extra: (r) => `${Math.round((1000 * r.cpu.ms.herald) / r.delivered)} µs Herald CPU per delivery` },
   isolation: {
@@ -47,6 +57,8 @@ const SCENARIOS = {
     extra: (r) => `arrived ${r.delivered}/${r.n}`,
   },
   e2e: { unit: 'events/s', run: (ctx, s, env) => s.e2eRun(ctx, { fanout: 1, rate: null, count: N ?? 20_000, drainMaxMs: 8000, tag: 'e2e', env }), figure: (r) => r.eventsPerS, extra: (r) => `${r.cpuPerEventMs.toFixed(3)} ms CPU per event` },
+  pg1: { unit: 'deliveries/s', run: (ctx, s, env) => pgRun(ctx, 1, N ?? 20_000, 60_000, 1, env), figure: (r) => r.rate, extra: pgExtra },
+  pg2: { unit: 'deliveries/s', run: (ctx, s, env) => pgRun(ctx, 2, N ?? 20_000, 60_000, 1, env), figure: (r) => r.rate, extra: pgExtra },
   'e2e-1000': { unit: 'ms p50', run: (ctx, s, env) => s.e2eRun(ctx, { fanout: 1, rate: 1000, count: N ?? 3000, drainMaxMs: 8000, tag: 'e2e', env }), figure: (r) => r.latP50, extra: (r) => `p99 ${r.latP99.toFixed(1)} ms` },
 };
 const scenario = SCENARIOS[args.scenario];

@@ -92,6 +92,32 @@ export async function startHerald(databaseUrl, { role = 'all', env = {}, cpuProf
   return h;
 }
 
+/**
+ * A worker's claim and outcome-write figures from its /metrics (Prometheus text): how many
+ * claims, how long they took, how many deliveries they leased; the same for outcome batches.
+ * Summed over the given processes. null when a process does not answer.
+ */
+export async function workStats(urls) {
+  const sum = { claims: 0, claimSeconds: 0, claimed: 0, writes: 0, writeSeconds: 0, written: 0 };
+  const pick = {
+    herald_claim_duration_seconds_count: 'claims', herald_claim_duration_seconds_sum: 'claimSeconds', herald_claimed_deliveries_total: 'claimed',
+    herald_outcome_write_duration_seconds_count: 'writes', herald_outcome_write_duration_seconds_sum: 'writeSeconds', herald_outcomes_written_total: 'written',
+  };
+  for (const url of urls) {
+    let text;
+    try {
+      text = await (await fetch(`${url}/metrics`)).text();
+    } catch {
+      return null;
+    }
+    for (const line of text.split('\n')) {
+      const m = /^([a-z_]+)(?:\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+      if (m && pick[m[1]]) sum[pick[m[1]]] += Number(m[2]);
+    }
+  }
+  return sum;
+}
+
 /** POST/GET Herald's API with the admin token; throws on a non-2xx answer. */
 export async function api(baseUrl, method, path, body) {
   const res = await fetch(baseUrl + path, {

@@ -3,22 +3,23 @@
 // The workers are started first; the backlog is then committed in one transaction, and the
 // clock runs from that commit (so the workers' idle poll, ≤ HERALD_POLL_INTERVAL_MS, counts).
 import { startReceiver } from '../lib/context.mjs';
-import { migrate, pgReachable, pgServerPids, pgSink, seedBacklog, startHerald, throwawayPg } from '../lib/herald.mjs';
+import { migrate, pgReachable, pgServerPids, pgSink, seedBacklog, startHerald, throwawayPg, workStats } from '../lib/herald.mjs';
 import { CpuMeter, nowMs } from '../lib/util.mjs';
 import { drainSqlite, med, row } from './common.mjs';
 
 /**
  * One drain of `n` deliveries by `workers` processes. `webhooks` > 1 spreads them over that many
  * webhooks (one receiver, a path each), so the per-webhook limit no longer caps the cluster.
+ * `env`: settings for every worker process (bench/ab.mjs compares builds and settings).
  */
-export async function pgRun(ctx, workers, n, maxMs, webhooks = 1) {
+export async function pgRun(ctx, workers, n, maxMs, webhooks = 1, env = {}) {
   n = Math.ceil(n / webhooks) * webhooks; // whole events: each goes to every webhook
   const db = await throwawayPg(`w${workers}h${webhooks}`);
   const receiver = await startReceiver([{ name: 'ok', mode: 'ok' }]);
   const heralds = [];
   try {
     await migrate(db.url);
-    const started = await Promise.allSettled(Array.from({ length: workers }, (_, i) => startHerald(db.url, { role: 'worker', name: `pg-w${workers}-${i}` })));
+    const started = await Promise.allSettled(Array.from({ length: workers }, (_, i) => startHerald(db.url, { role: 'worker', name: `pg-w${workers}-${i}`, env })));
     for (const s of started) if (s.status === 'fulfilled') heralds.push(s.value);
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
@@ -34,12 +35,13 @@ export async function pgRun(ctx, workers, n, maxMs, webhooks = 1) {
     const doneAt = await reached.then((m) => m.at, () => ((timedOut = true), nowMs()));
     const cpu = meter.stop();
     const st = (await receiver.stats()).ok;
+    const work = await workStats(hs.map((h) => h.url));
     await Promise.all(hs.map((h) => h.stop()));
     const succeeded = await sink.count("SELECT COUNT(*) FROM deliveries WHERE status = 'succeeded'");
     await sink.close();
     const windowMs = doneAt - t0;
     return {
-      workers, webhooks, n, timedOut, delivered: st.unique, dups: st.dups, succeededInStore: succeeded,
+      heraldCli: hs[0]?.cli, workers, webhooks, n, timedOut, work, delivered: st.unique, dups: st.dups, succeededInStore: succeeded,
       windowMs, rate: (st.unique * 1000) / windowMs, cpu,
       cpuPerDeliveryMs: (cpu.ms.herald + cpu.ms.receiver + cpu.ms.postgres) / Math.max(1, st.unique),
       errors: hs.flatMap((h) => h.errors),

@@ -9,7 +9,14 @@ export interface Metrics {
   deliveries: Counter<'outcome'>;
   attempts: Counter<'result' | 'error_kind'>;
   attemptDuration: Histogram<string>;
+  claimDuration: Histogram<'lane'>;
+  claimed: Counter<'lane'>;
+  outcomeWriteDuration: Histogram<string>;
+  outcomesWritten: Counter<string>;
 }
+
+/** Database round trips, from well under a millisecond (SQLite) to a busy remote PostgreSQL. */
+const DB_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 export function createMetrics(store: Store | null): Metrics {
   const registry = new Registry();
@@ -27,6 +34,18 @@ export function createMetrics(store: Store | null): Metrics {
       name: 'herald_attempt_duration_seconds', help: 'Attempt latency, connect to last byte read',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry],
     }),
+    // Where a worker's time goes between two requests of a busy webhook: leasing the next
+    // deliveries and writing the last outcomes. On PostgreSQL claims of the whole cluster queue
+    // on one lock, so a claim that takes long here is the first thing to look at.
+    claimDuration: new Histogram({
+      name: 'herald_claim_duration_seconds', help: 'Time to lease due deliveries: one claim of a lane, with its transaction and the payload read',
+      labelNames: ['lane'], buckets: DB_BUCKETS, registers: [registry],
+    }),
+    claimed: new Counter({ name: 'herald_claimed_deliveries_total', help: 'Deliveries leased by the claims of this worker, by lane (first attempt or retry); not those leased as they were published', labelNames: ['lane'], registers: [registry] }),
+    outcomeWriteDuration: new Histogram({
+      name: 'herald_outcome_write_duration_seconds', help: 'Time to write one batch of attempt outcomes (one transaction)', buckets: DB_BUCKETS, registers: [registry],
+    }),
+    outcomesWritten: new Counter({ name: 'herald_outcomes_written_total', help: 'Attempt outcomes written to the database', registers: [registry] }),
   };
   if (store) {
     // Read from the database at scrape time: it is the queue, shared by every process.

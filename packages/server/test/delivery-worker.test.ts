@@ -366,5 +366,11 @@ describe('delivery worker', () => {
     expect(m).toMatch(/herald_attempts_total\{result="failure",error_kind="http_status"\} 1/);
     expect(m).toMatch(/herald_attempts_total\{result="success",error_kind="none"\} 1/);
     expect(m).toMatch(/herald_attempt_duration_seconds_count 2/);
+    // The retry was leased by a claim of the retry lane, and both outcomes were written (the
+    // API read the success from the database).
+    expect(m).toMatch(/herald_claimed_deliveries_total\{lane="retry"\} 1\n/);
+    expect(Number(/herald_claim_duration_seconds_count\{lane="retry"\} (\d+)/.exec(m)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(m).toMatch(/herald_outcomes_written_total 2\n/);
+    expect(Number(/herald_outcome_write_duration_seconds_count (\d+)/.exec(m)?.[1])).toBeGreaterThanOrEqual(1);
   });
 });

@@ -4,7 +4,7 @@ import { newId } from '../core/ids.js';
 import { nextStep, parseRetryAfter, type RetryPolicy } from '../core/retry-policy.js';
 import { buildBody, deliveryHeaders, redactHeaders } from '../core/signing.js';
 import type { AttemptRow } from '../core/types.js';
-import type { AttemptRecord, ClaimedDelivery, Prefetch, PublishLease, Store } from '../store/store.js';
+import type { AttemptRecord, ClaimedDelivery, ClaimOptions, Prefetch, PublishLease, Store } from '../store/store.js';
 import type { Metrics } from '../metrics.js';
 import type { Sender, SendResult } from './sender.js';
 import type { WebhookCache } from './webhook-cache.js';
@@ -315,7 +315,7 @@ export class DeliveryWorker {
     // the database; their HTTP requests are over, so their webhooks' slots are free again.
     const finished = [...this.#unwrittenIds];
     const backlogged = new Set<string>();
-    const first = await this.store.claimDue({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished, backlogged, onlyWebhooks, prefetch: this.#prefetch() });
+    const first = await this.#claim({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished, backlogged, onlyWebhooks, prefetch: this.#prefetch() });
     for (const d of first) this.#start(d, now);
     // At least one retry slot whatever the concurrency: with HERALD_WORKER_CONCURRENCY=1 the
     // reserve would otherwise round the retry lane down to nothing and retries would never run.
@@ -332,7 +332,7 @@ export class DeliveryWorker {
       const retryLimit = Math.min(retryFree, CLAIM_BATCH);
       const retryThorough = retryNow >= this.#retryThoroughAt;
       if (retryThorough) this.#retryThoroughAt = retryNow + this.opts.pollIntervalMs;
-      const retries = await this.store.claimDue({ ...base, now: retryNow, lane: 'retry', limit: retryLimit, webhooks, thorough: retryThorough, finished, backlogged, prefetch: this.#prefetch() });
+      const retries = await this.#claim({ ...base, now: retryNow, lane: 'retry', limit: retryLimit, webhooks, thorough: retryThorough, finished, backlogged, prefetch: this.#prefetch() });
       for (const d of retries) this.#start(d, retryNow);
       retriesFull = retries.length === retryLimit;
       this.#retryLaneQuietUntil = retries.length ? 0 : retryNow + this.opts.pollIntervalMs;
@@ -345,6 +345,15 @@ export class DeliveryWorker {
     // Retries may be waiting for the retry share of the slots, which any ending attempt frees.
     this.#wantSlots = more || (retryFree <= 0 && retryNow >= this.#retryLaneQuietUntil);
     return more;
+  }
+
+  /** Store.claimDue, timed and counted (herald_claim_duration_seconds). */
+  async #claim(o: ClaimOptions): Promise<ClaimedDelivery[]> {
+    const end = this.metrics.claimDuration.startTimer({ lane: o.lane });
+    const got = await this.store.claimDue(o);
+    end();
+    if (got.length) this.metrics.claimed.inc({ lane: o.lane }, got.length);
+    return got;
   }
 
   #start(d: ClaimedDelivery, claimedAt: number): void {
@@ -525,7 +534,10 @@ export class DeliveryWorker {
    */
   async #write(batch: AttemptRecord[], db: { down: boolean }): Promise<AttemptRecord[]> {
     try {
+      const end = this.metrics.outcomeWriteDuration.startTimer();
       await this.store.recordAttempts(batch);
+      end();
+      this.metrics.outcomesWritten.inc(batch.length);
       return [];
     } catch (e) {
       const up = await this.store.ping().then(
