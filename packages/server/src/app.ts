@@ -96,10 +96,10 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
           leaseMs: config.leaseMs,
           pollIntervalMs: config.pollIntervalMs,
           retry: retryPolicyOf(config),
-          // Alone on its database (SQLite), the worker may lease a fast webhook three rounds of
-          // requests ahead, so one claim serves several rounds; on PostgreSQL a lease is what
-          // keeps the cluster-wide per-webhook limit, so there it leases only what it sends.
-          prefetch: store.dialect === 'sqlite' ? 3 * config.endpointConcurrency : 0,
+          // The worker may lease a fast webhook three rounds of requests ahead, so one claim
+          // serves several rounds; on PostgreSQL only while no other process holds leases of
+          // that webhook, which keeps the cluster-wide per-webhook limit (see Prefetch).
+          prefetch: 3 * config.endpointConcurrency,
         }, log.child({ component: 'worker' }), metrics);
   const ctx: AppContext = {
     config, store, box, metrics, sender, webhooks, worker, log,

@@ -130,9 +130,10 @@ describe('delivery worker', () => {
     h.herald.ctx.worker!.notify([webhookId]);
   }
 
-  // SQLite: the only worker on its database leases a fast webhook's deliveries a few rounds
-  // ahead (prefetch), so one claim feeds several rounds of requests.
-  describe.skipIf(TEST_BACKEND === 'postgres')('prefetch (one process on SQLite)', () => {
+  // A worker alone on a webhook leases its deliveries a few rounds ahead (prefetch), so one
+  // claim feeds several rounds of requests (on PostgreSQL too: no other process holds leases).
+  // Several processes sharing a webhook: store.conformance.ts and scale-multiprocess.test.ts.
+  describe('prefetch (one process)', () => {
     it('leases a fast webhook ahead of its requests, never opens more than its limit, and claims less', async () => {
       const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '60000', HERALD_ENDPOINT_CONCURRENCY: '2' });
       const rx = await timedReceiver(3);

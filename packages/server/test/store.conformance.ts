@@ -624,6 +624,38 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect([a1!.id, b1!.id]).not.toContain(again[0]!.id);
       });
 
+      // Prefetch on a database several processes share: leasing ahead is what one owner may do
+      // alone on a webhook; the requests open over the cluster must never exceed endpointLimit.
+      for (const onlyWebhooks of [false, true])
+      it(`prefetch leases ahead only a webhook no other owner holds leases of${onlyWebhooks ? ', named webhooks only' : ''}`, async () => {
+        const a = await acct();
+        const w = await hook(a.id);
+        const other = await hook(a.id, { url: 'https://example.com/other' });
+        for (let i = 0; i < 14; i++) await publish(a.id, { now: T0 + i }); // 14 deliveries each for w and other
+        const fast = (owner: string) => ({
+          owner, limit: 20, endpointLimit: 2, webhooks: [w.id], onlyWebhooks, now: T0 + 100, prefetch: { extra: 4, webhooks: new Set([w.id]) },
+        });
+        const ofW = (cs: ClaimedDelivery[]) => cs.filter((c) => c.webhookId === w.id);
+        // Alone on w, A gets its 2 slots and 4 ahead; `other` is not fast: its 2 slots only.
+        const mine = await claim(fast('A'));
+        expect(ofW(mine)).toHaveLength(6);
+        if (!onlyWebhooks) expect(mine.filter((c) => c.webhookId === other.id)).toHaveLength(2);
+        // B sees 6 live leases on w against a limit of 2: nothing, prefetch or not.
+        expect(ofW(await claim(fast('B')))).toEqual([]);
+        // Five of A's attempts are written: one lease of A's is left, so B may send 1, not 1 + 4.
+        await store.recordAttempts(ofW(mine).slice(0, 5).map((c) => record(c, 'A', 'succeeded')));
+        const theirs = ofW(await claim(fast('B')));
+        expect(theirs).toHaveLength(1);
+        // Now w is shared: A gets no room beyond the limit either (1 + 1 of 2 are live).
+        expect(ofW(await claim(fast('A')))).toEqual([]);
+        // A's last attempt is written: B holds 1, so A may lease 1 more, and nothing ahead.
+        await store.recordAttempts([record(ofW(mine)[5]!, 'A', 'succeeded')]);
+        expect(ofW(await claim(fast('A')))).toHaveLength(1);
+        // Once B's lease is written too and A's is the only one, A leases ahead again.
+        await store.recordAttempts([record(theirs[0]!, 'B', 'succeeded')]);
+        expect(ofW(await claim(fast('A')))).toHaveLength(5); // 6 allowed, 1 of A's own live (6 of 14 left)
+      });
+
       it('recordAttempts writes status, attempts, next time and the attempt; frees the lease', async () => {
         const a = await acct();
         await hook(a.id);

@@ -17,8 +17,8 @@ export interface WorkerOptions {
   retry: RetryPolicy;
   /**
    * Deliveries a fast webhook may be leased beyond endpointConcurrency, held here and started
-   * as its requests end (see Store's Prefetch). 0 turns it off; only for a worker that is the
-   * database's only one (SQLite).
+   * as its requests end (see Store's Prefetch: on a shared database only while no other
+   * process holds leases of that webhook). 0 turns it off.
    */
   prefetch?: number;
 }

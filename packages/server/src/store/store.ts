@@ -88,9 +88,11 @@ export interface PublishLease {
 
 /**
  * Deliveries a webhook may be leased beyond its in-flight limit, held by the worker and sent
- * as its requests end, so one claim serves several rounds of requests. Only where this worker
- * is the database's only one (SQLite): a lease is all another process could see of them, so
- * on a shared database the cluster-wide limit would no longer hold.
+ * as its requests end, so one claim serves several rounds of requests. Only for a webhook of
+ * which no other owner holds a live lease: other processes see a held delivery as a lease, a
+ * request in flight, so while one owner holds more leases than the limit, no other gets room
+ * on that webhook, and the requests open over the cluster stay within the limit. Once another
+ * owner holds leases of it, every owner leases only what it may send.
  */
 export interface Prefetch {
   extra: number;
@@ -98,9 +100,12 @@ export interface Prefetch {
   webhooks: ReadonlySet<string>;
 }
 
-/** The most deliveries of a webhook that may be leased at once, counting prefetched ones. */
-const leaseLimit = (o: { endpointLimit: number; prefetch?: Prefetch }) => (w: string): number =>
-  o.endpointLimit + (o.prefetch?.webhooks.has(w) ? o.prefetch.extra : 0);
+/**
+ * The most deliveries of a webhook that may be leased at once, counting prefetched ones;
+ * `shared`: webhooks of which another owner holds live leases (no prefetch for them).
+ */
+const leaseLimit = (o: { endpointLimit: number; prefetch?: Prefetch }, shared: ReadonlySet<string>) => (w: string): number =>
+  o.endpointLimit + (o.prefetch?.webhooks.has(w) && !shared.has(w) ? o.prefetch.extra : 0);
 
 export interface PublishResult {
   event: EventRow;
@@ -169,7 +174,7 @@ export interface ClaimOptions {
    * claim for it again when one of its slots frees up.
    */
   backlogged?: Set<string>;
-  /** See Prefetch; ignored by the PostgreSQL refill. */
+  /** See Prefetch. */
   prefetch?: Prefetch;
 }
 
@@ -409,8 +414,8 @@ export class Store {
     const d = this.q.dialect;
     const now = Date.now();
     const fresh = results.filter((r) => !r.replayed && r.deliveries.length);
-    const used = await this.#liveLeases(t, now, lease.owner, lease.finished ?? []);
-    const limitOf = leaseLimit(lease);
+    const { used, shared } = await this.#liveLeases(t, now, lease.owner, lease.finished ?? []);
+    const limitOf = leaseLimit(lease, shared);
     const ids: string[] = [];
     // What each webhook may send now first; what may be leased ahead (Prefetch) only from the
     // room left afterwards, as in claimDue.
@@ -638,27 +643,41 @@ export class Store {
   async #claimNamedPostgres(t: SqlExecutor, o: ClaimOptions): Promise<LeasedRow[]> {
     const laneCond = o.lane === 'first' ? 'attempts = 0' : 'attempts > 0';
     const webhooks = [...new Set(o.webhooks)];
+    const ahead = o.prefetch ? [...webhooks].filter((w) => o.prefetch!.webhooks.has(w)) : [];
     type Out = { rooms: Array<[string, number]>; claimed: Array<LeasedRow & { next_attempt_at: Num }> };
+    // rooms: `room_now` is what a webhook may send at once, `room` adds the rows it may be leased
+    // ahead (Prefetch: only when no other owner holds leases of it). Rows leased ahead come
+    // after every webhook's `room_now` rows, as in the general path's take().
     const [r] = await t.all<Out>(
       `WITH live AS (
-         SELECT webhook_id, COUNT(*) AS c FROM deliveries
+         SELECT webhook_id, COUNT(*) AS c, SUM(CASE WHEN lease_owner <> ? THEN 1 ELSE 0 END) AS others FROM deliveries
           WHERE lease_until IS NOT NULL AND lease_until > ? AND NOT (lease_owner = ? AND id = ANY(?::text[]))
           GROUP BY webhook_id),
        rooms AS (
-         SELECT r.w, LEAST(?::int - COALESCE(live.c, 0)::int, ?::int) AS room
+         SELECT r.w, ?::int - COALESCE(live.c, 0)::int AS room_now,
+                LEAST(CASE WHEN COALESCE(live.others, 0) = 0 AND r.w = ANY(?::text[]) THEN ?::int ELSE ?::int END - COALESCE(live.c, 0)::int, ?::int) AS room
            FROM unnest(?::text[]) AS r(w) LEFT JOIN live ON live.webhook_id = r.w),
        picked AS (
-         SELECT c.id, c.next_attempt_at FROM rooms CROSS JOIN LATERAL (
-           SELECT id, next_attempt_at FROM deliveries
-            WHERE webhook_id = rooms.w AND status = 'pending' AND ${laneCond} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-            ORDER BY next_attempt_at LIMIT GREATEST(rooms.room, 0) FOR UPDATE SKIP LOCKED) c
-         ORDER BY c.next_attempt_at LIMIT ?),
+         SELECT id, next_attempt_at FROM (
+           SELECT c.id, c.next_attempt_at, row_number() OVER (PARTITION BY rooms.w ORDER BY c.next_attempt_at) > rooms.room_now AS ahead
+             FROM rooms CROSS JOIN LATERAL (
+               SELECT id, next_attempt_at FROM deliveries
+                WHERE webhook_id = rooms.w AND status = 'pending' AND ${laneCond} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+                ORDER BY next_attempt_at LIMIT GREATEST(rooms.room, 0) FOR UPDATE SKIP LOCKED) c) c
+         ORDER BY ahead, next_attempt_at LIMIT ?),
+       -- By primary key, not joined with picked: the planner cannot know how few rows picked
+       -- holds, and a join may hash the whole table (seen: 17 ms of a 20 ms claim on a table of
+       -- 20,000 deliveries, growing with the table).
        upd AS (
-         UPDATE deliveries d SET lease_until = ?, lease_owner = ? FROM picked WHERE d.id = picked.id
-         RETURNING d.id, d.account_id, d.webhook_id, d.event_id, d.event_type, d.attempts, picked.next_attempt_at)
+         UPDATE deliveries d SET lease_until = ?, lease_owner = ? WHERE d.id = ANY(ARRAY(SELECT id FROM picked))
+         RETURNING d.id, d.account_id, d.webhook_id, d.event_id, d.event_type, d.attempts, d.next_attempt_at)
        SELECT (SELECT COALESCE(json_agg(json_build_array(w, room)), '[]'::json) FROM rooms) AS rooms,
               (SELECT COALESCE(json_agg(upd), '[]'::json) FROM upd) AS claimed`,
-      [o.now, o.owner, [...(o.finished ?? [])], o.endpointLimit, o.limit, webhooks, o.now, o.now, o.limit, o.now + o.leaseMs, o.owner],
+      [
+        o.owner, o.now, o.owner, [...(o.finished ?? [])],
+        o.endpointLimit, ahead, o.endpointLimit + (o.prefetch?.extra ?? 0), o.endpointLimit, o.limit, webhooks,
+        o.now, o.now, o.limit, o.now + o.leaseMs, o.owner,
+      ],
     );
     const claimed = r!.claimed.sort((x, y) => n(x.next_attempt_at) - n(y.next_attempt_at));
     // Cut by the batch limit: any webhook with room may have more.
@@ -668,22 +687,23 @@ export class Store {
 
   /**
    * Requests in flight per webhook, over every process: live leases, minus this owner's ended
-   * attempts whose outcome is not written yet (`finished`: they hold no request).
+   * attempts whose outcome is not written yet (`finished`: they hold no request); and the
+   * webhooks of which another owner holds live leases (`shared`: no Prefetch for them).
    * Only the partial index deliveries_leased is read, whose rows are the live leases (an
    * outcome clears its lease). `lease_until IS NOT NULL` repeats that index's condition, and
    * there is deliberately no `webhook_id IN (…)` filter: either would let SQLite (no planner
    * statistics) read a webhook's whole history through deliveries_webhook instead, which made
    * each claim cost ~40 ms at 200,000 rows and each publish grow slower with the history.
    */
-  async #liveLeases(t: SqlExecutor, now: number, owner: string, finished: readonly string[]): Promise<Map<string, number>> {
+  async #liveLeases(t: SqlExecutor, now: number, owner: string, finished: readonly string[]): Promise<{ used: Map<string, number>; shared: Set<string> }> {
     const d = this.q.dialect;
-    const rows = await t.all<{ webhook_id: string; c: Num }>(
-      `SELECT webhook_id, COUNT(*) AS c FROM deliveries
+    const rows = await t.all<{ webhook_id: string; c: Num; others: Num }>(
+      `SELECT webhook_id, COUNT(*) AS c, SUM(CASE WHEN lease_owner <> ? THEN 1 ELSE 0 END) AS others FROM deliveries
         WHERE lease_until IS NOT NULL AND lease_until > ? AND NOT (lease_owner = ? AND ${d.inList('id')})
         GROUP BY webhook_id`,
-      [now, owner, d.listParam([...finished])],
+      [owner, now, owner, d.listParam([...finished])],
     );
-    return new Map(rows.map((r) => [r.webhook_id, n(r.c)]));
+    return { used: new Map(rows.map((r) => [r.webhook_id, n(r.c)])), shared: new Set(rows.filter((r) => n(r.others) > 0).map((r) => r.webhook_id)) };
   }
 
   /**
@@ -699,8 +719,8 @@ export class Store {
     const leased = await this.q.tx(
       async (t) => {
         if (d.name === 'postgres' && o.onlyWebhooks && o.webhooks?.length) return this.#claimNamedPostgres(t, o);
-        const used = await this.#liveLeases(t, o.now, o.owner, o.finished ?? []);
-        const limitOf = leaseLimit(o);
+        const { used, shared } = await this.#liveLeases(t, o.now, o.owner, o.finished ?? []);
+        const limitOf = leaseLimit(o, shared);
         const laneCond = o.lane === 'first' ? 'attempts = 0' : 'attempts > 0';
         const due = `status = 'pending' AND ${laneCond} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`;
         const chosen: string[] = [];
