@@ -11,8 +11,8 @@
 //
 // Scenarios: drain (20,000 due deliveries, scenario 2), isolation (scenario 7's run),
 // e2e (fan-out 1, flat out, 20,000 events), e2e-1000 (fan-out 1, 1,000 events/s for 3 s),
-// pg1 / pg2 (scenario 5: 20,000 due deliveries, one webhook, 1 or 2 worker processes on a
-// throwaway PostgreSQL database; a build's settings reach every worker process).
+// pgW and pgWxH (scenario 5: 20,000 due deliveries, W worker processes, one webhook or H of
+// them, on a throwaway PostgreSQL database; a build's settings reach every worker process).
 // A copy of a build must sit where it can resolve Herald's node_modules (e.g. next to
 // packages/server/dist), since cli.js imports its dependencies.
 import { resolve } from 'node:path';
@@ -57,10 +57,14 @@ const SCENARIOS = {
     extra: (r) => `arrived ${r.delivered}/${r.n}`,
   },
   e2e: { unit: 'events/s', run: (ctx, s, env) => s.e2eRun(ctx, { fanout: 1, rate: null, count: N ?? 20_000, drainMaxMs: 8000, tag: 'e2e', env }), figure: (r) => r.eventsPerS, extra: (r) => `${r.cpuPerEventMs.toFixed(3)} ms CPU per event` },
-  pg1: { unit: 'deliveries/s', run: (ctx, s, env) => pgRun(ctx, 1, N ?? 20_000, 60_000, 1, env), figure: (r) => r.rate, extra: pgExtra },
-  pg2: { unit: 'deliveries/s', run: (ctx, s, env) => pgRun(ctx, 2, N ?? 20_000, 60_000, 1, env), figure: (r) => r.rate, extra: pgExtra },
   'e2e-1000': { unit: 'ms p50', run: (ctx, s, env) => s.e2eRun(ctx, { fanout: 1, rate: 1000, count: N ?? 3000, drainMaxMs: 8000, tag: 'e2e', env }), figure: (r) => r.latP50, extra: (r) => `p99 ${r.latP99.toFixed(1)} ms` },
 };
+// pgW or pgWxH: scenario 5 with W worker processes and H webhooks (5b), e.g. pg2, pg4x16.
+const pg = /^pg(\d+)(?:x(\d+))?$/.exec(args.scenario);
+if (pg) {
+  const [workers, hooks] = [Number(pg[1]), Number(pg[2] ?? 1)];
+  SCENARIOS[args.scenario] = { unit: 'deliveries/s', run: (ctx, s, env) => pgRun(ctx, workers, N ?? 20_000, 60_000, hooks, env), figure: (r) => r.rate, extra: pgExtra };
+}
 const scenario = SCENARIOS[args.scenario];
 if (!scenario) {
   process.stderr.write(`ab: unknown scenario ${args.scenario}; one of ${Object.keys(SCENARIOS).join(', ')}\n`);

@@ -190,29 +190,21 @@ await describePostgres('scale-out: several processes on one PostgreSQL database'
     expect(perWorker.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
   }, 40_000);
 
-  it('prefetch across processes: a fast webhook is leased ahead, and still never more than 4 requests open', async () => {
+  it('prefetch across processes: with workers leasing a fast webhook ahead, never more than 4 requests open', async () => {
     // Default worker concurrency, a receiver that answers in 5 ms: each worker may lease the
-    // webhook three rounds ahead while no other process holds leases of it.
+    // webhook three rounds ahead while no other process holds leases of it. The rule itself is
+    // checked exactly in store.conformance.ts, and that a worker alone leases ahead in
+    // delivery-worker.test.ts (both backends); this runs it in real processes, where a broken
+    // rule shows as a second worker opening requests beside the first (not in every run: it
+    // depends on the timing of the claims).
     const c = await cluster({ HERALD_ENDPOINT_CONCURRENCY: '4' });
     const rx = await receiver(5);
     const [api, ...workers] = await Promise.all([c.spawn('api'), c.spawn('worker'), c.spawn('worker'), c.spawn('worker')]);
     const { acc } = await accountWithWebhook(api, rx.url);
     const EVENTS = 1500;
-    let maxLeased = 0;
-    let done = false;
-    const watch = (async () => {
-      while (!done) {
-        const [r] = await c.sql<{ n: number }>('SELECT COUNT(*)::int AS n FROM deliveries WHERE lease_until > $1', [Date.now()]);
-        maxLeased = Math.max(maxLeased, r!.n);
-        await sleep(5);
-      }
-    })();
     await publish(api, acc, EVENTS, 50);
     await waitFor(async () => (await statusCounts(c)).succeeded === EVENTS, 40_000, 100);
-    done = true;
-    await watch;
-    expect(maxLeased).toBeGreaterThan(4); // leased ahead of the requests…
-    expect(rx.maxOpen()).toBeLessThanOrEqual(4); // …whose limit held over the cluster
+    expect(rx.maxOpen()).toBeLessThanOrEqual(4);
     expect(rx.total()).toBe(EVENTS); // each sent once
     const perWorker = await Promise.all(workers.map((w) => metric(w, /herald_deliveries_total\{outcome="succeeded"\} (\d+)/)));
     expect(perWorker.reduce((a, b) => a + b, 0)).toBe(EVENTS);

@@ -656,6 +656,22 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(ofW(await claim(fast('A')))).toHaveLength(5); // 6 allowed, 1 of A's own live (6 of 14 left)
       });
 
+      for (const onlyWebhooks of [false, true])
+      it(`prefetch: rows leased ahead come after what every named webhook may send now${onlyWebhooks ? ', named webhooks only' : ''}`, async () => {
+        // w is fast (2 + 4 ahead) and its deliveries are the oldest; v is not. A batch of 4
+        // gives each its 2 sendable rows before any of w's rows ahead.
+        const [a, b] = [await acct(), await acct()];
+        const w = await hook(a.id);
+        const v = await hook(b.id);
+        for (let i = 0; i < 8; i++) await publish(a.id, { now: T0 + i });
+        for (let i = 0; i < 8; i++) await publish(b.id, { now: T0 + 50 + i });
+        const got = await claim({
+          limit: 4, endpointLimit: 2, webhooks: [w.id, v.id], onlyWebhooks, now: T0 + 100, prefetch: { extra: 4, webhooks: new Set([w.id]) },
+        });
+        expect(got.filter((c) => c.webhookId === w.id)).toHaveLength(2);
+        expect(got.filter((c) => c.webhookId === v.id)).toHaveLength(2);
+      });
+
       it('recordAttempts writes status, attempts, next time and the attempt; frees the lease', async () => {
         const a = await acct();
         await hook(a.id);
