@@ -107,6 +107,22 @@ export interface Prefetch {
 const leaseLimit = (o: { endpointLimit: number; prefetch?: Prefetch }, shared: ReadonlySet<string>) => (w: string): number =>
   o.endpointLimit + (o.prefetch?.webhooks.has(w) && !shared.has(w) ? o.prefetch.extra : 0);
 
+/**
+ * The per-webhook rule of one claim or publish lease, row by row. `used` holds each webhook's
+ * live leases and counts every row taken. A row is taken while its webhook has room to send
+ * now; beyond that, up to `limitOf` (Prefetch), it is `ahead` on a first pass (`later`), for
+ * the caller to offer again once every webhook's sendable rows are in, so that leasing ahead
+ * never takes the room another webhook would send with now; past `limitOf` it is `full`.
+ */
+const admission = (used: Map<string, number>, limitOf: (w: string) => number, endpointLimit: number) =>
+  (webhookId: string, later: boolean): 'take' | 'ahead' | 'full' => {
+    const u = used.get(webhookId) ?? 0;
+    if (u >= limitOf(webhookId)) return 'full';
+    if (later && u >= endpointLimit) return 'ahead';
+    used.set(webhookId, u + 1);
+    return 'take';
+  };
+
 export interface PublishResult {
   event: EventRow;
   deliveries: Array<{ id: string; webhookId: string }>;
@@ -415,20 +431,14 @@ export class Store {
     const now = Date.now();
     const fresh = results.filter((r) => !r.replayed && r.deliveries.length);
     const { used, shared } = await this.#liveLeases(t, now, lease.owner, lease.finished ?? []);
-    const limitOf = leaseLimit(lease, shared);
+    const admit = admission(used, leaseLimit(lease, shared), lease.endpointLimit);
     const ids: string[] = [];
-    // What each webhook may send now first; what may be leased ahead (Prefetch) only from the
-    // room left afterwards, as in claimDue.
     const ahead: Array<[PublishResult, { id: string; webhookId: string }]> = [];
     const take = (r: PublishResult, x: { id: string; webhookId: string }, later: boolean): void => {
       if (ids.length >= lease.limit) return;
-      const u = used.get(x.webhookId) ?? 0;
-      if (u >= limitOf(x.webhookId)) return;
-      if (later && u >= lease.endpointLimit) {
-        ahead.push([r, x]);
-        return;
-      }
-      used.set(x.webhookId, u + 1);
+      const a = admit(x.webhookId, later);
+      if (a === 'ahead') ahead.push([r, x]);
+      if (a !== 'take') return;
       ids.push(x.id);
       (r.leased ??= []).push({
         id: x.id, accountId: r.event.accountId, webhookId: x.webhookId, eventId: r.event.id, eventType: r.event.type,
@@ -643,7 +653,7 @@ export class Store {
   async #claimNamedPostgres(t: SqlExecutor, o: ClaimOptions): Promise<LeasedRow[]> {
     const laneCond = o.lane === 'first' ? 'attempts = 0' : 'attempts > 0';
     const webhooks = [...new Set(o.webhooks)];
-    const ahead = o.prefetch ? [...webhooks].filter((w) => o.prefetch!.webhooks.has(w)) : [];
+    const fast = o.prefetch ? webhooks.filter((w) => o.prefetch!.webhooks.has(w)) : [];
     type Out = { rooms: Array<[string, number]>; claimed: Array<LeasedRow & { next_attempt_at: Num }> };
     // rooms: `room_now` is what a webhook may send at once, `room` adds the rows it may be leased
     // ahead (Prefetch: only when no other owner holds leases of it). Rows leased ahead come
@@ -677,7 +687,7 @@ export class Store {
               (SELECT COALESCE(json_agg(upd), '[]'::json) FROM upd) AS claimed`,
       [
         o.owner, o.now, o.owner, [...(o.finished ?? [])],
-        o.endpointLimit, ahead, o.endpointLimit + (o.prefetch?.extra ?? 0), o.endpointLimit, o.limit, webhooks,
+        o.endpointLimit, fast, o.endpointLimit + (o.prefetch?.extra ?? 0), o.endpointLimit, o.limit, webhooks,
         o.now, o.now, o.limit, o.now + o.leaseMs, o.owner,
       ],
     );
@@ -723,13 +733,13 @@ export class Store {
         if (d.name === 'postgres' && o.onlyWebhooks && o.webhooks?.length) return this.#claimNamedPostgres(t, o);
         const { used, shared } = await this.#liveLeases(t, o.now, o.owner, o.finished ?? []);
         const limitOf = leaseLimit(o, shared);
+        const admit = admission(used, limitOf, o.endpointLimit);
         const laneCond = o.lane === 'first' ? 'attempts = 0' : 'attempts > 0';
         const due = `status = 'pending' AND ${laneCond} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`;
         const chosen: string[] = [];
         const chosenSet = new Set<string>();
         let skippedFull = 0;
-        // Rows beyond a webhook's own limit (Prefetch) are taken last, from what the batch has
-        // left: leasing ahead must never take the room another webhook would send with now.
+        // Rows leased ahead (Prefetch), offered again after everything else (see admission).
         const ahead: Array<{ id: string; webhook_id: string }> = [];
         const take = (candidates: ReadonlyArray<{ id: string; webhook_id: string }>, later = true): void => {
           for (const c of candidates) {
@@ -738,20 +748,16 @@ export class Store {
               o.backlogged?.add(c.webhook_id);
               continue;
             }
-            const u = used.get(c.webhook_id) ?? 0;
-            if (u >= limitOf(c.webhook_id)) {
-              skippedFull++;
-              o.backlogged?.add(c.webhook_id);
+            const a = admit(c.webhook_id, later);
+            if (a === 'take') {
+              chosen.push(c.id);
+              chosenSet.add(c.id);
               continue;
             }
-            if (later && u >= o.endpointLimit) {
-              ahead.push(c);
-              skippedFull++; // at its limit for now: the walk below must still look past it
-              continue;
-            }
-            used.set(c.webhook_id, u + 1);
-            chosen.push(c.id);
-            chosenSet.add(c.id);
+            // Full, or at its limit for now: either way the walk below must still look past it.
+            skippedFull++;
+            if (a === 'ahead') ahead.push(c);
+            else o.backlogged?.add(c.webhook_id);
           }
         };
         // The oldest due deliveries of each webhook, up to its free slots: one index seek per
