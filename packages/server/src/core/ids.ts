@@ -53,6 +53,14 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   return `${prefix}_${encodeTime(now)}${encodeRandom(random10())}`;
 }
 
+/**
+ * The lowest id of this prefix made at `ms` or later: ids made before `ms` sort below it, so
+ * `id < idFloor(prefix, ms)` selects by creation time through the primary key.
+ */
+export function idFloor(prefix: IdPrefix, ms: number): string {
+  return `${prefix}_${encodeTime(ms)}`;
+}
+
 const ID_RE = /^[a-z]{2,3}_[0-9A-HJKMNP-TV-Z]{26}$/;
 /** Cheap shape check so malformed ids answer 404 without touching the database. */
 export function isId(prefix: IdPrefix, value: string): boolean {

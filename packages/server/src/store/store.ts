@@ -1,5 +1,5 @@
 import type { Account, AttemptRow, DeliveryRow, DeliveryStatus, EventRow, EventType, Plan, WebhookRow } from '../core/types.js';
-import { newId } from '../core/ids.js';
+import { idFloor, newId } from '../core/ids.js';
 import { insertRows, insertValues, type Column, type SqlExecutor, type SqlParam } from './executor.js';
 
 /**
@@ -974,7 +974,8 @@ export class Store {
     const d = this.q.dialect;
     for (;;) {
       if (stop()) return { deliveries, events };
-      const ids = await this.q.all<{ id: string }>("SELECT id FROM deliveries WHERE created_at < ? AND status <> 'pending' LIMIT ?", [cutoff, chunk]);
+      // A delivery's id begins with its created_at (newId), so the primary key finds them.
+      const ids = await this.q.all<{ id: string }>("SELECT id FROM deliveries WHERE id < ? AND status <> 'pending' LIMIT ?", [idFloor('dlv', cutoff), chunk]);
       if (!ids.length) break;
       const list = d.listParam(ids.map((r) => r.id));
       await this.q.tx(async (t) => {
