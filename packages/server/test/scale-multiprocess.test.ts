@@ -110,8 +110,8 @@ await describePostgres('scale-out: several processes on one PostgreSQL database'
   it('5,000 events through an api process, 3 workers, one SIGKILLed mid-request: none lost, duplicates bounded by its in-flight requests', async () => {
     const EVENTS = 5000;
     const CONCURRENCY = 16; // HERALD_WORKER_CONCURRENCY: the most requests one worker has open
-    // Leases run out after the timeout + 5 s = 10 s; the endpoint limit is above 3 × 16, so
-    // every worker can fill its slots on the one webhook. The 5 s timeout is well beyond the
+    // Leases run out after the timeout + 5 s = 10 s; the endpoint limit is above 3 workers × 16,
+    // so every worker can fill its slots on the one webhook. The 5 s timeout is well beyond the
     // answers held around the kill (below) even on a loaded machine: a held answer that timed
     // out would be a second attempt, which the test rightly counts as a failure.
     const c = await cluster({ HERALD_DELIVERY_TIMEOUT_MS: '5000', HERALD_WORKER_CONCURRENCY: String(CONCURRENCY), HERALD_ENDPOINT_CONCURRENCY: '64' });
@@ -192,7 +192,7 @@ await describePostgres('scale-out: several processes on one PostgreSQL database'
 
   it('prefetch across processes: with workers leasing a fast webhook ahead, never more than 4 requests open', async () => {
     // Default worker concurrency, a receiver that answers in 5 ms: each worker may lease the
-    // webhook three rounds ahead while no other process holds leases of it. The rule itself is
+    // webhook a few rounds ahead while no other process holds leases of it. The rule itself is
     // checked exactly in store.conformance.ts, and that a worker alone leases ahead in
     // delivery-worker.test.ts (both backends); this runs it in real processes, where a broken
     // rule shows as a second worker opening requests beside the first (not in every run: it
