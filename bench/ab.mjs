@@ -41,20 +41,18 @@ if (builds.length < 2) {
 }
 
 const N = args.n ? Number(args.n) : null;
-const pgExtra = (r) => {
-  const w = r.work;
-  const work = w && w.claims
-    ? `; ${w.claims} claims of ${(w.claimed / w.claims).toFixed(1)} at ${((w.claimSeconds / w.claims) * 1000).toFixed(2)} ms, ${w.writes} outcome writes of ${(w.written / Math.max(1, w.writes)).toFixed(1)} at ${((w.writeSeconds / Math.max(1, w.writes)) * 1000).toFixed(2)} ms`
-    : '';
-  return `${Math.round(r.cpuPerDeliveryMs * 1000)} µs CPU per delivery (Herald ${r.cpu.pct.herald.toFixed(0)} %, PostgreSQL ${r.cpu.pct.postgres.toFixed(0)} %)${work}`;
-};
+/** Claims and outcome writes, from the worker's metrics (herald_claim_*, herald_outcome_write_*). */
+const workExtra = (w) => (w && w.claims
+  ? `; ${w.claims} claims of ${(w.claimed / w.claims).toFixed(1)} at ${((w.claimSeconds / w.claims) * 1000).toFixed(2)} ms, ${w.writes} outcome writes of ${(w.written / Math.max(1, w.writes)).toFixed(1)} at ${((w.writeSeconds / Math.max(1, w.writes)) * 1000).toFixed(2)} ms`
+  : '');
+const pgExtra = (r) => `${Math.round(r.cpuPerDeliveryMs * 1000)} µs CPU per delivery (Herald ${r.cpu.pct.herald.toFixed(0)} %, PostgreSQL ${r.cpu.pct.postgres.toFixed(0)} %)${workExtra(r.work)}`;
 const SCENARIOS = {
-  drain: { unit: 'deliveries/s', run: (ctx, s, env) => s.drainSqlite(ctx, { n: N ?? 20_000, maxMs: 60_000, env }), figure: (r) => r.rate, extra: (r) => `${Math.round((1000 * r.cpu.ms.herald) / r.delivered)} µs Herald CPU per delivery` },
+  drain: { unit: 'deliveries/s', run: (ctx, s, env) => s.drainSqlite(ctx, { n: N ?? 20_000, maxMs: 60_000, env }), figure: (r) => r.rate, extra: (r) => `${Math.round((1000 * r.cpu.ms.herald) / r.delivered)} µs Herald CPU per delivery${workExtra(r.work)}` },
   isolation: {
     unit: 'deliveries/s',
     run: (ctx, s, env) => s.drainSqlite(ctx, { n: N ?? 20_000, stalled: Math.ceil((N ?? 20_000) / 4), maxMs: 60_000, tag: 'iso', env: { HERALD_DELIVERY_TIMEOUT_MS: '2000', ...env } }),
     figure: (r) => r.rate,
-    extra: (r) => `arrived ${r.delivered}/${r.n}`,
+    extra: (r) => `arrived ${r.delivered}/${r.n}${workExtra(r.work)}`,
   },
   e2e: { unit: 'events/s', run: (ctx, s, env) => s.e2eRun(ctx, { fanout: 1, rate: null, count: N ?? 20_000, drainMaxMs: 8000, tag: 'e2e', env }), figure: (r) => r.eventsPerS, extra: (r) => `${r.cpuPerEventMs.toFixed(3)} ms CPU per event` },
   'e2e-1000': { unit: 'ms p50', run: (ctx, s, env) => s.e2eRun(ctx, { fanout: 1, rate: 1000, count: N ?? 3000, drainMaxMs: 8000, tag: 'e2e', env }), figure: (r) => r.latP50, extra: (r) => `p99 ${r.latP99.toFixed(1)} ms` },

@@ -2,7 +2,7 @@
 // (scenario 2's measurement, reused by 5 for its SQLite row and by 7 for its baseline).
 import { join } from 'node:path';
 import { CpuMeter, median, procRss } from '../lib/util.mjs';
-import { migrate, seedBacklog, sqliteSink, startHerald } from '../lib/herald.mjs';
+import { migrate, seedBacklog, sqliteSink, startHerald, workStats } from '../lib/herald.mjs';
 import { startReceiver } from '../lib/context.mjs';
 
 export function rssSampler(pids, everyMs = 200) {
@@ -79,6 +79,7 @@ export async function drainSqlite(ctx, { n, stalled = 0, sameHost = false, env =
     const cpu = meter.stop();
     const mem = rss.stop();
     const st = (await receiver.stats()).ok;
+    const work = await workStats([herald.url]);
     await herald.stop();
     herald = null;
     const sink = await sqliteSink(dbPath);
@@ -89,6 +90,7 @@ export async function drainSqlite(ctx, { n, stalled = 0, sameHost = false, env =
     const windowMs = timedOut ? cpu.wallMs : doneAt - herald_started;
     return {
       n,
+      work,
       delivered: st.unique,
       dups: st.dups,
       succeededInStore: succeeded,

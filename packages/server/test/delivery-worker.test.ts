@@ -217,6 +217,41 @@ describe('delivery worker', () => {
       await waitFor(() => a.received.length === 101, 5000);
     });
 
+    it('a worker filled up by held deliveries does not claim again at every freed slot', async () => {
+      // Twelve slots: a stalled webhook B keeps 2, a fast backlogged A its 2 requests and up to
+      // PREFETCH_ROUNDS × 2 held, which fills the worker. A claim that reached the worker's limit
+      // with rows leased ahead had taken every row it could send, so it must not make each of
+      // A's answers wake another claim (it did: about one claim per delivery).
+      const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '60000', HERALD_WORKER_CONCURRENCY: '12', HERALD_ENDPOINT_CONCURRENCY: '2' });
+      const a = await timedReceiver(2);
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const open = { now: 0 };
+      const b = await receiver(async (_r, res) => {
+        open.now++;
+        await gate;
+        res.end('ok');
+      });
+      try {
+        const hookA = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: a.url, events: ['content.generated'] })).body.id as string;
+        const acc2 = await createAccount(h, 'pro', 'Other');
+        const hookB = (await h.api('POST', `/v1/accounts/${acc2}/webhooks`, { url: b.url, events: ['content.generated'] })).body.id as string;
+        await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: {} });
+        await waitFor(() => a.received.length === 1); // A is fast
+        await backlog(h, acc2, hookB, 4);
+        await waitFor(() => open.now === 2); // B stalled, at its limit
+        const claims = countClaims(h);
+        await backlog(h, acc, hookA, 200);
+        await waitFor(() => a.received.length === 201, 10_000);
+        // Measured: 114 claims without the rule (about one per answer once the worker was full),
+        // 58–65 with it.
+        expect(claims.n).toBeLessThan(90);
+        expect(a.open.max).toBe(2);
+      } finally {
+        release();
+      }
+    });
+
     it('gives held deliveries back at once when it stops, without sending them', async () => {
       const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '60000', HERALD_ENDPOINT_CONCURRENCY: '1' });
       const rx = await timedReceiver(100);

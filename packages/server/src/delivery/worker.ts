@@ -325,7 +325,12 @@ export class DeliveryWorker {
     const finished = [...this.#unwrittenIds];
     const backlogged = new Set<string>();
     const first = await this.#claim({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished, backlogged, onlyWebhooks, prefetch: this.#prefetch() });
-    for (const d of first) this.#start(d, now);
+    // A claim that leased rows ahead (they are held at once) took every row it could send
+    // first (the store orders rows ahead last), so its reaching the limit says nothing about
+    // work waiting for a slot: counting it as full made every freed slot wake a wide claim
+    // while a fast webhook's held deliveries filled the worker.
+    let aheadTaken = false;
+    for (const d of first) if (this.#start(d, now)) aheadTaken = true;
     // At least one retry slot whatever the concurrency: with HERALD_WORKER_CONCURRENCY=1 the
     // reserve would otherwise round the retry lane down to nothing and retries would never run.
     // Retries held but not yet sent count as well.
@@ -342,14 +347,15 @@ export class DeliveryWorker {
       const retryThorough = retryNow >= this.#retryThoroughAt;
       if (retryThorough) this.#retryThoroughAt = retryNow + this.opts.pollIntervalMs;
       const retries = await this.#claim({ ...base, now: retryNow, lane: 'retry', limit: retryLimit, webhooks, thorough: retryThorough, finished, backlogged, prefetch: this.#prefetch() });
-      for (const d of retries) this.#start(d, retryNow);
-      retriesFull = retries.length === retryLimit;
+      let retriesAhead = false;
+      for (const d of retries) if (this.#start(d, retryNow)) retriesAhead = true;
+      retriesFull = retries.length === retryLimit && !retriesAhead;
       this.#retryLaneQuietUntil = retries.length ? 0 : retryNow + this.opts.pollIntervalMs;
     }
     // The webhooks asked about in both lanes and not reported backlogged had nothing more due.
     if (retryAsked) for (const w of webhooks) if (!backlogged.has(w)) this.#backlogged.delete(w);
     for (const w of backlogged) if (this.#backlogged.size < MAX_TRACKED_WEBHOOKS) this.#backlogged.add(w);
-    const more = first.length === firstLimit || retriesFull;
+    const more = (first.length === firstLimit && !aheadTaken) || retriesFull;
     if (more) this.#wide = true;
     // Retries may be waiting for the retry share of the slots, which any ending attempt frees.
     this.#wantSlots = more || (retryFree <= 0 && retryNow >= this.#retryLaneQuietUntil);
@@ -365,14 +371,15 @@ export class DeliveryWorker {
     return got;
   }
 
-  #start(d: ClaimedDelivery, claimedAt: number): void {
+  /** Take on a leased delivery: send it now, or hold it for a free slot of its webhook (returns true). */
+  #start(d: ClaimedDelivery, claimedAt: number): boolean {
     // Our own lease ran out while this delivery was still ours (an attempt outlived it, or its
     // outcome is waiting to be written) and we claimed it again. Sending it twice would make
     // two attempts with one number; the pending outcome will land (the owner still matches)
     // and release the lease.
     if (this.#inFlight.has(d.id) || this.#unwrittenIds.has(d.id)) {
       this.log.warn({ delivery_id: d.id }, 'claimed a delivery this worker still holds; not sending it twice');
-      return;
+      return false;
     }
     this.#inFlight.add(d.id);
     if (d.attempts > 0) this.#retriesInFlight++;
@@ -380,6 +387,7 @@ export class DeliveryWorker {
     if (!e) this.#endpoints.set(d.webhookId, (e = { sending: 0, held: [] }));
     e.held.push({ d, claimedAt });
     this.#startHeld(e);
+    return e.held.at(-1)?.d === d;
   }
 
   /**
