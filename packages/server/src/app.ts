@@ -12,7 +12,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import type { Store } from './store/store.js';
 import { Sender } from './delivery/sender.js';
 import { WebhookCache } from './delivery/webhook-cache.js';
-import { DeliveryWorker, PREFETCH_ROUNDS } from './delivery/worker.js';
+import { DeliveryWorker, prefetchDepth } from './delivery/worker.js';
 import { bearerPrincipal } from './api/auth.js';
 import type { AppContext } from './api/context.js';
 import { installErrorHandling } from './api/error-handler.js';
@@ -96,10 +96,10 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
           leaseMs: config.leaseMs,
           pollIntervalMs: config.pollIntervalMs,
           retry: retryPolicyOf(config),
-          // The worker may lease a fast webhook PREFETCH_ROUNDS rounds of requests ahead, so
-          // one claim serves several rounds; on PostgreSQL only while no other process holds
-          // leases of that webhook, which keeps the cluster-wide per-webhook limit (see Prefetch).
-          prefetch: PREFETCH_ROUNDS * config.endpointConcurrency,
+          // The worker may lease a fast webhook a few rounds of requests ahead, so one claim
+          // serves several rounds; on PostgreSQL only while no other process holds leases of
+          // that webhook, which keeps the cluster-wide per-webhook limit (see Prefetch).
+          prefetch: prefetchDepth(config.workerConcurrency, config.endpointConcurrency),
         }, log.child({ component: 'worker' }), metrics);
   const ctx: AppContext = {
     config, store, box, metrics, sender, webhooks, worker, log,

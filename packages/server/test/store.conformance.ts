@@ -672,6 +672,25 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(got.filter((c) => c.webhookId === v.id)).toHaveLength(2);
       });
 
+      for (const onlyWebhooks of [false, true])
+      it(`prefetch.max caps the rows leased ahead over all webhooks, not the rows sent now${onlyWebhooks ? ', named webhooks only' : ''}`, async () => {
+        // w and v are both fast (2 + 4 ahead each): without the cap a batch of 20 takes 12.
+        const [a, b] = [await acct(), await acct()];
+        const w = await hook(a.id);
+        const v = await hook(b.id);
+        for (let i = 0; i < 8; i++) await publish(a.id, { now: T0 + i });
+        for (let i = 0; i < 8; i++) await publish(b.id, { now: T0 + 50 + i });
+        const fastBoth = new Set([w.id, v.id]);
+        const got = await claim({
+          limit: 20, endpointLimit: 2, webhooks: [w.id, v.id], onlyWebhooks, now: T0 + 100, prefetch: { extra: 4, webhooks: fastBoth, max: 3 },
+        });
+        // 2 + 2 sendable, then the 3 oldest rows ahead (w's).
+        expect(got.filter((c) => c.webhookId === w.id)).toHaveLength(5);
+        expect(got.filter((c) => c.webhookId === v.id)).toHaveLength(2);
+        const none = await claim({ limit: 20, endpointLimit: 2, webhooks: [w.id, v.id], onlyWebhooks, now: T0 + 100, prefetch: { extra: 4, webhooks: fastBoth, max: 0 } });
+        expect(none).toHaveLength(0); // both at their 2 requests: nothing to send, nothing ahead
+      });
+
       it('recordAttempts writes status, attempts, next time and the attempt; frees the lease', async () => {
         const a = await acct();
         await hook(a.id);

@@ -54,6 +54,16 @@ const FAST_ATTEMPT_MS = 250;
  * webhook's attempts of at most FAST_ATTEMPT_MS: 1.5 s, well inside the lease's margin.
  */
 export const PREFETCH_ROUNDS = 6;
+
+/**
+ * WorkerOptions.prefetch for these limits: PREFETCH_ROUNDS rounds ahead, but never so many
+ * that one fast webhook fills the worker: it leaves room for two other webhooks' requests
+ * (beside a stalled endpoint, a fast webhook's held deliveries filled the worker's slots and
+ * its healthy endpoint drained 10 % slower than alone).
+ */
+export function prefetchDepth(concurrency: number, endpointConcurrency: number): number {
+  return Math.max(0, Math.min(PREFETCH_ROUNDS * endpointConcurrency, concurrency - 3 * endpointConcurrency));
+}
 /** Pause before writing outcomes again after a failed write. */
 const WRITE_RETRY_MS = 500;
 /** A single outcome the database refuses this many times (with the database up) is dropped. */
@@ -156,8 +166,27 @@ export class DeliveryWorker {
   }
 
   /** What a claim or publish may lease ahead, as of now (see Store's Prefetch). */
-  #prefetch(): Prefetch | undefined {
-    return this.opts.prefetch ? { extra: this.opts.prefetch, webhooks: this.#fast } : undefined;
+  #prefetch(max?: number): Prefetch | undefined {
+    return this.opts.prefetch ? { extra: this.opts.prefetch, webhooks: this.#fast, max } : undefined;
+  }
+
+  /**
+   * The most rows a claim (or publish lease) with `limit` may lease ahead, `free` slots being
+   * free. While the retry lane may have work (it is not quiet, or a retry this process
+   * scheduled is due) they leave the retry share not in use to the retry claim that follows:
+   * first attempts leased ahead into every slot that freed up kept due retries of other
+   * webhooks out of a full worker until the fast webhook's backlog ran dry.
+   */
+  #aheadMax(now: number, limit: number, free: number): number {
+    const retriesMayWait = now >= this.#retryLaneQuietUntil || this.#dueTimes.some((t) => t <= now);
+    const retryRoom = retriesMayWait ? Math.max(0, this.#retrySlots() - this.#retriesInFlight) : 0;
+    return Math.max(0, Math.min(limit, free - retryRoom));
+  }
+
+  #retrySlots(): number {
+    // At least one retry slot whatever the concurrency: with HERALD_WORKER_CONCURRENCY=1 the
+    // reserve would otherwise round the retry lane down to nothing and retries would never run.
+    return Math.max(1, Math.floor(this.opts.concurrency * (1 - FIRST_ATTEMPT_RESERVE)));
   }
 
   start(): void {
@@ -174,9 +203,10 @@ export class DeliveryWorker {
     if (!this.#running || this.#stopped || this.#unwritten.length >= MAX_UNWRITTEN) return null;
     const free = this.opts.concurrency - this.#inFlight.size;
     if (free <= 0) return null;
+    const limit = Math.min(free, CLAIM_BATCH);
     return {
-      owner: this.owner, leaseMs: this.opts.leaseMs, limit: Math.min(free, CLAIM_BATCH), endpointLimit: this.opts.endpointConcurrency,
-      finished: [...this.#unwrittenIds], prefetch: this.#prefetch(),
+      owner: this.owner, leaseMs: this.opts.leaseMs, limit, endpointLimit: this.opts.endpointConcurrency,
+      finished: [...this.#unwrittenIds], prefetch: this.#prefetch(this.#aheadMax(Date.now(), limit, free)),
     };
   }
 
@@ -248,9 +278,10 @@ export class DeliveryWorker {
       if (more && !full && backoffMs === 0) continue;
       // +1 ms: a timer may fire in the same millisecond the retry becomes due, and the claim
       // compares next_attempt_at <= now.
+      // Due times already past stay listed until the retry lane is asked (#claimOnce): a full
+      // worker cannot ask it, and dropping them here lost the wake-up until the next poll.
       const now = Date.now();
-      this.#dueTimes = this.#dueTimes.filter((t) => t >= now);
-      const untilDue = Math.min(...this.#dueTimes) - now + 1;
+      const untilDue = Math.min(...this.#dueTimes.filter((t) => t >= now)) - now + 1;
       await this.#sleep(backoffMs || Math.max(1, Math.min(this.opts.pollIntervalMs, untilDue)));
       // Let every response that is already in finish first (they are I/O callbacks, which run
       // before setImmediate), so one claim fills all the slots they free instead of one each.
@@ -315,7 +346,8 @@ export class DeliveryWorker {
     // the loop before the poll timer ever fires, and must not hide work nobody named (an
     // expired lease, a webhook left full, a retry behind another's).
     const walkDue = now >= this.#thoroughAt;
-    if (named && !webhooks.length && !this.#wide && !walkDue) return false;
+    const ownDue = this.#dueTimes.some((t) => t <= now);
+    if (named && !webhooks.length && !this.#wide && !walkDue && !ownDue) return false;
     const onlyWebhooks = !this.#wide && !walkDue && webhooks.length > 0;
     this.#wide = false;
     const thorough = !onlyWebhooks && walkDue;
@@ -324,18 +356,17 @@ export class DeliveryWorker {
     // the database; their HTTP requests are over, so their webhooks' slots are free again.
     const finished = [...this.#unwrittenIds];
     const backlogged = new Set<string>();
-    const first = await this.#claim({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished, backlogged, onlyWebhooks, prefetch: this.#prefetch() });
-    // A claim that leased rows ahead (they are held at once) took every row it could send
-    // first (the store orders rows ahead last), so its reaching the limit says nothing about
-    // work waiting for a slot: counting it as full made every freed slot wake a wide claim
-    // while a fast webhook's held deliveries filled the worker.
+    const first = await this.#claim({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished, backlogged, onlyWebhooks, prefetch: this.#prefetch(this.#aheadMax(now, firstLimit, free)) });
+    // A claim that leased rows ahead (they are held at once) took every row it could send of
+    // those it looked at (the store orders rows ahead last), so its reaching the limit says
+    // nothing about work waiting for a slot: counting it as full made every freed slot wake a
+    // wide claim while a fast webhook's held deliveries filled the worker. Work it did not
+    // look at (a named claim looks at named webhooks only) is found by the walk once per poll
+    // interval, as when the worker is not full.
     let aheadTaken = false;
     for (const d of first) if (this.#start(d, now)) aheadTaken = true;
-    // At least one retry slot whatever the concurrency: with HERALD_WORKER_CONCURRENCY=1 the
-    // reserve would otherwise round the retry lane down to nothing and retries would never run.
     // Retries held but not yet sent count as well.
-    const retrySlots = Math.max(1, Math.floor(this.opts.concurrency * (1 - FIRST_ATTEMPT_RESERVE)));
-    const retryCap = retrySlots - this.#retriesInFlight;
+    const retryCap = this.#retrySlots() - this.#retriesInFlight;
     const retryFree = Math.min(this.opts.concurrency - this.#inFlight.size, retryCap);
     let retriesFull = false;
     let retryAsked = false;
@@ -343,6 +374,7 @@ export class DeliveryWorker {
     const ownRetryDue = this.#dueTimes.some((t) => t <= retryNow);
     if (retryFree > 0 && (retryNow >= this.#retryLaneQuietUntil || ownRetryDue)) {
       retryAsked = true;
+      this.#dueTimes = this.#dueTimes.filter((t) => t > retryNow); // looked for now
       const retryLimit = Math.min(retryFree, CLAIM_BATCH);
       const retryThorough = retryNow >= this.#retryThoroughAt;
       if (retryThorough) this.#retryThoroughAt = retryNow + this.opts.pollIntervalMs;
@@ -358,7 +390,7 @@ export class DeliveryWorker {
     const more = (first.length === firstLimit && !aheadTaken) || retriesFull;
     if (more) this.#wide = true;
     // Retries may be waiting for the retry share of the slots, which any ending attempt frees.
-    this.#wantSlots = more || (retryFree <= 0 && retryNow >= this.#retryLaneQuietUntil);
+    this.#wantSlots = more || (retryFree <= 0 && (retryNow >= this.#retryLaneQuietUntil || ownRetryDue));
     return more;
   }
 

@@ -98,6 +98,11 @@ export interface Prefetch {
   extra: number;
   /** The webhooks it applies to (those answering fast enough for the held rows to move). */
   webhooks: ReadonlySet<string>;
+  /**
+   * The most rows this claim or publish lease may lease ahead, over all webhooks (default: its
+   * limit). The worker keeps room this way for the retries it is about to claim.
+   */
+  max?: number;
 }
 
 /**
@@ -446,7 +451,7 @@ export class Store {
       });
     };
     for (const r of fresh) for (const x of r.deliveries) take(r, x, true);
-    for (const [r, x] of ahead) take(r, x, false);
+    for (const [r, x] of ahead.slice(0, lease.prefetch?.max ?? ahead.length)) take(r, x, false);
     if (ids.length) await t.run(`UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}`, [now + lease.leaseMs, lease.owner, d.listParam(ids)]);
   }
 
@@ -657,7 +662,8 @@ export class Store {
     type Out = { rooms: Array<[string, number]>; claimed: Array<LeasedRow & { next_attempt_at: Num }> };
     // rooms: `room_now` is what a webhook may send at once, `room` adds the rows it may be leased
     // ahead (Prefetch: only when no other owner holds leases of it). Rows leased ahead come
-    // after every webhook's `room_now` rows, as in the general path's take().
+    // after every webhook's `room_now` rows, as in the general path's take(), and at most
+    // Prefetch.max of them are taken (k counts them).
     // upd updates the picked rows by primary key, not joined with picked: the planner cannot
     // know how few rows picked holds, and a join may hash the whole table (seen: 17 ms of a
     // 20 ms claim on a table of 20,000 deliveries, growing with the table).
@@ -674,11 +680,13 @@ export class Store {
            FROM unnest(?::text[]) AS r(w) LEFT JOIN live ON live.webhook_id = r.w),
        picked AS (
          SELECT id, next_attempt_at FROM (
-           SELECT c.id, c.next_attempt_at, row_number() OVER (PARTITION BY rooms.w ORDER BY c.next_attempt_at) > rooms.room_now AS ahead
-             FROM rooms CROSS JOIN LATERAL (
-               SELECT id, next_attempt_at FROM deliveries
-                WHERE webhook_id = rooms.w AND status = 'pending' AND ${laneCond} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-                ORDER BY next_attempt_at LIMIT GREATEST(rooms.room, 0) FOR UPDATE SKIP LOCKED) c) c
+           SELECT c.id, c.next_attempt_at, c.ahead, row_number() OVER (PARTITION BY c.ahead ORDER BY c.next_attempt_at) AS k FROM (
+             SELECT c.id, c.next_attempt_at, row_number() OVER (PARTITION BY rooms.w ORDER BY c.next_attempt_at) > rooms.room_now AS ahead
+               FROM rooms CROSS JOIN LATERAL (
+                 SELECT id, next_attempt_at FROM deliveries
+                  WHERE webhook_id = rooms.w AND status = 'pending' AND ${laneCond} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+                  ORDER BY next_attempt_at LIMIT GREATEST(rooms.room, 0) FOR UPDATE SKIP LOCKED) c) c) c
+          WHERE NOT ahead OR k <= ?
          ORDER BY ahead, next_attempt_at LIMIT ?),
        upd AS (
          UPDATE deliveries d SET lease_until = ?, lease_owner = ? WHERE d.id = ANY(ARRAY(SELECT id FROM picked))
@@ -688,7 +696,7 @@ export class Store {
       [
         o.owner, o.now, o.owner, [...(o.finished ?? [])],
         o.endpointLimit, fast, o.endpointLimit + (o.prefetch?.extra ?? 0), o.endpointLimit, o.limit, webhooks,
-        o.now, o.now, o.limit, o.now + o.leaseMs, o.owner,
+        o.now, o.now, o.prefetch?.max ?? o.limit, o.limit, o.now + o.leaseMs, o.owner,
       ],
     );
     const claimed = r!.claimed.sort((x, y) => n(x.next_attempt_at) - n(y.next_attempt_at));
@@ -830,7 +838,7 @@ export class Store {
             await forWebhooks(hooks.map((h) => h.w));
           }
         }
-        take(ahead, false);
+        take(ahead.slice(0, o.prefetch?.max ?? ahead.length), false);
         if (!chosen.length) return [];
         const rows = await t.all<LeasedRow>(
           `UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}
