@@ -681,12 +681,15 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         for (let i = 0; i < 8; i++) await publish(a.id, { now: T0 + i });
         for (let i = 0; i < 8; i++) await publish(b.id, { now: T0 + 50 + i });
         const fastBoth = new Set([w.id, v.id]);
+        const backlogged = new Set<string>();
         const got = await claim({
-          limit: 20, endpointLimit: 2, webhooks: [w.id, v.id], onlyWebhooks, now: T0 + 100, prefetch: { extra: 4, webhooks: fastBoth, max: 3 },
+          limit: 20, endpointLimit: 2, webhooks: [w.id, v.id], onlyWebhooks, now: T0 + 100, prefetch: { extra: 4, webhooks: fastBoth, max: 3 }, backlogged,
         });
         // 2 + 2 sendable, then the 3 oldest rows ahead (w's).
         expect(got.filter((c) => c.webhookId === w.id)).toHaveLength(5);
         expect(got.filter((c) => c.webhookId === v.id)).toHaveLength(2);
+        // Rows the cap left behind are reported, or the worker would not come back for them.
+        expect([...backlogged].sort()).toEqual([w.id, v.id].sort());
         const none = await claim({ limit: 20, endpointLimit: 2, webhooks: [w.id, v.id], onlyWebhooks, now: T0 + 100, prefetch: { extra: 4, webhooks: fastBoth, max: 0 } });
         expect(none).toHaveLength(0); // both at their 2 requests: nothing to send, nothing ahead
       });

@@ -659,7 +659,7 @@ export class Store {
     const laneCond = o.lane === 'first' ? 'attempts = 0' : 'attempts > 0';
     const webhooks = [...new Set(o.webhooks)];
     const fast = o.prefetch ? webhooks.filter((w) => o.prefetch!.webhooks.has(w)) : [];
-    type Out = { rooms: Array<[string, number]>; claimed: Array<LeasedRow & { next_attempt_at: Num }> };
+    type Out = { rooms: Array<[string, number, number]>; claimed: Array<LeasedRow & { next_attempt_at: Num }> };
     // rooms: `room_now` is what a webhook may send at once, `room` adds the rows it may be leased
     // ahead (Prefetch: only when no other owner holds leases of it). Rows leased ahead come
     // after every webhook's `room_now` rows, as in the general path's take(), and at most
@@ -691,7 +691,7 @@ export class Store {
        upd AS (
          UPDATE deliveries d SET lease_until = ?, lease_owner = ? WHERE d.id = ANY(ARRAY(SELECT id FROM picked))
          RETURNING d.id, d.account_id, d.webhook_id, d.event_id, d.event_type, d.attempts, d.next_attempt_at)
-       SELECT (SELECT COALESCE(json_agg(json_build_array(w, room)), '[]'::json) FROM rooms) AS rooms,
+       SELECT (SELECT COALESCE(json_agg(json_build_array(w, room, room_now)), '[]'::json) FROM rooms) AS rooms,
               (SELECT COALESCE(json_agg(upd), '[]'::json) FROM upd) AS claimed`,
       [
         o.owner, o.now, o.owner, [...(o.finished ?? [])],
@@ -700,8 +700,17 @@ export class Store {
       ],
     );
     const claimed = r!.claimed.sort((x, y) => n(x.next_attempt_at) - n(y.next_attempt_at));
-    // Cut by the batch limit: any webhook with room may have more.
-    if (o.backlogged) markBacklogged(o.backlogged, r!.rooms, claimed, claimed.length >= o.limit);
+    // Cut by the batch limit, or by Prefetch.max once it took that many rows ahead: any
+    // webhook with room may have more.
+    let aheadCut = false;
+    if (o.prefetch?.max !== undefined) {
+      const got = new Map<string, number>();
+      for (const c of claimed) got.set(c.webhook_id, (got.get(c.webhook_id) ?? 0) + 1);
+      let ahead = 0;
+      for (const [w, , roomNow] of r!.rooms) ahead += Math.max(0, (got.get(w) ?? 0) - Math.max(0, roomNow));
+      aheadCut = ahead >= o.prefetch.max;
+    }
+    if (o.backlogged) markBacklogged(o.backlogged, r!.rooms.map(([w, room]) => [w, room] as const), claimed, claimed.length >= o.limit || aheadCut);
     return claimed.map(({ next_attempt_at: _, ...row }) => row);
   }
 
@@ -838,7 +847,9 @@ export class Store {
             await forWebhooks(hooks.map((h) => h.w));
           }
         }
-        take(ahead.slice(0, o.prefetch?.max ?? ahead.length), false);
+        const aheadMax = o.prefetch?.max ?? ahead.length;
+        take(ahead.slice(0, aheadMax), false);
+        for (const c of ahead.slice(aheadMax)) o.backlogged?.add(c.webhook_id); // left for later
         if (!chosen.length) return [];
         const rows = await t.all<LeasedRow>(
           `UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}
