@@ -843,6 +843,19 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         }
       });
 
+      it('purgeOlderThan finds deliveries by the creation time in their ids: made 1 ms before the cutoff goes, at the cutoff stays', async () => {
+        const a = await acct();
+        await hook(a.id);
+        const cutoff = T0 + 30 * DAY;
+        const before = await publish(a.id, { now: cutoff - 1 });
+        const at = await publish(a.id, { now: cutoff });
+        const got = await claim({ now: cutoff + 1 });
+        await store.recordAttempts(got.map((c) => record(c, 'A', 'succeeded')));
+        expect(await store.purgeOlderThan(cutoff)).toMatchObject({ deliveries: 1 });
+        expect((await store.listDeliveries({ accountId: a.id, limit: 10 })).map((d) => d.id)).toEqual([at.deliveries[0]!.id]);
+        expect(before.deliveries[0]!.id < at.deliveries[0]!.id).toBe(true);
+      });
+
       it('purgeOlderThan deletes finished deliveries, their attempts and orphan events before the cutoff', async () => {
         const a = await acct();
         await hook(a.id);
