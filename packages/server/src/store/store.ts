@@ -117,16 +117,23 @@ const leaseLimit = (o: { endpointLimit: number; prefetch?: Prefetch }, shared: R
  * live leases and counts every row taken. A row is taken while its webhook has room to send
  * now; beyond that, up to `limitOf` (Prefetch), it is `ahead` on a first pass (`later`), for
  * the caller to offer again once every webhook's sendable rows are in, so that leasing ahead
- * never takes the room another webhook would send with now; past `limitOf` it is `full`.
+ * never takes the room another webhook would send with now; on that second offer at most
+ * `aheadMax` rows are taken (Prefetch.max). Past either limit it is `full`.
  */
-const admission = (used: Map<string, number>, limitOf: (w: string) => number, endpointLimit: number) =>
-  (webhookId: string, later: boolean): 'take' | 'ahead' | 'full' => {
+const admission = (used: Map<string, number>, limitOf: (w: string) => number, endpointLimit: number, aheadMax = Infinity) => {
+  let aheadLeft = aheadMax;
+  return (webhookId: string, later: boolean): 'take' | 'ahead' | 'full' => {
     const u = used.get(webhookId) ?? 0;
     if (u >= limitOf(webhookId)) return 'full';
-    if (later && u >= endpointLimit) return 'ahead';
+    if (u >= endpointLimit) {
+      if (later) return 'ahead';
+      if (aheadLeft <= 0) return 'full';
+      aheadLeft--;
+    }
     used.set(webhookId, u + 1);
     return 'take';
   };
+};
 
 export interface PublishResult {
   event: EventRow;
@@ -436,7 +443,7 @@ export class Store {
     const now = Date.now();
     const fresh = results.filter((r) => !r.replayed && r.deliveries.length);
     const { used, shared } = await this.#liveLeases(t, now, lease.owner, lease.finished ?? []);
-    const admit = admission(used, leaseLimit(lease, shared), lease.endpointLimit);
+    const admit = admission(used, leaseLimit(lease, shared), lease.endpointLimit, lease.prefetch?.max);
     const ids: string[] = [];
     const ahead: Array<[PublishResult, { id: string; webhookId: string }]> = [];
     const take = (r: PublishResult, x: { id: string; webhookId: string }, later: boolean): void => {
@@ -451,7 +458,7 @@ export class Store {
       });
     };
     for (const r of fresh) for (const x of r.deliveries) take(r, x, true);
-    for (const [r, x] of ahead.slice(0, lease.prefetch?.max ?? ahead.length)) take(r, x, false);
+    for (const [r, x] of ahead) take(r, x, false);
     if (ids.length) await t.run(`UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}`, [now + lease.leaseMs, lease.owner, d.listParam(ids)]);
   }
 
@@ -750,7 +757,7 @@ export class Store {
         if (d.name === 'postgres' && o.onlyWebhooks && o.webhooks?.length) return this.#claimNamedPostgres(t, o);
         const { used, shared } = await this.#liveLeases(t, o.now, o.owner, o.finished ?? []);
         const limitOf = leaseLimit(o, shared);
-        const admit = admission(used, limitOf, o.endpointLimit);
+        const admit = admission(used, limitOf, o.endpointLimit, o.prefetch?.max);
         const laneCond = o.lane === 'first' ? 'attempts = 0' : 'attempts > 0';
         const due = `status = 'pending' AND ${laneCond} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`;
         const chosen: string[] = [];
@@ -847,9 +854,7 @@ export class Store {
             await forWebhooks(hooks.map((h) => h.w));
           }
         }
-        const aheadMax = o.prefetch?.max ?? ahead.length;
-        take(ahead.slice(0, aheadMax), false);
-        for (const c of ahead.slice(aheadMax)) o.backlogged?.add(c.webhook_id); // left for later
+        take(ahead, false); // past Prefetch.max they are full: reported backlogged, left for later
         if (!chosen.length) return [];
         const rows = await t.all<LeasedRow>(
           `UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}
