@@ -51,6 +51,22 @@ describe('leasing at publish', () => {
     expect(out.flatMap((r) => r.leased ?? [])).toHaveLength(1);
   });
 
+  it('leases ahead (prefetch) at most prefetch.max rows over all webhooks, besides what they may send now', async () => {
+    // A second webhook of the account: each event makes a delivery to both. Both are fast, so
+    // each may send 2 now and hold 4 more: 8 events would lease 2 × (2 + 4) without the cap.
+    const other = (await s.createWebhook({ accountId: acc, url: 'https://example.com/g', description: '', events: ['*'], headersEnc: null, secretEnc: null, enabled: true })).id;
+    const offer = (max?: number) => ({ owner: 'w1', leaseMs: 15_000, limit: 20, endpointLimit: 2, prefetch: { extra: 4, webhooks: new Set([hook, other]), max } });
+    const perHook = (out: Awaited<ReturnType<typeof publish>>) =>
+      [hook, other].map((w) => out.flatMap((r) => r.leased ?? []).filter((l) => l.webhookId === w).length).sort();
+    // 2 + 2 sendable now, then the 3 oldest rows ahead: one webhook holds 2 of them.
+    expect(perHook(await publish(8, offer(3)))).toEqual([3, 4]);
+    // The next publish finds each webhook over its 2 requests and the cap at 0: nothing leased.
+    expect(perHook(await publish(2, offer(0)))).toEqual([0, 0]);
+    // Without a cap, the limit of 20 is what stops it.
+    await s.q.run('UPDATE deliveries SET lease_until = NULL, lease_owner = NULL');
+    expect(perHook(await publish(8, offer()))).toEqual([6, 6]);
+  });
+
   it('leases nothing without an offer', async () => {
     const out = await publish(2, null);
     expect(out.flatMap((r) => r.leased ?? [])).toEqual([]);
