@@ -12,14 +12,14 @@ import { drainSqlite, med, row } from './common.mjs';
  * webhooks (one receiver, a path each), so the per-webhook limit no longer caps the cluster.
  * `env`: settings for every worker process (bench/ab.mjs compares builds and settings).
  */
-export async function pgRun(ctx, workers, n, maxMs, webhooks = 1, env = {}) {
+export async function pgRun(ctx, workers, n, maxMs, webhooks = 1, env = {}, cpuProfDir = null) {
   n = Math.ceil(n / webhooks) * webhooks; // whole events: each goes to every webhook
   const db = await throwawayPg(`w${workers}h${webhooks}`);
   const receiver = await startReceiver([{ name: 'ok', mode: 'ok' }]);
   const heralds = [];
   try {
     await migrate(db.url);
-    const started = await Promise.allSettled(Array.from({ length: workers }, (_, i) => startHerald(db.url, { role: 'worker', name: `pg-w${workers}-${i}`, env })));
+    const started = await Promise.allSettled(Array.from({ length: workers }, (_, i) => startHerald(db.url, { role: 'worker', name: `pg-w${workers}-${i}`, env, cpuProfDir })));
     for (const s of started) if (s.status === 'fulfilled') heralds.push(s.value);
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
