@@ -75,8 +75,8 @@ export const Webhook = Type.Object(
 );
 const HeadersIn = Type.Unknown({
   description:
-    'object of header name → string value, sent with every delivery. At most 20; names are HTTP tokens; values at most 4096 bytes with no control characters; ' +
-    'Host, Content-Type, Content-Length, Transfer-Encoding, Connection, User-Agent, X-Hub-Signature-256, X-Herald-* and webhook-* are reserved (422 header_not_allowed)',
+    'object of header name → string value, sent with every delivery. At most 20; names are HTTP tokens; values at most 4096 bytes of ASCII or Latin-1 text with no control characters; ' +
+    'Host, Content-Type, Content-Length, Transfer-Encoding, Connection, User-Agent, Accept-Encoding, X-Hub-Signature-256, X-Herald-*, webhook-* and hop-by-hop headers are reserved (422 header_not_allowed)',
   examples: [{ Authorization: 'Bearer abc123' }],
 });
 const SecretIn = Type.String({ minLength: 16, maxLength: 256, description: 'signing secret, 16–256 characters (e.g. `whsec_…`)' });

@@ -22,6 +22,8 @@ export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'expect',
   'proxy-connection',
   'content-encoding',
+  // Herald asks for an uncompressed answer (the history shows the body as received).
+  'accept-encoding',
   // Meant for the egress proxy (HERALD_EGRESS_PROXY), which is the operator's, not the account's.
   'proxy-authorization',
 ]);
@@ -29,8 +31,11 @@ export const RESERVED_PREFIXES: readonly string[] = ['x-herald-', 'webhook-'];
 
 // RFC 9110 token characters.
 const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Visible ASCII, space, tab and obs-text (bytes >= 0x80) — no CR, LF, NUL or other controls.
-const VALUE_RE = /^[\t\x20-\x7e\x80-\uffff]*$/;
+// Control characters: C0 (CR, LF, NUL…) but tab, DEL, and C1 (U+0080–U+009F).
+const CONTROL_RE = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
+// What an HTTP header can carry: one byte per character, so nothing past U+00FF (undici sends
+// header values as Latin-1 and fails the request on anything else, as Node's http does).
+const ONE_BYTE_RE = /^[\x00-\xff]*$/;
 
 export type HeaderProblem = { ok: false; message: string };
 
@@ -61,8 +66,11 @@ export function checkCustomHeaders(
     if (typeof value !== 'string') {
       return { ok: false, message: `header ${name} must have a string value` };
     }
-    if (!VALUE_RE.test(value)) {
+    if (CONTROL_RE.test(value)) {
       return { ok: false, message: `header ${name} contains CR, LF or another control character` };
+    }
+    if (!ONE_BYTE_RE.test(value)) {
+      return { ok: false, message: `header ${name} contains a character an HTTP header cannot carry (only ASCII and Latin-1 text)` };
     }
     if (Buffer.byteLength(value) > MAX_HEADER_VALUE_BYTES) {
       return { ok: false, message: `header ${name} is longer than ${MAX_HEADER_VALUE_BYTES} bytes` };
