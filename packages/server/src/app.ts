@@ -15,7 +15,8 @@ import { WebhookCache } from './delivery/webhook-cache.js';
 import { DeliveryWorker, prefetchDepth } from './delivery/worker.js';
 import { bearerPrincipal } from './api/auth.js';
 import type { AppContext } from './api/context.js';
-import { installErrorHandling } from './api/error-handler.js';
+import { frameworkErrors, installErrorHandling } from './api/error-handler.js';
+import { installNulGuard } from './api/nul-guard.js';
 import { installJsonParser } from './api/json-body.js';
 import { AccountCache } from './api/account-cache.js';
 import { EventTypeCache } from './api/event-type-cache.js';
@@ -118,6 +119,7 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
     bodyLimit: 1024 * 1024, // 1 MiB for everything but publishing, which sets its own
     genReqId: requestIds(),
     requestIdHeader: false,
+    frameworkErrors,
     // One line per request is written by our onResponse hook instead (with route and timing).
     logController: new LogController({ disableRequestLogging: true }),
   });
@@ -139,6 +141,7 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
     if (draining) void reply.header('connection', 'close');
   });
   installErrorHandling(app);
+  installNulGuard(app);
   installValidators(app);
   installJsonParser(app);
 

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createError, HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
 
 /** Fastify's own error codes, mapped to the registry so every answer has the same shape. */
@@ -9,6 +9,19 @@ const FASTIFY_CODES: Record<string, (e: FastifyError) => HeraldError> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: () => createError('invalid_json', 'the body is empty'),
   FST_ERR_CTP_INVALID_JSON_BODY: (e) => createError('invalid_json', e.message),
 };
+
+/**
+ * Errors Fastify answers itself, before any route or error handler runs (its `frameworkErrors`
+ * option): a path that is not valid percent-encoding, a path parameter past the router's
+ * length limit. Answered in the one error shape too.
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const herr =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? createError('invalid_request', 'a path segment is too long')
+    : error.code === 'FST_ERR_BAD_URL' ? createError('invalid_request', 'the path is not valid percent-encoding')
+    : createError('internal_error');
+  void reply.status(herr.statusCode).send({ error: { code: herr.code, message: herr.message } });
+}
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {

@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey, expectError } from './helpers/api-kit.js';
+import { createAccount, startHerald, type TestHerald } from './helpers/herald.js';
+
+/**
+ * Input that no route may turn into a 500 or into another error shape (SPEC §3), on both
+ * backends: PostgreSQL refuses a NUL character in any text value, which SQLite stores, so a
+ * NUL that reaches a query is a 500 there unless it is refused first.
+ */
+let h: TestHerald;
+let acc: string;
+let key: string;
+let hook: string;
+beforeAll(async () => {
+  h = await startHerald({}, { worker: false });
+  acc = await createAccount(h);
+  key = (await createApiKey(h, acc)).key;
+  const w = await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: 'https://example.com/h', events: ['*'] }, { token: key });
+  expect(w.status).toBe(201);
+  hook = w.body.id;
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('a NUL character is a 400 wherever it comes', () => {
+  const NUL = '%00';
+  const cases: Array<[string, () => [string, string, unknown?, boolean?]]> = [
+    ['a query filter', () => ['GET', `/v1/accounts/${acc}/deliveries?event_type=${NUL}`]],
+    ['a webhook filter', () => ['GET', `/v1/accounts/${acc}/deliveries?webhook_id=wh_${NUL}`]],
+    ['a cursor', () => ['GET', `/v1/accounts/${acc}/deliveries?cursor=${NUL}`]],
+    ['the accounts cursor', () => ['GET', `/v1/accounts?cursor=${NUL}`, undefined, true]],
+    ['an account id', () => ['GET', `/v1/accounts/acc_${NUL}`, undefined, true]],
+    ['a webhook id', () => ['GET', `/v1/accounts/${acc}/webhooks/wh_${NUL}`]],
+    ['a delivery id', () => ['GET', `/v1/accounts/${acc}/deliveries/dlv_${NUL}`]],
+    ['an event type name', () => ['GET', `/v1/event-types/a${NUL}b`, undefined, true]],
+  ];
+  it.each(cases)('in %s', async (_what, make) => {
+    const [method, path, body, admin] = make();
+    const r = await h.api(method, path, body, { token: admin ? undefined : key });
+    expectError(r, 400, 'invalid_request');
+  });
+
+  it.each([
+    ['an account name', () => ['POST', '/v1/accounts', { name: 'a\u0000b', plan: 'pro' }, true] as const],
+    ['a webhook description', () => ['POST', `/v1/accounts/${acc}/webhooks`, { url: 'https://example.com/h', events: ['*'], description: 'a\u0000b' }, false] as const],
+    ['a webhook secret', () => ['PATCH', `/v1/accounts/${acc}/webhooks/${hook}`, { secret: 'whsec_a\u0000b' }, false] as const],
+    ['an event type', () => ['POST', '/v1/event-types', { name: 'x.y', description: 'a\u0000b' }, true] as const],
+    ['a published event type', () => ['POST', `/v1/accounts/${acc}/events`, { type: 'content.\u0000generated', data: {} }, false] as const],
+  ])('in a body: %s, refused with the same shape, never a 500', async (_what, make) => {
+    const [method, path, body, admin] = make();
+    const r = await h.api(method, path, body, { token: admin ? undefined : key });
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.status).toBeLessThan(500);
+    expect(Object.keys(r.body.error).sort()).toEqual(['code', 'message']);
+  });
+
+  // A NUL inside an event's data is kept (it is stored as the JSON escape): api-events.test.ts.
+});
+
+describe('other input at the edges', () => {
+  it('a path parameter longer than the router takes answers in the one error shape', async () => {
+    const r = await h.api('GET', `/v1/accounts/${acc}/webhooks/wh_${'x'.repeat(600)}`, undefined, { token: key });
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.status).toBeLessThan(500);
+    expect(Object.keys(r.body.error).sort()).toEqual(['code', 'message']);
+  });
+
+  it('a path that is not valid percent-encoding answers in the one error shape', async () => {
+    expectError(await h.api('GET', `/v1/accounts/${acc}/webhooks/%E0%A4%A`, undefined, { token: key }), 400, 'invalid_request');
+  });
+
+  it('an event type schema nested too deep is a 422, not a stack overflow; as deep as data may be is fine', async () => {
+    const nested = (depth: number) => '{"items":'.repeat(depth - 1) + '{}' + '}'.repeat(depth - 1);
+    const body = (name: string, depth: number) => JSON.stringify({ name, schema: 'S' }).replace('"S"', nested(depth));
+    expectError(await h.api('POST', '/v1/event-types', undefined, { raw: body('deep.schema', 100_000) }), 422, 'validation_failed');
+    expectError(await h.api('POST', '/v1/event-types', undefined, { raw: body('deep.schema', 129) }), 422, 'validation_failed');
+    const ok = await h.api('POST', '/v1/event-types', undefined, { raw: body('deep.schema', 128) });
+    expect(ok.status).toBe(201);
+    expect((await h.api('GET', '/v1/event-types/deep.schema')).status).toBe(200);
+  });
+});
