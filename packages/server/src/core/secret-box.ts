@@ -23,7 +23,8 @@ export class SecretBox {
     if (v !== 'v1' || iv === undefined || tag === undefined || ct === undefined) {
       throw new Error('unknown sealed value format');
     }
-    const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64url'));
+    // A tag of the full 16 bytes only: GCM would check a truncated one, which is easier to forge.
+    const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64url'), { authTagLength: 16 });
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
   }
