@@ -421,3 +421,28 @@ describe('Test Connection', () => {
     expectError(await prod.api('POST', `${hooks(prod, a)}/test`, {}), 400, 'invalid_request');
   });
 });
+
+describe('webhooks per account', () => {
+  let small: TestHerald;
+  beforeAll(async () => {
+    small = await startHerald({ HERALD_MAX_WEBHOOKS_PER_ACCOUNT: '2' }, { worker: false });
+  });
+  afterAll(async () => {
+    await small?.close();
+  });
+
+  it('at most HERALD_MAX_WEBHOOKS_PER_ACCOUNT each: one more is a 422 that says so; deleting one frees a place', async () => {
+    const [a, b] = [await createAccount(small), await createAccount(small)];
+    const make = (acc: string) => small.api('POST', hooks(small, acc), { url: PUBLIC, events: ['*'] });
+    const first = await make(a);
+    expect(first.status).toBe(201);
+    expect((await make(a)).status).toBe(201);
+    const over = await make(a);
+    expectError(over, 422, 'validation_failed');
+    expect(over.body.error.message).toContain('at most 2 webhooks');
+    expect((await make(b)).status).toBe(201); // another account's count is its own
+    expect((await small.api('DELETE', `${hooks(small, a)}/${first.body.id}`)).status).toBe(204);
+    expect((await make(a)).status).toBe(201);
+    expect((await small.api('GET', '/v1/meta')).body.max_webhooks_per_account).toBe(2);
+  });
+});

@@ -235,6 +235,23 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(await store.listWebhooks(a.id)).toEqual([w2]);
       });
 
+      it('with a maximum, creates webhooks up to it per account, even when many ask at once', async () => {
+        const a = await acct();
+        const b = await acct();
+        const spec = (accountId: string) => ({ accountId, url: 'https://example.com/hook', description: '', events: ['*'], headersEnc: null, secretEnc: null, enabled: true });
+        // Eight creates at once from several processes (PostgreSQL) for 3 places.
+        const ss = await peers(4);
+        const made = await Promise.all(Array.from({ length: 8 }, (_, i) => ss[i % ss.length]!.createWebhook(spec(a.id), T0 + i, 3)));
+        expect(made.filter((w) => w !== null)).toHaveLength(3);
+        expect(await store.listWebhooks(a.id)).toHaveLength(3);
+        // Another account's count is its own; a deleted webhook frees its place.
+        expect(await store.createWebhook(spec(b.id), T0, 3)).not.toBeNull();
+        await store.deleteWebhook(a.id, made.find((w) => w !== null)!.id);
+        expect(await store.createWebhook(spec(a.id), T0, 3)).not.toBeNull();
+        expect(await store.createWebhook(spec(a.id), T0, 3)).toBeNull();
+        expect(await store.createWebhook(spec('acc_gone'), T0, 3)).toBeNull();
+      });
+
       it("another account's webhook id is not found, not changed, not deleted", async () => {
         const a = await acct();
         const b = await acct();

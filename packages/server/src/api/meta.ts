@@ -20,6 +20,7 @@ export function registerMetaRoutes(app: FastifyInstance, ctx: AppContext): void 
     max_attempts: ctx.config.maxAttempts,
     timeout_ms: ctx.config.deliveryTimeoutMs,
     max_payload_bytes: ctx.config.maxPayloadBytes,
+    max_webhooks_per_account: ctx.config.maxWebhooksPerAccount,
   }));
   registerHealthRoutes(app, ctx);
 }

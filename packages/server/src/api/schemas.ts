@@ -207,6 +207,7 @@ export const Meta = Type.Object(
     max_attempts: Type.Integer(),
     timeout_ms: Type.Integer(),
     max_payload_bytes: Type.Integer(),
+    max_webhooks_per_account: Type.Integer(),
   },
   { $id: 'Meta' },
 );

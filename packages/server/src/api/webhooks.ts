@@ -103,10 +103,16 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     const events = await validateEvents(ctx, b.events);
     const headers = validateHeaders(b.headers);
     const secret = b.secret ?? null;
+    const max = ctx.config.maxWebhooksPerAccount;
     const w = await ctx.store.createWebhook({
       accountId: acc.id, url, description: b.description ?? '', events,
       headersEnc: sealHeaders(ctx, headers), secretEnc: secret ? ctx.box.seal(secret) : null, enabled: b.enabled ?? true,
-    });
+    }, Date.now(), max);
+    // Null also if the account was deleted meanwhile; then its 404 is the better answer.
+    if (!w) {
+      if (!(await ctx.store.getAccount(acc.id))) throw createError('account_not_found', acc.id);
+      throw createError('validation_failed', `an account may have at most ${max} webhooks; delete one first`);
+    }
     return reply.status(201).send(webhookOut(ctx, w, secret));
   });
 

@@ -32,6 +32,7 @@ export interface RawConfigKeys {
   dev: boolean;
   deliveryTimeoutMs: number;
   maxAttempts: number;
+  maxWebhooksPerAccount: number;
   retryBaseMs: number;
   retryFactor: number;
   maxPayloadBytes: number;
@@ -62,6 +63,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'HERALD_MAX_ATTEMPTS', key: 'maxAttempts', type: 'int', default: '5', min: 1, max: 50, description: 'attempts per delivery, the first included' },
   { env: 'HERALD_RETRY_BASE_MS', key: 'retryBaseMs', type: 'int', default: '60000', min: 1, max: 86400000, description: 'first retry delay' },
   { env: 'HERALD_RETRY_FACTOR', key: 'retryFactor', type: 'number', default: '10', min: 1, max: 100, description: 'each next retry delay is this many times the previous one (±20 % jitter)' },
+  { env: 'HERALD_MAX_WEBHOOKS_PER_ACCOUNT', key: 'maxWebhooksPerAccount', type: 'int', default: '100', min: 1, max: 100000, description: 'webhooks one account may have (each event is one delivery per matching webhook); one more is `422 validation_failed`' },
   { env: 'HERALD_MAX_PAYLOAD_BYTES', key: 'maxPayloadBytes', type: 'int', default: '5242880', min: 1024, max: 104857600, description: 'largest delivered body (5 MB)' },
   { env: 'HERALD_ALLOWED_CIDRS', key: 'allowedCidrs', type: 'cidrs', default: '', description: 'private ranges deliveries may reach anyway (on-premises receivers), matched on the canonical address' },
   { env: 'HERALD_EGRESS_IPS', key: 'egressIps', type: 'cidrs', default: '', description: 'CIDRs shown to users for allow-listing (`/v1/meta`, dashboard)' },

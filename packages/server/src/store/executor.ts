@@ -78,6 +78,12 @@ export interface Dialect {
   /** Appended to the candidate query of a claim. */
   readonly skipLocked: string;
   /**
+   * Appended to a SELECT whose rows must stay locked until the transaction ends, so that
+   * transactions doing the same wait their turn (PostgreSQL). SQLite: nothing, since its write
+   * transactions run one at a time anyway.
+   */
+  readonly forUpdate: string;
+  /**
    * The statement that wakes `listen`ers of `channel` with `payload` (a plain word) when its
    * transaction commits, or null where nobody else can be listening (SQLite: one process per
    * database file).

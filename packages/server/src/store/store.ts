@@ -260,6 +260,9 @@ function markBacklogged(backlogged: Set<string>, rooms: ReadonlyArray<readonly [
   for (const [w, room] of rooms) if (room <= 0 || cut || (got.get(w) ?? 0) >= room) backlogged.add(w);
 }
 
+/** What createWebhook needs; the store fills in the id and times. */
+type NewWebhook = Omit<WebhookRow, 'id' | 'createdAt' | 'updatedAt' | 'disabledReason'>;
+
 /** A delivery row as a claim leases it (its event's payload is read after the commit). */
 type LeasedRow = { id: string; account_id: string; webhook_id: string; event_id: string; event_type: string; attempts: Num };
 
@@ -370,13 +373,31 @@ export class Store {
   }
 
   // ---------------- webhooks ----------------
-  async createWebhook(w: Omit<WebhookRow, 'id' | 'createdAt' | 'updatedAt' | 'disabledReason'>, now = Date.now()): Promise<WebhookRow> {
+  /**
+   * With `max`: null when the account has that many webhooks already, or is gone. The
+   * account's row is locked while counting, so two requests at once cannot both take the last
+   * place.
+   */
+  createWebhook(w: NewWebhook, now?: number): Promise<WebhookRow>;
+  createWebhook(w: NewWebhook, now: number, max: number): Promise<WebhookRow | null>;
+  async createWebhook(w: NewWebhook, now = Date.now(), max?: number): Promise<WebhookRow | null> {
     const row: WebhookRow = { ...w, description: text(w.description), id: newId('wh', now), disabledReason: null, createdAt: now, updatedAt: now };
-    await this.q.run(
+    const insert = (t: SqlExecutor) => t.run(
       'INSERT INTO webhooks (id, account_id, url, description, events, headers_enc, secret_enc, enabled, disabled_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       [row.id, row.accountId, row.url, row.description, JSON.stringify(row.events), row.headersEnc, row.secretEnc, row.enabled ? 1 : 0, null, now, now],
     );
-    return row;
+    if (max === undefined) {
+      await insert(this.q);
+      return row;
+    }
+    return this.q.tx(async (t) => {
+      const [acc] = await t.all<{ id: string }>(`SELECT id FROM accounts WHERE id = ?${this.q.dialect.forUpdate}`, [w.accountId]);
+      if (!acc) return null;
+      const [c] = await t.all<{ c: Num }>('SELECT COUNT(*) AS c FROM webhooks WHERE account_id = ?', [w.accountId]);
+      if (n(c!.c) >= max) return null;
+      await insert(t);
+      return row;
+    });
   }
 
   async getWebhook(accountId: string, id: string): Promise<WebhookRow | null> {

@@ -24,6 +24,7 @@ export const postgresDialect: Dialect = {
   valuesRows: (columns) => Math.max(1, Math.min(256, Math.floor(4000 / columns))),
   lateral: true,
   skipLocked: ' FOR UPDATE SKIP LOCKED',
+  forUpdate: ' FOR UPDATE',
   // Queued by PostgreSQL and delivered when (and only if) the transaction commits.
   notify: (channel, payload) => {
     if (!/^[a-z_]*$/.test(payload)) throw new Error(`notify: payload must be a plain word, not ${payload}`);

@@ -17,6 +17,7 @@ export const sqliteDialect: Dialect = {
   valuesRows: () => 1,
   lateral: false,
   skipLocked: '',
+  forUpdate: '',
   notify: () => null,
   isUniqueViolation: (err) => {
     const code = (err as { code?: unknown } | null)?.code;
