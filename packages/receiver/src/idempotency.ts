@@ -15,31 +15,44 @@ export type ClaimState = 'claimed' | 'in_progress' | 'completed';
 /**
  * Where claims live. Each method must be atomic on its own; no transaction spans them.
  *
- * Redis:   claim    = SET <id> in_progress NX PX <leaseMs> GET  (nil → claimed, else the value;
- *                     before Redis 7: SET … NX PX, then GET when it fails)
- *          complete = SET <id> completed PX <ttlMs>;  release = DEL <id>
- * SQL:     claim    = INSERT INTO seen (id, state, expires_at) VALUES (…, 'in_progress', now() + lease)
- *                     ON CONFLICT (id) DO UPDATE SET state = 'in_progress', expires_at = EXCLUDED.expires_at
+ * `token` names one claim: `run()` passes a fresh one, and `release` forgets the id only while
+ * that claim still holds it. Otherwise a run whose lease ran out, and which then failed, would
+ * release the claim another request took meanwhile, and a third would process the delivery
+ * while the second still does. A store may ignore the token (then release always forgets).
+ *
+ * Redis:   claim    = SET <id> <token> NX PX <leaseMs> GET  (nil → claimed; "completed" →
+ *                     completed; anything else → in_progress. Before Redis 7: SET … NX PX,
+ *                     then GET when it fails)
+ *          complete = SET <id> completed PX <ttlMs>
+ *          release  = a script: if GET <id> == <token> then DEL <id>
+ * SQL:     claim    = INSERT INTO seen (id, state, token, expires_at) VALUES (…, 'in_progress', <token>, now() + lease)
+ *                     ON CONFLICT (id) DO UPDATE SET state = 'in_progress', token = EXCLUDED.token, expires_at = EXCLUDED.expires_at
  *                     WHERE seen.expires_at < now()  -- a row back → claimed; none → SELECT state
- *          complete = UPDATE … SET state = 'completed', expires_at = now() + ttl;  release = DELETE
+ *          complete = UPDATE … SET state = 'completed', expires_at = now() + ttl
+ *          release  = DELETE FROM seen WHERE id = <id> AND state = 'in_progress' AND token = <token>
  */
 export interface IdempotencyStore {
-  /** When `id` is absent or expired, record it as in progress for `leaseMs` and return `claimed`; otherwise return its state unchanged. */
-  claim(id: string, leaseMs: number): Promise<ClaimState>;
+  /** When `id` is absent or expired, record it as in progress for `leaseMs` (under `token`) and return `claimed`; otherwise return its state unchanged. */
+  claim(id: string, leaseMs: number, token?: string): Promise<ClaimState>;
   /** Record `id` as completed, remembered for `ttlMs`. */
   complete(id: string, ttlMs: number): Promise<void>;
-  /** Forget `id`, so the next attempt of that delivery is processed. */
-  release(id: string): Promise<void>;
+  /** Forget `id`, so the next attempt of that delivery is processed; with `token`, only while that claim holds it. */
+  release(id: string, token?: string): Promise<void>;
 }
 
 export interface MemoryStoreOptions {
-  /** Upper bound on remembered ids; the oldest are evicted beyond it. Default 100 000. */
+  /**
+   * Upper bound on remembered ids; the oldest are evicted beyond it. Default 100 000. Make it
+   * at least the deliveries you take within the TTL (24 h): 100 000 covers about 1.1 per second
+   * on average. Past it, an id can be forgotten before its TTL, and a duplicate of it processed.
+   */
   maxEntries?: number;
   /** Clock in epoch milliseconds; for tests. */
   now?: () => number;
 }
 
-// Expired entries are swept at most this often, so a claim costs O(1) amortised.
+// Expired entries are swept at most this often, and eviction takes the oldest entries one by
+// one, so a claim costs O(1) amortised however full the store is.
 const SWEEP_INTERVAL_MS = 60_000;
 
 /**
@@ -48,7 +61,7 @@ const SWEEP_INTERVAL_MS = 60_000;
  * store (Redis, SQL) when several processes receive.
  */
 export class MemoryIdempotencyStore implements IdempotencyStore {
-  readonly #entries = new Map<string, { state: 'in_progress' | 'completed'; expiresAt: number }>();
+  readonly #entries = new Map<string, { state: 'in_progress' | 'completed'; expiresAt: number; token?: string }>();
   readonly #maxEntries: number;
   readonly #now: () => number;
   #nextSweepAt = 0;
@@ -66,12 +79,12 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return this.#entries.size;
   }
 
-  async claim(id: string, leaseMs: number): Promise<ClaimState> {
+  async claim(id: string, leaseMs: number, token?: string): Promise<ClaimState> {
     const now = this.#now();
     if (now >= this.#nextSweepAt) this.#sweep(now);
     const entry = this.#entries.get(id);
     if (entry && entry.expiresAt > now) return entry.state;
-    this.#set(id, 'in_progress', now + leaseMs, now);
+    this.#set(id, 'in_progress', now + leaseMs, now, token);
     return 'claimed';
   }
 
@@ -80,16 +93,18 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     this.#set(id, 'completed', now + ttlMs, now);
   }
 
-  async release(id: string): Promise<void> {
+  async release(id: string, token?: string): Promise<void> {
+    const entry = this.#entries.get(id);
+    if (!entry || (token !== undefined && (entry.state !== 'in_progress' || entry.token !== token))) return;
     this.#entries.delete(id);
   }
 
-  #set(id: string, state: 'in_progress' | 'completed', expiresAt: number, now: number): void {
+  #set(id: string, state: 'in_progress' | 'completed', expiresAt: number, now: number, token?: string): void {
     // Re-inserting moves the id to the end of the Map's order, so eviction takes the stalest.
     this.#entries.delete(id);
-    this.#entries.set(id, { state, expiresAt });
+    this.#entries.set(id, token === undefined ? { state, expiresAt } : { state, expiresAt, token });
     if (this.#entries.size <= this.#maxEntries) return;
-    this.#sweep(now);
+    if (now >= this.#nextSweepAt) this.#sweep(now);
     for (const oldest of this.#entries.keys()) {
       if (this.#entries.size <= this.#maxEntries) break;
       this.#entries.delete(oldest);
@@ -122,9 +137,9 @@ export interface IdempotencyOptions {
 export type RunResult<T> = { status: 'processed'; value: T } | { status: 'duplicate' } | { status: 'in_progress' };
 
 export interface Idempotency {
-  claim(id: string): Promise<ClaimState>;
+  claim(id: string, token?: string): Promise<ClaimState>;
   complete(id: string): Promise<void>;
-  release(id: string): Promise<void>;
+  release(id: string, token?: string): Promise<void>;
   /**
    * Runs `fn` once per id: `processed` (it ran and succeeded), `duplicate` (done before), or
    * `in_progress` (running elsewhere). When `fn` throws, the claim is released and the error
@@ -132,6 +147,9 @@ export interface Idempotency {
    */
   run<T>(id: string, fn: () => T | Promise<T>): Promise<RunResult<T>>;
 }
+
+/** Names one claim; unique across processes sharing a store (Web Crypto, in every runtime this package supports). */
+const newToken = (): string => globalThis.crypto.randomUUID();
 
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000; // 24 h
 export const DEFAULT_LEASE_MS = 5 * 60 * 1000; // 5 min
@@ -145,11 +163,12 @@ export function createIdempotency(options: IdempotencyOptions = {}): Idempotency
   }
 
   return {
-    claim: (id) => store.claim(id, leaseMs),
+    claim: (id, token) => store.claim(id, leaseMs, token),
     complete: (id) => store.complete(id, ttlMs),
-    release: (id) => store.release(id),
+    release: (id, token) => store.release(id, token),
     async run(id, fn) {
-      const state = await store.claim(id, leaseMs);
+      const token = newToken();
+      const state = await store.claim(id, leaseMs, token);
       if (state === 'completed') return { status: 'duplicate' };
       if (state === 'in_progress') return { status: 'in_progress' };
       let value;
@@ -157,7 +176,7 @@ export function createIdempotency(options: IdempotencyOptions = {}): Idempotency
         value = await fn();
       } catch (err) {
         // If the release itself fails, the lease still frees the id; the caller needs the original error.
-        await store.release(id).catch(() => undefined);
+        await store.release(id, token).catch(() => undefined);
         throw err;
       }
       await store.complete(id, ttlMs);

@@ -10,8 +10,11 @@ export const STANDARD_HEADERS = { id: 'webhook-id', timestamp: 'webhook-timestam
 // Unix seconds; 12 digits reach the year 33658, so longer values are garbage, not time.
 const TIMESTAMP_FORMAT = /^\d{1,12}$/;
 
-/** `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`; the body stays bytes throughout. */
-export async function standardSignature(key: HmacKey, id: string, timestamp: number, body: Uint8Array): Promise<string> {
+/**
+ * `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`; the body stays bytes throughout. A
+ * verifier passes the timestamp as the header's text, which is what a sender signs.
+ */
+export async function standardSignature(key: HmacKey, id: string, timestamp: number | string, body: Uint8Array): Promise<string> {
   return `v1,${toBase64(await hmacSha256(key, concatBytes(utf8(`${id}.${timestamp}.`), body)))}`;
 }
 
@@ -42,7 +45,7 @@ export async function verifyStandardSignature(
 
   let matched = false;
   for (const key of keys) {
-    const expected = utf8((await standardSignature(key, id, seconds, body)).slice('v1,'.length));
+    const expected = utf8((await standardSignature(key, id, timestamp, body)).slice('v1,'.length));
     if (candidates.some((candidate) => timingSafeEqual(utf8(candidate), expected))) {
       matched = true;
       break;

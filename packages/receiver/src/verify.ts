@@ -9,12 +9,15 @@ import type { HeadersInput, HeraldEvent, RawBody, WebhookEvent } from './types.j
 
 /**
  * Which signatures must be present and valid:
- * - `auto` (default): Standard Webhooks when `webhook-signature` is present, otherwise
+ * - `standard` (default): only Standard Webhooks (signature and timestamp). Herald always sends
+ *   it when the webhook has a secret, and it is the only scheme that refuses replays by itself:
+ *   it signs `webhook-id` and the time along with the body.
+ * - `auto`: Standard Webhooks when `webhook-signature` is present, otherwise
  *   `X-Hub-Signature-256`; with neither, `missing_header`. Never falls back from a failed
- *   Standard Webhooks check to the hub signature.
- * - `standard`: only Standard Webhooks (signature and timestamp). Herald always sends it when
- *   the webhook has a secret, and it is the only scheme that refuses replays by itself.
- * - `hub`: only `X-Hub-Signature-256` (GitHub-compatible code paths).
+ *   Standard Webhooks check to the hub signature. A request with the hub signature alone
+ *   carries no signed time, so an old captured delivery passes again: only for receivers that
+ *   also take deliveries from senders without Standard Webhooks.
+ * - `hub`: only `X-Hub-Signature-256` (GitHub-compatible code paths), with the same caveat.
  * - `both`: both must be present and valid.
  */
 export type SignatureScheme = 'auto' | 'standard' | 'hub' | 'both';
@@ -22,6 +25,7 @@ export type SignatureScheme = 'auto' | 'standard' | 'hub' | 'both';
 export interface VerifyOptions {
   /** The webhook's secret, or several while rotating it (any one may match). */
   secret: string | readonly string[];
+  /** Default `standard`. */
   scheme?: SignatureScheme;
   /** How far `webhook-timestamp` may be in the past or the future. Default 300 (5 minutes). */
   toleranceSeconds?: number;
@@ -43,12 +47,14 @@ export const DEFAULT_TOLERANCE_SECONDS = 5 * 60;
 
 /** Builds a verifier once (validating the options and importing keys) for use on every request. */
 export function createVerifier(options: VerifyOptions): Verifier {
-  const secrets = typeof options?.secret === 'string' ? [options.secret] : options?.secret;
+  // A copy: the keys are imported at the first request, and a later change to the caller's
+  // array must neither reach them unchecked nor look like a rotation that never happens.
+  const secrets = typeof options?.secret === 'string' ? [options.secret] : Array.isArray(options?.secret) ? [...options.secret] : undefined;
   if (!Array.isArray(secrets) || secrets.length === 0 || !secrets.every((s) => typeof s === 'string' && s.length > 0)) {
     // A configuration error, not a bad request: fail at start-up rather than on every delivery.
     throw new TypeError('@herald/receiver: `secret` must be a non-empty string or a non-empty array of them.');
   }
-  const scheme = options.scheme ?? 'auto';
+  const scheme = options.scheme ?? 'standard';
   if (!SCHEMES.includes(scheme)) throw new TypeError(`@herald/receiver: unknown scheme "${String(scheme)}".`);
   const toleranceSeconds = options.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
   if (!Number.isFinite(toleranceSeconds) || toleranceSeconds < 0) {
@@ -79,6 +85,12 @@ export function createVerifier(options: VerifyOptions): Verifier {
         throw new WebhookVerificationError(
           'missing_header',
           'No signature header: expected webhook-signature or X-Hub-Signature-256. Herald sends them only when the webhook has a secret.',
+        );
+      }
+      if (scheme === 'standard' && !hasStandard && hub === undefined && getHeader(headers, STANDARD_HEADERS.timestamp) === undefined) {
+        throw new WebhookVerificationError(
+          'missing_header',
+          'No webhook-signature header: Herald signs deliveries only when the webhook has a secret.',
         );
       }
       const k = await getKeys();

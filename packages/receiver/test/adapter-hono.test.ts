@@ -42,6 +42,18 @@ describe('heraldHono', () => {
     expect(await post(`${url}/webhooks`, body, headers)).toMatchObject({ status: 200, body: 'content.generated' });
   });
 
+  it('a body read earlier straight from c.req.raw is a 400 invalid_body, not a 500', async () => {
+    const app = new Hono<HeraldHonoEnv>();
+    app.use('/webhooks', async (c, next) => {
+      await c.req.raw.text(); // bypasses c.req's cache: nothing left to verify
+      await next();
+    });
+    app.post('/webhooks', heraldHono({ secret: SECRET }), (c) => c.text('reached'));
+    const url = await start(createAdaptorServer({ fetch: app.fetch }) as Server);
+    const { body, headers } = await delivery();
+    expect(await post(`${url}/webhooks`, body, headers)).toMatchObject({ status: 400, body: { error: { code: 'invalid_body' } } });
+  });
+
   it('mounted with app.use, a bodiless GET is refused with 401, not a crash', async () => {
     const app = new Hono<HeraldHonoEnv>();
     app.use('/webhooks', heraldHono({ secret: SECRET }));

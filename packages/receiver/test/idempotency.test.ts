@@ -41,6 +41,21 @@ function storeContract(name: string, make: (now: () => number) => IdempotencySto
       expect(await store.claim('dlv_1', 1000)).toBe('claimed');
     });
 
+    it('release with a token forgets only the claim made under it', async () => {
+      const c = clock();
+      const store = make(c.now);
+      expect(await store.claim('dlv_1', 1000, 'A')).toBe('claimed');
+      c.advance(1001); // A's lease ran out while it still worked; B took over
+      expect(await store.claim('dlv_1', 1000, 'B')).toBe('claimed');
+      await store.release('dlv_1', 'A'); // A fails late: B's claim must stand
+      expect(await store.claim('dlv_1', 1000, 'C')).toBe('in_progress');
+      await store.release('dlv_1', 'B');
+      expect(await store.claim('dlv_1', 1000, 'C')).toBe('claimed');
+      await store.complete('dlv_1', 5000);
+      await store.release('dlv_1', 'C'); // completed: not a claim to release any more
+      expect(await store.claim('dlv_1', 1000, 'D')).toBe('completed');
+    });
+
     it('release makes the id claimable at once', async () => {
       const store = make(clock().now);
       await store.claim('dlv_1', 60_000);
@@ -59,16 +74,17 @@ storeContract('SET-NX-style', (now) => {
     return e && e.expiresAt > now() ? e.value : null;
   };
   return {
-    async claim(id, leaseMs) {
-      const old = get(id); // SET id in_progress NX PX lease GET
-      if (old === null) kv.set(id, { value: 'in_progress', expiresAt: now() + leaseMs });
-      return old === null ? 'claimed' : (old as 'in_progress' | 'completed');
+    async claim(id, leaseMs, token) {
+      const old = get(id); // SET id <token> NX PX lease GET
+      if (old === null) kv.set(id, { value: token ?? 'in_progress', expiresAt: now() + leaseMs });
+      return old === null ? 'claimed' : old === 'completed' ? 'completed' : 'in_progress';
     },
     async complete(id, ttlMs) {
       kv.set(id, { value: 'completed', expiresAt: now() + ttlMs });
     },
-    async release(id) {
-      kv.delete(id);
+    async release(id, token) {
+      // The script: if GET id == token then DEL id (no token: DEL id).
+      if (token === undefined || get(id) === token) kv.delete(id);
     },
   };
 });
@@ -147,6 +163,25 @@ describe('createIdempotency().run', () => {
     expect(await dedupe.claim('dlv_1')).toBe('in_progress');
     c.advance(1001);
     expect((await dedupe.run('dlv_1', () => 'recovered')).status).toBe('processed');
+  });
+
+  it("a run that fails after its lease ran out does not release the claim another run took", async () => {
+    const c = clock();
+    const dedupe = createIdempotency({ store: new MemoryIdempotencyStore({ now: c.now }), leaseMs: 1000 });
+    let failA!: (e: Error) => void;
+    const settled = () => new Promise((r) => setImmediate(r)); // each run has claimed and called fn
+    const a = dedupe.run('dlv_1', () => new Promise((_resolve, reject) => (failA = reject)));
+    await settled();
+    c.advance(1001);
+    let finishB!: () => void;
+    const b = dedupe.run('dlv_1', () => new Promise<void>((resolve) => (finishB = resolve)));
+    await settled();
+    failA(new Error('A failed late'));
+    await expect(a).rejects.toThrow('A failed late');
+    expect((await dedupe.run('dlv_1', () => 'C')).status).toBe('in_progress'); // B still holds it
+    finishB();
+    expect((await b).status).toBe('processed');
+    expect((await dedupe.run('dlv_1', () => 'D')).status).toBe('duplicate');
   });
 
   it('claim/complete/release support the answer-first, process-later pattern', async () => {

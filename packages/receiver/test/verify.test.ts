@@ -116,27 +116,52 @@ describe('interoperability with the standardwebhooks library', () => {
     const headers = { 'webhook-id': 'dlv_test_1', 'webhook-timestamp': String(Math.floor(now.getTime() / 1000)), 'webhook-signature': wh.sign('dlv_test_1', now, body) };
     await expect(verifyWebhook(body, headers, { secret: SECRET, scheme: 'standard' })).resolves.toMatchObject({ event: 'content.generated' });
   });
+
+  it('the signed timestamp is the header as sent, leading zeros and all', async () => {
+    // Standard Webhooks signs "<id>.<webhook-timestamp>.<body>" with the header's text.
+    const body = envelope();
+    const ts = `0${Math.floor(Date.now() / 1000)}`;
+    const mac = createHmac('sha256', SECRET).update(`dlv_test_1.${ts}.${body}`).digest('base64');
+    const headers = { 'webhook-id': 'dlv_test_1', 'webhook-timestamp': ts, 'webhook-signature': `v1,${mac}` };
+    await expect(verifyWebhook(body, headers, { secret: SECRET })).resolves.toMatchObject({ event: 'content.generated' });
+    // The same signature does not cover the number written without its zero.
+    expect(await codeOf(verifyWebhook(body, { ...headers, 'webhook-timestamp': ts.slice(1) }, { secret: SECRET }))).toBe('signature_mismatch');
+  });
 });
 
 describe('schemes', () => {
   it('auto: prefers Standard Webhooks and never falls back to the hub signature when it fails', async () => {
     const { body, headers } = await delivery();
     const badStandard = { ...headers, 'webhook-signature': 'v1,' + Buffer.alloc(32).toString('base64') };
-    expect(await codeOf(verifyWebhook(body, badStandard, { secret: SECRET }))).toBe('signature_mismatch');
+    expect(await codeOf(verifyWebhook(body, badStandard, { secret: SECRET, scheme: 'auto' }))).toBe('signature_mismatch');
   });
 
   it('auto: uses the hub signature when webhook-signature is absent', async () => {
     const { body, headers } = await delivery();
     const hubOnly = without(headers, 'webhook-signature', 'webhook-timestamp');
-    await expect(verifyWebhook(body, hubOnly, { secret: SECRET })).resolves.toEqual(JSON.parse(body));
-    expect(await codeOf(verifyWebhook(body + ' ', hubOnly, { secret: SECRET }))).toBe('signature_mismatch');
+    await expect(verifyWebhook(body, hubOnly, { secret: SECRET, scheme: 'auto' })).resolves.toEqual(JSON.parse(body));
+    expect(await codeOf(verifyWebhook(body + ' ', hubOnly, { secret: SECRET, scheme: 'auto' }))).toBe('signature_mismatch');
+  });
+
+  it('standard by default: a delivery stripped to its hub signature is refused, so an old capture cannot be replayed', async () => {
+    // Captured three days ago; the hub signature covers the body only, not the time or webhook-id.
+    const old = Math.floor(Date.now() / 1000) - 3 * 86_400;
+    const body = envelope();
+    const headers: Record<string, string> = { ...(await signWebhook({ secret: SECRET, body, id: 'dlv_test_1', timestamp: old })) };
+    const hubOnly = without(headers, 'webhook-signature', 'webhook-timestamp');
+    expect(await codeOf(verifyWebhook(body, { ...hubOnly, 'webhook-id': 'replay-1' }, { secret: SECRET }))).toBe('missing_header');
+    expect(await codeOf(verifyWebhook(body, headers, { secret: SECRET }))).toBe('timestamp_too_old');
+    // With no signature header at all, the message says why one may be missing.
+    const err = await verifyWebhook(body, without(headers, 'webhook-signature', 'webhook-timestamp', 'x-hub-signature-256'), { secret: SECRET }).catch((e: Error) => e);
+    expect((err as WebhookVerificationError).code).toBe('missing_header');
+    expect((err as Error).message).toContain('only when the webhook has a secret');
   });
 
   it('auto: with a secret configured, no signature header at all is an error', async () => {
     const { body, headers } = await delivery();
     const unsigned = without(headers, 'webhook-signature', 'x-hub-signature-256');
-    expect(await codeOf(verifyWebhook(body, unsigned, { secret: SECRET }))).toBe('missing_header');
-    expect(await codeOf(verifyWebhook(body, {}, { secret: SECRET }))).toBe('missing_header');
+    expect(await codeOf(verifyWebhook(body, unsigned, { secret: SECRET, scheme: 'auto' }))).toBe('missing_header');
+    expect(await codeOf(verifyWebhook(body, {}, { secret: SECRET, scheme: 'auto' }))).toBe('missing_header');
   });
 
   it('standard, hub and both require their headers', async () => {
@@ -268,6 +293,14 @@ describe('configuration', () => {
     for (const options of [{}, { secret: '' }, { secret: [] }, { secret: ['ok', ''] }, { secret: 5 }, { secret: 'x', scheme: 'hmac' }, { secret: 'x', toleranceSeconds: -1 }, { secret: 'x', toleranceSeconds: Number.NaN }]) {
       expect(() => createVerifier(options as VerifyOptions)).toThrow(TypeError);
     }
+  });
+
+  it('keeps the secrets it was given: changing the array afterwards changes nothing', async () => {
+    const secrets = [SECRET];
+    const verifier = createVerifier({ secret: secrets });
+    secrets[0] = ''; // neither slips past the check at creation nor breaks the verifier
+    const { body, headers } = await delivery();
+    await expect(verifier.verify(body, headers)).resolves.toMatchObject({ delivery_id: 'dlv_test_1' });
   });
 
   it('verifyWebhook reports a configuration error as a rejection, not a synchronous throw', async () => {

@@ -51,13 +51,12 @@ const withoutStandard = (h: Record<string, string>): Record<string, string> => {
 /** What every snippet must answer, as `ok` or the start of its error message. */
 const CASES: Array<[string, () => Case, string]> = [
   ['both signatures', () => { const s = signed(); return asCase(s.body, s.headers); }, 'ok:content.generated'],
-  ['X-Hub-Signature-256 alone', () => { const s = signed(); return asCase(s.body, withoutStandard(s.headers)); }, 'ok:content.generated'],
+  ['X-Hub-Signature-256 alone (a replay could strip the rest)', () => { const s = signed(); return asCase(s.body, withoutStandard(s.headers)); }, 'err:missing webhook-signature'],
   ['several webhook-signature entries, one of them right', () => {
     const s = signed();
     return asCase(s.body, { ...s.headers, 'webhook-signature': `v1,${Buffer.alloc(32).toString('base64')} ${s.headers['webhook-signature']}` });
   }, 'ok:content.generated'],
   ['a body changed by one byte', () => { const s = signed(); const b = Buffer.from(s.body); b[b.length - 2] ^= 1; return asCase(b, s.headers); }, 'err:signature mismatch'],
-  ['a body changed by one byte, X-Hub-Signature-256 alone', () => { const s = signed(); const b = Buffer.from(s.body); b[b.length - 2] ^= 1; return asCase(b, withoutStandard(s.headers)); }, 'err:signature mismatch'],
   ['the body parsed and serialised again', () => { const s = signed(); return asCase(Buffer.from(JSON.stringify(JSON.parse(s.body.toString('utf8')))), s.headers); }, 'err:signature mismatch'],
   ['another secret', () => { const s = signed({ secret: 'whsec_someone_else' }); return asCase(s.body, s.headers); }, 'err:signature mismatch'],
   ['a timestamp an hour old, correctly signed', () => { const s = signed({ timestampSec: Math.floor(Date.now() / 1000) - 3600 }); return asCase(s.body, s.headers); }, 'err:timestamp outside tolerance'],

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { payloadTooLarge, resolveMaxBodyBytes } from '../body-limit.js';
-import { errorBody, isWebhookVerificationError } from '../errors.js';
+import { errorBody, isWebhookVerificationError, WebhookVerificationError } from '../errors.js';
 import type { ReceiveOptions } from '../receive-options.js';
 import type { HeraldEvent, WebhookEvent } from '../types.js';
 import { createVerifier } from '../verify.js';
@@ -28,8 +28,13 @@ export function heraldHono<E extends WebhookEvent<string, unknown> = HeraldEvent
       const raw = c.req.raw;
       let body: Uint8Array = new Uint8Array(0);
       if (raw.bodyUsed) {
-        // An earlier middleware read it through c.req, which caches the bytes.
-        body = new Uint8Array(await c.req.arrayBuffer());
+        // An earlier middleware read it through c.req, which caches the bytes; read straight
+        // from c.req.raw, nothing is left to verify (as verifyRequest answers too).
+        try {
+          body = new Uint8Array(await c.req.arrayBuffer());
+        } catch {
+          throw new WebhookVerificationError('invalid_body', 'The request body was already read by an earlier middleware, directly from c.req.raw; read it through c.req (which keeps the bytes) or mount heraldHono first.');
+        }
         if (body.length > limits.maxBodyBytes) throw payloadTooLarge(limits.maxBodyBytes);
       } else if (raw.body) {
         body = await readRequestBody(raw, limits);
