@@ -54,6 +54,30 @@ if (admin) {
       expect(await prepared(off)).toBe(0);
     });
 
+    it('a connection killed inside a transaction fails that transaction, not the process; the next one works', async () => {
+      const s = await open(true);
+      const killer = new pg.Client({ connectionString: db.url });
+      await killer.connect();
+      try {
+        const inTx = s.q.tx(async (t) => {
+          await t.all('SELECT pg_sleep(10)');
+        });
+        // Wait until the sleep runs, then end every other session of this database.
+        for (let i = 0; i < 200; i++) {
+          const { rows } = await killer.query("SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep%' AND state = 'active'");
+          if (rows[0].n > 0) break;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        await killer.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+        await expect(inTx).rejects.toThrow();
+        // The dead connection did not go back to the pool: the next transaction gets a live one.
+        await expect(s.q.tx(async (t) => t.all<{ one: number }>('SELECT 1 AS one'))).resolves.toEqual([{ one: 1 }]);
+        await work(s);
+      } finally {
+        await killer.end();
+      }
+    });
+
     it('keep working when a migration adds columns under a running process', async () => {
       const s = await open(true);
       const w = await work(s);

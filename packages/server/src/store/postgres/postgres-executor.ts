@@ -261,6 +261,16 @@ export class PostgresExecutor implements SqlExecutor {
 
   async tx<T>(fn: (q: SqlExecutor) => Promise<T>, opts?: TxOptions): Promise<T> {
     const c = await this.#pool.connect();
+    // While a client is checked out the pool does not listen for its errors, and an 'error'
+    // event nobody listens for ends the process: a connection killed mid-transaction (a
+    // server restart, a failover, pg_terminate_backend) took down every busy Herald. The query
+    // in flight rejects as well, so this only keeps the error, and the client is destroyed
+    // rather than handed to the next transaction.
+    let broken: Error | undefined;
+    const onError = (e: Error): void => {
+      broken ??= e;
+    };
+    c.on('error', onError);
     try {
       // One round trip: BEGIN, the lock and the commit mode travel together.
       const begin = opts?.lock ? BEGIN_LOCKED[opts.lock] : 'BEGIN';
@@ -269,10 +279,11 @@ export class PostgresExecutor implements SqlExecutor {
       await c.query('COMMIT');
       return out;
     } catch (e) {
-      await c.query('ROLLBACK').catch(() => {});
+      if (!broken) await c.query('ROLLBACK').catch((re: Error) => void (broken ??= re));
       throw e;
     } finally {
-      c.release();
+      c.removeListener('error', onError);
+      c.release(broken);
     }
   }
 
