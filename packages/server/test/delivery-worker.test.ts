@@ -68,6 +68,30 @@ describe('delivery worker', () => {
     expect(fast.received).toHaveLength(ids.length);
   });
 
+  it('keeps outcomes through a fault that refuses every write for a while, instead of dropping them and sending again', async () => {
+    const { h, acc } = await herald();
+    const rx = await receiver();
+    await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] });
+    // A real refusal by the database, which still answers pings: a trigger on attempts.
+    const q = h.herald.ctx.store.q;
+    const pg = h.backend === 'postgres';
+    await q.exec(pg
+      ? `CREATE FUNCTION refuse_attempts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$;
+         CREATE TRIGGER refuse BEFORE INSERT ON attempts FOR EACH ROW EXECUTE FUNCTION refuse_attempts();`
+      : "CREATE TRIGGER refuse BEFORE INSERT ON attempts BEGIN SELECT RAISE(ABORT, 'injected fault'); END;");
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push((await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { i } })).body.deliveries[0].id);
+    await waitFor(() => rx.received.length === 20, 5000);
+    await sleep(1500); // every outcome write refused for a good while, many tries
+    await q.exec('DROP TRIGGER refuse' + (pg ? ' ON attempts; DROP FUNCTION refuse_attempts();' : ';'));
+    // Written once the fault is gone, well within the lease: nothing dropped, nothing sent twice.
+    await waitFor(async () => {
+      const l = await h.api('GET', `/v1/accounts/${acc}/deliveries?status=succeeded&limit=100`);
+      return l.body.data.length === 20;
+    }, 3000);
+    expect(rx.received).toHaveLength(20);
+  });
+
   /** Counts the worker's claims from now on (the worker calls the Store's method on each claim). */
   function countClaims(h: TestHerald): { n: number; wide: number } {
     const c = { n: 0, wide: 0 };

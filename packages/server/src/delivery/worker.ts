@@ -66,8 +66,14 @@ export function prefetchDepth(concurrency: number, endpointConcurrency: number):
 }
 /** Pause before writing outcomes again after a failed write. */
 const WRITE_RETRY_MS = 500;
-/** A single outcome the database refuses this many times (with the database up) is dropped. */
+/**
+ * A single outcome the database refuses this many times, in flushes where it wrote other
+ * outcomes (so the record is at fault, not the database), is dropped.
+ */
 const MAX_WRITE_TRIES = 3;
+
+/** What one flush of outcomes did: outcomes written, and records refused on their own. */
+type WriteRound = { down: boolean; wrote: number; refused: Array<{ r: AttemptRecord; err: unknown }> };
 
 /** One webhook's share of the worker: requests being sent, and deliveries held until a slot frees. */
 interface Endpoint {
@@ -98,8 +104,8 @@ export class DeliveryWorker {
   #unwritten: AttemptRecord[] = [];
   /** Ids whose outcome is known but not yet committed: the lease is still ours. */
   readonly #unwrittenIds = new Set<string>(); // delivery ids
-  /** Isolated write failures per record (see #write). */
-  readonly #writeFailures = new WeakMap<AttemptRecord, number>();
+  /** Write failures per record, counted as in #settleRefused, and since when it fails. */
+  readonly #writeFailures = new WeakMap<AttemptRecord, { tries: number; since: number }>();
   #writeTimer: NodeJS.Timeout | null = null;
   #writing: Promise<void> | null = null;
   #running = false;
@@ -552,9 +558,10 @@ export class DeliveryWorker {
     if (this.#writing) return this.#writing;
     if (!this.#unwritten.length) return;
     const batch = this.#unwritten.splice(0, WRITE_BATCH * 4);
-    const db = { down: false };
+    const db: WriteRound = { down: false, wrote: 0, refused: [] };
     this.#writing = this.#write(batch, db)
-      .then(async (again) => {
+      .then(async (returned) => {
+        const again = this.#settleRefused(returned, db);
         const retry = new Set(again);
         for (const r of batch) if (!retry.has(r)) this.#unwrittenIds.delete(r.attempt.deliveryId);
         // Written outcomes released their leases: their webhooks have room again, which the
@@ -578,15 +585,17 @@ export class DeliveryWorker {
    * Write a batch in one transaction; returns the records to try again. When the batch fails
    * and the database answers, some record in it is refused (its delivery was deleted with its
    * webhook while the attempt was in flight, say): halve the batch until that record is alone,
-   * so it cannot hold every other outcome hostage, and drop it after a few tries. Its lease
-   * then runs out; if the delivery still exists it is sent again (at-least-once).
+   * so it cannot hold every other outcome hostage; #settleRefused decides whether to drop it.
+   * A dropped outcome's lease runs out; if the delivery still exists it is sent again
+   * (at-least-once).
    */
-  async #write(batch: AttemptRecord[], db: { down: boolean }): Promise<AttemptRecord[]> {
+  async #write(batch: AttemptRecord[], db: WriteRound): Promise<AttemptRecord[]> {
     try {
       const end = this.metrics.outcomeWriteDuration.startTimer();
       await this.store.recordAttempts(batch);
       end();
       this.metrics.outcomesWritten.inc(batch.length);
+      db.wrote += batch.length;
       return [];
     } catch (e) {
       const up = await this.store.ping().then(
@@ -602,17 +611,36 @@ export class DeliveryWorker {
         const mid = batch.length >> 1;
         return [...(await this.#write(batch.slice(0, mid), db)), ...(await this.#write(batch.slice(mid), db))];
       }
-      const r = batch[0]!;
-      const tries = (this.#writeFailures.get(r) ?? 0) + 1;
-      this.#writeFailures.set(r, tries);
-      const log = { err: e, delivery_id: r.attempt.deliveryId, attempt: r.attempt.attemptNo, tries };
-      if (tries < MAX_WRITE_TRIES) {
-        this.log.warn(log, 'writing an attempt outcome failed; will retry');
-        return [r];
-      }
-      this.log.error(log, 'dropping an attempt outcome the database keeps refusing; its lease will run out');
-      return [];
+      db.refused.push({ r: batch[0]!, err: e });
+      return batch;
     }
+  }
+
+  /**
+   * The records the database refused one by one in this flush: which to try again. A record
+   * is the culprit only if the flush wrote other records: a fault that refuses everything for a
+   * while (a lock timeout, a failing trigger, a server restarting) is the database's, and is
+   * waited out like an outage instead of using up the records' tries in milliseconds. A record
+   * refused while nothing else gets written is dropped only once it has failed for longer than
+   * a lease: by then its delivery may be claimed and sent again anyway (at-least-once).
+   */
+  #settleRefused(again: AttemptRecord[], db: WriteRound): AttemptRecord[] {
+    if (!db.refused.length) return again;
+    const now = Date.now();
+    const culprit = db.wrote > 0;
+    if (!culprit) db.down = true; // pause before the next try
+    const dropped = new Set<AttemptRecord>();
+    for (const { r, err } of db.refused) {
+      const f = this.#writeFailures.get(r) ?? { tries: 0, since: now };
+      if (culprit) f.tries++;
+      this.#writeFailures.set(r, f);
+      const log = { err, delivery_id: r.attempt.deliveryId, attempt: r.attempt.attemptNo, tries: f.tries, failing_ms: now - f.since };
+      if (f.tries >= MAX_WRITE_TRIES || now - f.since > this.opts.leaseMs) {
+        dropped.add(r);
+        this.log.error(log, 'dropping an attempt outcome the database keeps refusing; its lease will run out');
+      } else this.log.warn(log, 'writing an attempt outcome failed; will retry');
+    }
+    return dropped.size ? again.filter((r) => !dropped.has(r)) : again;
   }
 
   /**
