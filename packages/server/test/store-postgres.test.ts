@@ -78,6 +78,31 @@ if (admin) {
       }
     });
 
+    it('retention leaves a delivery that is redelivered while it runs', async () => {
+      const s = await open(true);
+      const day = 86_400_000;
+      const old = Date.now() - 40 * day;
+      const a = await s.createAccount('Acme', 'pro', old);
+      await s.createWebhook({ accountId: a.id, url: 'https://example.com/h', description: '', events: ['*'], headersEnc: null, secretEnc: null, enabled: true }, old);
+      const [p] = await s.publishMany([{ accountId: a.id, type: 'content.generated', data: '{}', idempotencyKey: null, now: old }]);
+      const id = p!.deliveries[0]!.id;
+      await s.q.run("UPDATE deliveries SET status = 'failed', attempts = 1 WHERE id = ?", [id]);
+      // Another session redelivers it and has not committed yet when retention looks.
+      const other = new pg.Client({ connectionString: db.url });
+      await other.connect();
+      try {
+        await other.query('BEGIN');
+        await other.query("UPDATE deliveries SET status = 'pending' WHERE id = $1", [id]);
+        const purge = s.purgeOlderThan(Date.now() - 30 * day);
+        await new Promise((r) => setTimeout(r, 300)); // retention now waits on the row
+        await other.query('COMMIT');
+        await purge;
+      } finally {
+        await other.end();
+      }
+      expect(await s.getDeliveryRow(a.id, id)).toMatchObject({ status: 'pending' });
+    });
+
     it('keep working when a migration adds columns under a running process', async () => {
       const s = await open(true);
       const w = await work(s);

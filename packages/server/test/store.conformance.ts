@@ -744,6 +744,19 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect((await store.getDelivery(a.id, c!.id))!.attempts).toHaveLength(2);
       });
 
+      it('a redelivery after a lease ran out is not undone by that owner\'s late outcome', async () => {
+        const a = await acct();
+        await hook(a.id);
+        await publish(a.id);
+        const [c] = await claim({ owner: 'W', leaseMs: 1000 });
+        expect(await store.redeliver(a.id, c!.id, T0 + 1000)).toBe(true);
+        await store.recordAttempts([record(c!, 'W', 'failed', { error: 'HTTP 500' })], T0 + 1500);
+        // W's attempt happened, so the history keeps it; the delivery stays queued.
+        expect(await delivery(a.id, c!.id)).toMatchObject({ status: 'pending', attempts: 0 });
+        expect((await store.getDelivery(a.id, c!.id))!.attempts).toHaveLength(1);
+        expect(await claim({ owner: 'V', now: T0 + 1500 })).toMatchObject([{ id: c!.id }]);
+      });
+
       it('a 410 record disables the webhook with the reason', async () => {
         const a = await acct();
         const w = await hook(a.id);

@@ -646,12 +646,14 @@ export class Store {
 
   /**
    * Queue again now with the same id; attempts keep counting. False when the delivery is
-   * unknown or an attempt of it is in flight (its outcome would overwrite the request).
+   * unknown or an attempt of it is in flight (its outcome would overwrite the request). An
+   * expired lease is cleared with it: the owner's outcome, written late, must not match it and
+   * undo the redelivery.
    */
   async redeliver(accountId: string, id: string, now = Date.now()): Promise<boolean> {
     return this.q.tx(async (t) => {
       const [r] = await t.all<{ attempts: Num }>(
-        `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
+        `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?, lease_until = NULL, lease_owner = NULL
           WHERE id = ? AND account_id = ? AND (lease_until IS NULL OR lease_until <= ?) RETURNING attempts`,
         [now, now, id, accountId, now],
       );
@@ -1022,12 +1024,19 @@ export class Store {
       // A delivery's id begins with its created_at (newId), so the primary key finds them.
       const ids = await this.q.all<{ id: string }>("SELECT id FROM deliveries WHERE id < ? AND status <> 'pending' LIMIT ?", [idFloor('dlv', cutoff), chunk]);
       if (!ids.length) break;
-      const list = d.listParam(ids.map((r) => r.id));
-      await this.q.tx(async (t) => {
+      deliveries += await this.q.tx(async (t) => {
+        // Again, under a row lock: a delivery redelivered since the look-up above is pending
+        // now and stays (a redelivery that commits meanwhile waits for this transaction).
+        const gone = await t.all<{ id: string }>(
+          `SELECT id FROM deliveries WHERE ${d.inList('id')} AND status <> 'pending'${d.forUpdate}`,
+          [d.listParam(ids.map((r) => r.id))],
+        );
+        if (!gone.length) return 0;
+        const list = d.listParam(gone.map((r) => r.id));
         await t.run(`DELETE FROM attempts WHERE ${d.inList('delivery_id')}`, [list]);
         await t.run(`DELETE FROM deliveries WHERE ${d.inList('id')}`, [list]);
+        return gone.length;
       });
-      deliveries += ids.length;
       if (ids.length < chunk) break;
     }
     for (;;) {
