@@ -39,6 +39,9 @@ function fail(e: unknown): never {
   process.exit(e instanceof ConfigError ? 2 : 1);
 }
 
+/** How much longer than the delivery timeout a shutdown may take before the process just exits. */
+const SHUTDOWN_BACKSTOP_EXTRA_MS = 15_000;
+
 async function serve(opts: Record<string, unknown>): Promise<void> {
   const config = configFrom(opts);
   const log = createLogger(config.logLevel);
@@ -93,6 +96,13 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
     }
     stopping = true;
     log.info({ signal, role: config.role }, 'shutting down: finishing in-flight deliveries');
+    // Every step below is bounded (attempts by the timeout, outcome writes by 5 s, statements
+    // by the statement timeout); this is the backstop should the database hang anyway.
+    const backstopMs = config.deliveryTimeoutMs + SHUTDOWN_BACKSTOP_EXTRA_MS;
+    setTimeout(() => {
+      log.error({ after_ms: backstopMs }, 'shutdown did not finish in time; exiting without it (unfinished deliveries are sent again when their leases run out)');
+      process.exit(1);
+    }, backstopMs).unref();
     try {
       await jobs.stop();
       await herald.close();

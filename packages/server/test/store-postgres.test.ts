@@ -1,7 +1,9 @@
+import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../src/store/migrate.js';
 import { openStore } from '../src/store/open.js';
+import { PostgresExecutor } from '../src/store/postgres/postgres-executor.js';
 import type { Store } from '../src/store/store.js';
 import { DEFAULT_PG_URL, freshPostgres, postgresAdminUrl, type TestDatabase } from './helpers/db.js';
 import { runStoreConformance } from './store.conformance.js';
@@ -101,6 +103,39 @@ if (admin) {
         await other.end();
       }
       expect(await s.getDeliveryRow(a.id, id)).toMatchObject({ status: 'pending' });
+    });
+
+    it('a connection that goes silent fails its statement after the statement timeout, and the next statement gets a live one', async () => {
+      // A proxy to PostgreSQL that can stop forwarding on the connections it has, without FIN
+      // or RST, as a failover or a NAT that lost its state would; new connections still pass.
+      const target = new URL(db.url);
+      const open = new Set<{ frozen: boolean }>();
+      const proxy = net.createServer((client) => {
+        const link = { frozen: false };
+        open.add(link);
+        const server = net.connect(Number(target.port || 5432), target.hostname);
+        client.on('data', (b) => void (link.frozen || server.write(b)));
+        server.on('data', (b) => void (link.frozen || client.write(b)));
+        const end = () => (client.destroy(), server.destroy(), open.delete(link));
+        client.on('close', end).on('error', end);
+        server.on('close', end).on('error', end);
+      });
+      await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+      const viaProxy = new URL(db.url);
+      viaProxy.host = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+      const q = await PostgresExecutor.connect(viaProxy.toString(), { poolSize: 2, statementTimeoutMs: 300 });
+      try {
+        await expect(q.all('SELECT 1 AS one')).resolves.toEqual([{ one: 1 }]); // one pooled connection now
+        for (const link of open) link.frozen = true;
+        const started = Date.now();
+        await expect(q.tx(async (t) => t.all('SELECT 2 AS two'))).rejects.toThrow();
+        expect(Date.now() - started).toBeLessThan(5000);
+        // The silent connections were thrown away; new ones work.
+        await expect(q.all('SELECT 4 AS four')).resolves.toEqual([{ four: 4 }]);
+      } finally {
+        await Promise.race([q.close(), new Promise((r) => setTimeout(r, 2000))]);
+        proxy.close();
+      }
     });
 
     it('keep working when a migration adds columns under a running process', async () => {

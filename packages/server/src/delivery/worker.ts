@@ -72,6 +72,8 @@ const WRITE_RETRY_MS = 500;
  */
 const MAX_WRITE_TRIES = 3;
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
 /** What one flush of outcomes did: outcomes written, and records refused on their own. */
 type WriteRound = { down: boolean; wrote: number; refused: Array<{ r: AttemptRecord; err: unknown }> };
 
@@ -650,7 +652,9 @@ export class DeliveryWorker {
   async stop(graceMs: number): Promise<void> {
     this.#running = false;
     this.#wake?.();
-    await this.#loop;
+    // The loop ends after its current claim. A claim stuck on an unresponsive database (which
+    // the statement timeout ends later) must not hold the shutdown past the grace period.
+    await Promise.race([this.#loop, sleep(graceMs)]);
     // Held deliveries never started (#startHeld stops with the worker): they go back now, not
     // after the grace period, which an orchestrator may cut short with a SIGKILL.
     const held = [...this.#endpoints.values()].flatMap((e) => e.held.splice(0).map((h) => h.d));
@@ -665,7 +669,9 @@ export class DeliveryWorker {
     // Outcomes not written by then are lost to this process only: their leases run out and the
     // deliveries are sent again (at-least-once), so shutdown never hangs on a dead database.
     const writeDeadline = Date.now() + 5000;
-    while ((this.#unwritten.length || this.#writing) && Date.now() < writeDeadline) await this.#flush();
+    while ((this.#unwritten.length || this.#writing) && Date.now() < writeDeadline) {
+      await Promise.race([this.#flush(), sleep(writeDeadline - Date.now())]);
+    }
     this.#stopped = true;
     if (this.#writeTimer) clearTimeout(this.#writeTimer);
     if (abandoned.length) await this.store.releaseLeases(abandoned, this.owner).catch(() => {});

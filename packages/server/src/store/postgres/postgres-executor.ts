@@ -64,6 +64,20 @@ function toPg(sql: string): string {
 
 type Queryable = pg.Pool | pg.PoolClient;
 
+/**
+ * The longest any one statement may take before this process gives up on it (the driver's
+ * `query_timeout`), so that a connection that went silent (a failover, a NAT that dropped its
+ * state, a network partition: no FIN, no RST) fails the work on it instead of wedging the
+ * worker, a request or a shutdown for ever. Herald's statements take milliseconds; a claim
+ * waiting for the cluster-wide claim lock, seconds at worst. Migrations (`exec`, and the wait
+ * for another process's migration lock) have no limit: building an index can take minutes.
+ */
+export const STATEMENT_TIMEOUT_MS = 30_000; // PostgresExecutor.connect's statementTimeoutMs
+/** How long to wait for a connection, new or from the busy pool, before failing the work. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** The driver reads `query_timeout` from a query's config too; its types do not list it. */
+type TimedQuery = pg.QueryConfig & { query_timeout?: number };
+
 const statementNames = new Map<string, string | null>();
 /** Statements with more parameters (multi-row inserts, one shape per row count) stay unnamed. */
 const MAX_NAMED_PARAMS = 64;
@@ -77,17 +91,24 @@ const STAR = /\b(?:SELECT|RETURNING)\s+\*|\w\.\*/i;
  * every connection; and `SELECT *`, whose cached plan PostgreSQL refuses ("cached plan must not
  * change result type") once a migration adds a column under a running process.
  */
-function query(sql: string, params: readonly SqlParam[], prepared: boolean): pg.QueryConfig {
+function query(sql: string, params: readonly SqlParam[], self: PostgresExecutor): TimedQuery {
   const text = toPg(sql);
   const values = bind(params);
-  if (!prepared || !values.length) return { text, values };
+  const base: TimedQuery = { text, values, query_timeout: self.statementTimeoutMs };
+  if (!self.preparedStatements || !values.length) return base;
   let name = statementNames.get(text);
   if (name === undefined) {
     name = values.length <= MAX_NAMED_PARAMS && !STAR.test(text) ? `herald_${statementNames.size + 1}` : null;
     statementNames.set(text, name);
   }
-  return name ? { name, text, values } : { text, values };
+  return name ? { ...base, name } : base;
 }
+
+/** A statement of a transaction's frame, with the statement timeout unless it waits for the migration lock. */
+function timed(self: PostgresExecutor, text: string, lock?: TxLock, values?: unknown[]): TimedQuery {
+  return lock === 'migrate' ? { text, values } : { text, values, query_timeout: self.statementTimeoutMs };
+}
+const isReadTimeout = (e: unknown): boolean => e instanceof Error && e.message === 'Query read timeout';
 
 /** Booleans as 0/1, as on SQLite: the schema keeps flags in INTEGER columns on both backends. */
 const bind = (params: readonly SqlParam[]): unknown[] => params.map((p) => (p === true ? 1 : p === false ? 0 : p));
@@ -95,13 +116,13 @@ const bind = (params: readonly SqlParam[]): unknown[] => params.map((p) => (p ==
 function executorOn(c: Queryable, self: PostgresExecutor): SqlExecutor {
   return {
     dialect: postgresDialect,
-    all: async <T>(sql: string, params: readonly SqlParam[] = []) => (await c.query(query(sql, params, self.preparedStatements))).rows as T[],
-    run: async (sql: string, params: readonly SqlParam[] = []) => ({ changes: (await c.query(query(sql, params, self.preparedStatements))).rowCount ?? 0 }),
+    all: async <T>(sql: string, params: readonly SqlParam[] = []) => (await c.query(query(sql, params, self))).rows as T[],
+    run: async (sql: string, params: readonly SqlParam[] = []) => ({ changes: (await c.query(query(sql, params, self))).rowCount ?? 0 }),
     exec: async (sql: string) => void (await c.query(sql)),
     tx: async (fn, opts) => {
       if (!('release' in c)) return self.tx(fn, opts);
       // Already inside a transaction: join it, but still take a requested lock (held to its end).
-      if (opts?.lock) await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEYS[opts.lock]]);
+      if (opts?.lock) await c.query(timed(self, 'SELECT pg_advisory_xact_lock($1)', opts.lock, [LOCK_KEYS[opts.lock]]));
       return fn(executorOn(c, self));
     },
     close: async () => {},
@@ -233,6 +254,8 @@ export class PostgresExecutor implements SqlExecutor {
     url: string,
     /** Named prepared statements for the hot statements (HERALD_PG_PREPARED_STATEMENTS). */
     readonly preparedStatements: boolean,
+    /** See STATEMENT_TIMEOUT_MS. */
+    readonly statementTimeoutMs: number,
   ) {
     this.#pool = pool;
     this.#url = url;
@@ -240,13 +263,18 @@ export class PostgresExecutor implements SqlExecutor {
   }
 
   /** Connection string options (sslmode, sslrootcert, …) pass through to the driver unchanged. */
-  static async connect(url: string, opts: { poolSize: number; preparedStatements?: boolean }): Promise<PostgresExecutor> {
-    const pool = new pg.Pool({ connectionString: url, max: opts.poolSize });
+  static async connect(url: string, opts: { poolSize: number; preparedStatements?: boolean; statementTimeoutMs?: number }): Promise<PostgresExecutor> {
+    const pool = new pg.Pool({
+      connectionString: url, max: opts.poolSize, connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      // TCP keepalive on every connection: keeps idle ones through NAT timeouts, and lets the
+      // kernel notice a peer that vanished.
+      keepAlive: true, keepAliveInitialDelayMillis: 10_000,
+    });
     // An idle client that errors (server restart) must not crash the process; the pool replaces it.
     pool.on('error', () => {});
     const c = await pool.connect();
     c.release();
-    return new PostgresExecutor(pool, url, opts.preparedStatements ?? true);
+    return new PostgresExecutor(pool, url, opts.preparedStatements ?? true, opts.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS);
   }
 
   all<T>(sql: string, params?: readonly SqlParam[]): Promise<T[]> {
@@ -274,12 +302,15 @@ export class PostgresExecutor implements SqlExecutor {
     try {
       // One round trip: BEGIN, the lock and the commit mode travel together.
       const begin = opts?.lock ? BEGIN_LOCKED[opts.lock] : 'BEGIN';
-      await c.query(opts?.relaxed ? `${begin}; SET LOCAL synchronous_commit = off` : begin);
+      await c.query(timed(this, opts?.relaxed ? `${begin}; SET LOCAL synchronous_commit = off` : begin, opts?.lock));
       const out = await fn(executorOn(c, this));
-      await c.query('COMMIT');
+      await c.query(timed(this, 'COMMIT'));
       return out;
     } catch (e) {
-      if (!broken) await c.query('ROLLBACK').catch((re: Error) => void (broken ??= re));
+      // A statement that timed out may still be running on the server: such a session is not
+      // handed to anyone else either.
+      if (isReadTimeout(e)) broken ??= e as Error;
+      if (!broken) await c.query(timed(this, 'ROLLBACK')).catch((re: Error) => void (broken ??= re));
       throw e;
     } finally {
       c.removeListener('error', onError);
