@@ -121,6 +121,32 @@ await describePostgres('roles as separate processes on PostgreSQL', (admin) => {
     expect(Date.now() - t0).toBeLessThan(3000); // far below the 60 s poll, as above
   }, 30_000);
 
+  it('SIGTERM while the database does not answer: the process still exits, within its grace and the backstop', async () => {
+    const rx = await receiver();
+    const api = await c.spawn('api');
+    const { acc } = await accountWithWebhook(api, rx.url);
+    const worker = await c.spawn('worker', { HERALD_DELIVERY_TIMEOUT_MS: '1000', HERALD_POLL_INTERVAL_MS: '50' });
+    await publish(api, acc, 1);
+    await waitFor(async () => (await statusCounts(c)).succeeded === 1, 5000, 10);
+    // Every claim now waits on the lock: the database is up, but answers nothing the worker asks.
+    await c.sql('BEGIN');
+    await c.sql('LOCK TABLE deliveries IN ACCESS EXCLUSIVE MODE');
+    try {
+      await sleep(300);
+      const t0 = Date.now();
+      worker.kill('SIGTERM');
+      const exited = await worker.exited;
+      // The claim waits no longer than the grace (delivery timeout + 1 s), closing the
+      // connections 2 s, and room for a loaded machine; the backstop (timeout + 12 s) is not
+      // what ended it, or the exit code would be 1.
+      const took = Date.now() - t0;
+      expect(took).toBeLessThan(9000);
+      expect(exited).toEqual({ code: 0, signal: null });
+    } finally {
+      await c.sql('ROLLBACK');
+    }
+  }, 30_000);
+
   it('SIGTERM in every role: in-flight work finishes, nothing more starts, exit 0', async () => {
     // Each request is held 1 s: long enough to signal while it is in flight.
     const rx = await receiver(1000);
