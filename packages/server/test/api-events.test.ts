@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccount, startHerald, waitFor, type TestHerald } from './helpers/herald.js';
+import { SqliteExecutor } from '../src/store/sqlite/sqlite-executor.js';
+import { createAccount, startHerald, TEST_BACKEND, waitFor, type TestHerald } from './helpers/herald.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 import { count, expectError, snapshotCounts } from './helpers/api-kit.js';
 
@@ -329,3 +330,29 @@ describe('JSON bodies are validated as sent, not coerced', () => {
   });
 });
 
+
+describe.skipIf(TEST_BACKEND === 'postgres')('publishing while another process holds the SQLite write lock', () => {
+  it('answers 503 unavailable with Retry-After once the wait runs out, losing nothing, and publishes again once it is free', async () => {
+    const a = await createAccount(h);
+    if (h.config.db.kind !== 'sqlite') throw new Error('SQLite only');
+    const other = new SqliteExecutor(h.config.db.path, { synchronous: 'normal' }); // another process
+    const before = await snapshotCounts(h);
+    other.db.exec('BEGIN IMMEDIATE');
+    try {
+      let answered = false;
+      const pending = h.api('POST', `/v1/accounts/${a}/events`, { type: 'content.generated', data: { n: 1 } }).finally(() => (answered = true));
+      await new Promise((r) => setTimeout(r, 200));
+      // The server answers other requests while the publish waits: its event loop does not.
+      expect((await h.api('GET', '/healthz', undefined, { token: null })).status).toBe(200);
+      expect(answered).toBe(false);
+      const r = await pending;
+      expectError(r, 503, 'unavailable');
+      expect(r.headers.get('retry-after')).toBe('1');
+    } finally {
+      other.db.exec('COMMIT');
+      await other.close();
+    }
+    expect(await snapshotCounts(h)).toEqual(before);
+    expect((await h.api('POST', `/v1/accounts/${a}/events`, { type: 'content.generated', data: { n: 2 } })).status).toBe(202);
+  }, 20_000);
+});

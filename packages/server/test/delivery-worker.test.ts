@@ -7,6 +7,7 @@ import { DeliveryWorker, PREFETCH_ROUNDS } from '../src/delivery/worker.js';
 import { createMetrics } from '../src/metrics.js';
 import { migrate } from '../src/store/migrate.js';
 import type { Store } from '../src/store/store.js';
+import { SqliteExecutor } from '../src/store/sqlite/sqlite-executor.js';
 import { freshSqlite } from './helpers/db.js';
 import { count } from './helpers/api-kit.js';
 import { createAccount, SECRET_KEY, startHerald, TEST_BACKEND, waitFor, type TestHerald } from './helpers/herald.js';
@@ -90,6 +91,30 @@ describe('delivery worker', () => {
       return l.body.data.length === 20;
     }, 3000);
     expect(rx.received).toHaveLength(20);
+  });
+
+  it.skipIf(TEST_BACKEND === 'postgres')('another process holding the SQLite write lock delays outcomes, but no attempt times out or is sent twice', async () => {
+    const { h, acc } = await herald({ HERALD_DELIVERY_TIMEOUT_MS: '1000' });
+    const rx = await receiver(async (_r, res) => {
+      await sleep(300);
+      res.end('ok');
+    });
+    await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] });
+    for (let i = 0; i < 5; i++) await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { i } });
+    await waitFor(() => rx.received.length === 5, 3000);
+    // The answers come 300 ms later, while another process holds the lock for 1.5 s: the
+    // worker's statements wait for it, the event loop must not.
+    if (h.config.db.kind !== 'sqlite') throw new Error('SQLite only');
+    const other = new SqliteExecutor(h.config.db.path, { synchronous: 'normal' });
+    cleanup.push(() => other.close());
+    other.db.exec('BEGIN IMMEDIATE');
+    await sleep(1500);
+    other.db.exec('COMMIT');
+    await waitFor(async () => (await h.api('GET', `/v1/accounts/${acc}/deliveries?status=succeeded&limit=10`)).body.data.length === 5, 5000);
+    const list = (await h.api('GET', `/v1/accounts/${acc}/deliveries?limit=10`)).body.data as Array<{ attempts: number; duration_ms: number }>;
+    expect(list.map((d) => d.attempts)).toEqual([1, 1, 1, 1, 1]);
+    expect(Math.max(...list.map((d) => d.duration_ms))).toBeLessThan(1000);
+    expect(rx.received).toHaveLength(5);
   });
 
   /** Counts the worker's claims from now on (the worker calls the Store's method on each claim). */

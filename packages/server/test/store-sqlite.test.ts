@@ -11,20 +11,34 @@ import { runStoreConformance } from './store.conformance.js';
 runStoreConformance('sqlite', freshSqlite, { multiProcess: false });
 
 describe('SqliteExecutor', () => {
-  it('a transaction that cannot begin (another process holds the write lock) fails and leaves the executor usable', async () => {
-    const db = await freshSqlite();
+  it("waits for another process's write lock without stopping the event loop, and fails with SQLITE_BUSY past its wait", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-busy-'));
+    const holder = new SqliteExecutor(join(dir, 'h.db'), { synchronous: 'normal' }); // stands in for another process
+    const q = new SqliteExecutor(join(dir, 'h.db'), { synchronous: 'normal', busyWaitMs: 400 });
+    const ticks = { n: 0 };
+    const timer = setInterval(() => ticks.n++, 5);
     try {
-      const holder = await db.open(); // stands in for another process, e.g. `herald migrate`
-      await migrate(holder.q);
-      const s = await db.open();
-      (s.q as SqliteExecutor).db.pragma('busy_timeout = 50'); // fail fast instead of after 5 s
-      (holder.q as SqliteExecutor).db.exec('BEGIN IMMEDIATE');
-      await expect(s.q.tx(async () => 1)).rejects.toThrow(/locked|busy/i);
-      (holder.q as SqliteExecutor).db.exec('COMMIT');
-      await expect(s.q.tx(async () => 2)).resolves.toBe(2);
-      await expect(s.ping()).resolves.toBeUndefined();
+      await migrate(holder);
+      const insert = (name: string) => (t: { run: SqliteExecutor['run'] }) => t.run('INSERT INTO cluster_jobs (name, next_run_at, owner) VALUES (?, 0, NULL)', [name]);
+      // Released after 150 ms, by this same process's event loop: SQLite's own busy wait, which
+      // blocks the loop, could never see it released.
+      holder.db.exec('BEGIN IMMEDIATE');
+      setTimeout(() => holder.db.exec('COMMIT'), 150);
+      await expect(q.tx(async (t) => (await insert('a')(t), 'began'))).resolves.toBe('began');
+      expect(ticks.n).toBeGreaterThan(5); // timers ran while it waited
+      // Held past the wait: SQLITE_BUSY, for a transaction and for a write outside one.
+      holder.db.exec('BEGIN IMMEDIATE');
+      await expect(q.tx(async () => 1)).rejects.toMatchObject({ code: expect.stringMatching(/^SQLITE_BUSY/) });
+      await expect(insert('b')(q)).rejects.toMatchObject({ code: expect.stringMatching(/^SQLITE_BUSY/) });
+      holder.db.exec('COMMIT');
+      // And the executor is usable afterwards.
+      await expect(q.tx(async (t) => (await insert('c')(t), 3))).resolves.toBe(3);
+      expect(await q.all<{ name: string }>('SELECT name FROM cluster_jobs ORDER BY name')).toEqual([{ name: 'a' }, { name: 'c' }]);
     } finally {
-      await db.drop();
+      clearInterval(timer);
+      await q.close();
+      await holder.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

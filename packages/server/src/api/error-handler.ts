@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createError, HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
+import { isDatabaseUnavailable } from '../store/executor.js';
 
 /** Fastify's own error codes, mapped to the registry so every answer has the same shape. */
 const FASTIFY_CODES: Record<string, (e: FastifyError) => HeraldError> = {
@@ -40,7 +41,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     } else {
       // A 5xx tells the caller nothing internal; the log has everything.
       request.log.error({ err: error }, 'request failed');
-      herr = error.statusCode === 503 ? createError('unavailable', 'try again shortly') : createError('internal_error');
+      herr = error.statusCode === 503 || isDatabaseUnavailable(error) ? createError('unavailable', 'try again shortly') : createError('internal_error');
     }
     if (herr.statusCode === 503) void reply.header('retry-after', '1');
     // RFC 9110 §11.6.1: a 401 names the scheme the client should use.

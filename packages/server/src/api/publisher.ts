@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '../store/executor.js';
 import type { ClaimedDelivery, PublishInput, PublishLease, PublishResult, Store } from '../store/store.js';
 
 /** The local worker, when deliveries may be leased to it in the publish transaction. */
@@ -55,7 +56,13 @@ export class Publisher {
           const local = this.local;
           const results = await this.store.publishMany(group.map((g) => g.input), local ? () => local.leaseOffer() : null);
           group.forEach((g, i) => done(g, results[i]!));
-        } catch {
+        } catch (e) {
+          // The database cannot take anything now (locked, unreachable): every event would fail
+          // alike, each after its own wait, so the whole group gets the error at once (503).
+          if (isDatabaseUnavailable(e)) {
+            for (const g of group) g.reject(e);
+            continue;
+          }
           for (const g of group) {
             try {
               const [r] = await this.store.publishMany([g.input]);

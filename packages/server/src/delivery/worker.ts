@@ -4,6 +4,7 @@ import { newId } from '../core/ids.js';
 import { nextStep, parseRetryAfter, type RetryPolicy } from '../core/retry-policy.js';
 import { buildBody, deliveryHeaders, redactHeaders } from '../core/signing.js';
 import type { AttemptRow } from '../core/types.js';
+import { isDatabaseUnavailable } from '../store/executor.js';
 import type { AttemptRecord, ClaimedDelivery, ClaimOptions, Prefetch, PublishLease, Store } from '../store/store.js';
 import type { Metrics } from '../metrics.js';
 import type { Sender, SendResult } from './sender.js';
@@ -600,10 +601,12 @@ export class DeliveryWorker {
       db.wrote += batch.length;
       return [];
     } catch (e) {
-      const up = await this.store.ping().then(
+      // Busy, timed out or unreachable: no record is at fault, and halving the batch would only
+      // wait out the same lock once per half.
+      const up = !isDatabaseUnavailable(e) && (await this.store.ping().then(
         () => true,
         () => false,
-      );
+      ));
       if (!up) {
         db.down = true;
         this.log.error({ err: e, count: batch.length }, 'writing attempt outcomes failed (database unavailable); will retry');

@@ -55,6 +55,23 @@ export interface SqlExecutor {
   close(): Promise<void>;
 }
 
+/** PostgreSQL error codes for a server going away or refusing connections (class 08: connection exception). */
+const PG_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '53300']);
+const NET_UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH']);
+
+/**
+ * The database cannot serve this right now (another process holds SQLite's write lock, the
+ * PostgreSQL server is restarting, unreachable, out of connections, or a statement timed
+ * out), as opposed to refusing the request itself: worth trying again shortly. The API answers
+ * such errors with `503` and `Retry-After` instead of `500`.
+ */
+export function isDatabaseUnavailable(e: unknown): boolean {
+  const code = String((e as { code?: unknown } | null)?.code ?? '');
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('08') || PG_UNAVAILABLE.has(code) || NET_UNAVAILABLE.has(code)) return true;
+  const msg = e instanceof Error ? e.message : '';
+  return msg === 'Query read timeout' || msg.startsWith('timeout exceeded when trying to connect') || msg.startsWith('Connection terminated');
+}
+
 /** The few places where SQLite and PostgreSQL SQL differ. */
 export interface Dialect {
   readonly name: 'sqlite' | 'postgres';

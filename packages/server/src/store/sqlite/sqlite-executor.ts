@@ -27,6 +27,14 @@ export const sqliteDialect: Dialect = {
 
 type Statement = Database.Statement<unknown[]>;
 
+/**
+ * How long, in all, a statement or transaction waits for another process's write lock (a
+ * `herald migrate`, a backup, a script reading the file) before it fails with SQLITE_BUSY.
+ */
+export const BUSY_WAIT_MS = 5000;
+const isBusy = (e: unknown): boolean => String((e as { code?: unknown } | null)?.code ?? '').startsWith('SQLITE_BUSY');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 function bind(params: readonly SqlParam[]): unknown[] {
   // better-sqlite3 refuses booleans; the schema stores them as 0/1 on both backends.
   return params.map((p) => (p === true ? 1 : p === false ? 0 : p));
@@ -52,16 +60,43 @@ export class SqliteExecutor implements SqlExecutor {
    */
   #relaxedNow = false;
 
-  constructor(path: string, opts: { synchronous: 'full' | 'normal' }) {
+  readonly #busyWaitMs: number;
+
+  constructor(path: string, opts: { synchronous: 'full' | 'normal'; busyWaitMs?: number }) {
     this.#synchronous = opts.synchronous;
+    this.#busyWaitMs = opts.busyWaitMs ?? BUSY_WAIT_MS;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${opts.synchronous.toUpperCase()}`);
     this.db.pragma('foreign_keys = ON');
-    // Another process (a `herald migrate`, a test reading the file) may hold the lock briefly.
-    this.db.pragma('busy_timeout = 5000');
+    // Another process may hold the write lock for a while. SQLite's busy_timeout would wait for
+    // it inside the call, with the event loop stopped: every request, timer and attempt of the
+    // process froze, 5 s per statement. #whenFree waits between tries instead.
+    this.db.pragma('busy_timeout = 0');
   }
+
+  /**
+   * Runs `attempt` until it does not fail with SQLITE_BUSY, waiting between tries (1 ms
+   * doubling to 50 ms) without blocking the event loop, for BUSY_WAIT_MS in all. `before`
+   * runs ahead of each try (a statement outside a transaction waits for an open one first).
+   */
+  async #whenFree<T>(attempt: () => T, before?: () => Promise<void>): Promise<T> {
+    const deadline = Date.now() + this.#busyWaitMs;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      await before?.();
+      try {
+        return attempt();
+      } catch (e) {
+        if (!isBusy(e) || Date.now() >= deadline) throw e;
+      }
+      await sleep(delay);
+    }
+  }
+
+  readonly #noOpenTx = async (): Promise<void> => {
+    while (this.#txOpen) await this.#txTail;
+  };
 
   #stmt(sql: string): Statement {
     let s = this.#stmts.get(sql);
@@ -99,15 +134,17 @@ export class SqliteExecutor implements SqlExecutor {
   }
 
   async all<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
-    while (this.#txOpen) await this.#txTail;
-    if (this.#relaxedNow && !this.#stmt(sql).readonly) this.#strict(); // INSERT … RETURNING, say
-    return this.allSync<T>(sql, params);
+    return this.#whenFree(() => {
+      if (this.#relaxedNow && !this.#stmt(sql).readonly) this.#strict(); // INSERT … RETURNING, say
+      return this.allSync<T>(sql, params);
+    }, this.#noOpenTx);
   }
 
   async run(sql: string, params: readonly SqlParam[] = []): Promise<{ changes: number }> {
-    while (this.#txOpen) await this.#txTail;
-    this.#strict();
-    return this.runSync(sql, params);
+    return this.#whenFree(() => {
+      this.#strict();
+      return this.runSync(sql, params);
+    }, this.#noOpenTx);
   }
 
   async tx<T>(fn: (q: SqlExecutor) => Promise<T>, opts?: TxOptions): Promise<T> {
@@ -126,11 +163,12 @@ export class SqliteExecutor implements SqlExecutor {
     };
     try {
       // Inside the try: BEGIN fails with SQLITE_BUSY when another process holds the write lock
-      // past busy_timeout, and the mutex must still be released or this executor hangs forever.
+      // past BUSY_WAIT_MS, and the mutex must still be released or this executor hangs forever.
+      // Once BEGIN IMMEDIATE holds the write lock, nothing inside can be busy.
       // In WAL mode a NORMAL commit skips the fsync; the next FULL commit syncs it too.
       if (opts?.relaxed) this.#relax();
       else this.#strict();
-      this.db.exec('BEGIN IMMEDIATE');
+      await this.#whenFree(() => this.db.exec('BEGIN IMMEDIATE'));
       const out = await fn(inner);
       this.db.exec('COMMIT');
       return out;
@@ -143,10 +181,9 @@ export class SqliteExecutor implements SqlExecutor {
     }
   }
 
+  /** In a transaction of its own: a script retried after SQLITE_BUSY must not run twice in part. */
   async exec(sql: string): Promise<void> {
-    while (this.#txOpen) await this.#txTail;
-    this.#strict();
-    this.db.exec(sql);
+    await this.tx(async (t) => t.exec(sql));
   }
 
   async close(): Promise<void> {
