@@ -4,6 +4,7 @@ import { ConfigError, describeConfig, loadConfig, unknownSettings, type Config }
 import { flagOf } from './config/doc.js';
 import { SETTINGS } from './config/settings.js';
 import { VERSION } from './core/version.js';
+import { within } from './core/within.js';
 import { buildHerald, createLogger } from './app.js';
 import { resolveSecrets } from './bootstrap.js';
 import { migrate, SchemaTooNewError } from './store/migrate.js';
@@ -41,10 +42,10 @@ function fail(e: unknown): never {
 
 /**
  * How much longer than the delivery timeout a shutdown may take before the process just exits:
- * past the grace for in-flight attempts (timeout + 1 s), 5 s of outcome writes and 2 s to close
- * the database connections, with a margin.
+ * past the grace for in-flight attempts (timeout + 1 s), 5 s of outcome writes, 2 s each to
+ * give leases back (twice) and to close the database connections, with a margin.
  */
-const SHUTDOWN_BACKSTOP_EXTRA_MS = 12_000;
+const SHUTDOWN_BACKSTOP_EXTRA_MS = 15_000;
 /** The most the cluster jobs and closing the database may take each during shutdown. */
 const SHUTDOWN_STEP_MS = 2_000;
 
@@ -102,8 +103,9 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
     }
     stopping = true;
     log.info({ signal, role: config.role }, 'shutting down: finishing in-flight deliveries');
-    // Every step below is bounded (attempts by the timeout, outcome writes by 5 s, statements
-    // by the statement timeout); this is the backstop should the database hang anyway.
+    // Every step below is bounded (a stuck claim and in-flight attempts by the grace of timeout
+    // + 1 s, outcome writes by 5 s, giving leases back, the jobs and closing the connections
+    // by 2 s each); this is the backstop should something hang anyway.
     const backstopMs = config.deliveryTimeoutMs + SHUTDOWN_BACKSTOP_EXTRA_MS;
     setTimeout(() => {
       log.error({ after_ms: backstopMs }, 'shutdown did not finish in time; exiting without it (unfinished deliveries are sent again when their leases run out)');
@@ -111,8 +113,9 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
     }, backstopMs).unref();
     // A job's statement or a connection stuck on an unresponsive database must not hold the
     // exit: what they leave (a job run, a lease) is picked up again by the cluster.
-    const bounded = (p: Promise<unknown>, what: string): Promise<unknown> =>
-      Promise.race([p, new Promise((r) => setTimeout(r, SHUTDOWN_STEP_MS)).then(() => log.warn({ what }, 'did not finish in time during shutdown; going on'))]);
+    const bounded = async (p: Promise<unknown>, what: string): Promise<void> => {
+      if (!(await within(p, SHUTDOWN_STEP_MS))) log.warn({ what }, 'did not finish in time during shutdown; going on');
+    };
     try {
       await Promise.all([bounded(jobs.stop(), 'cluster jobs'), herald.close()]);
       await bounded(store.close(), 'database connections');

@@ -80,6 +80,30 @@ if (admin) {
       }
     });
 
+    it('a statement stuck behind a lock is cancelled by the server at the statement timeout, and commits nothing later', async () => {
+      const q = await PostgresExecutor.connect(db.url, { poolSize: 2, statementTimeoutMs: 300 });
+      const locker = new pg.Client({ connectionString: db.url });
+      await locker.connect();
+      try {
+        await migrate(q);
+        await locker.query('BEGIN');
+        await locker.query('LOCK TABLE cluster_jobs IN ACCESS EXCLUSIVE MODE');
+        const insert = "INSERT INTO cluster_jobs (name, next_run_at, owner) VALUES ('stuck', 0, NULL)";
+        await expect(q.run(insert)).rejects.toMatchObject({ code: '57014' });
+        await expect(q.tx(async (t) => t.run(insert))).rejects.toMatchObject({ code: '57014' });
+        await locker.query('COMMIT');
+        // Nothing of it is left running, and nothing of it landed once the lock was gone.
+        const { rows } = await locker.query("SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'INSERT INTO cluster_jobs%' AND state = 'active'");
+        expect(rows[0].n).toBe(0);
+        expect(await q.all("SELECT name FROM cluster_jobs WHERE name = 'stuck'")).toEqual([]);
+        // Migrations are exempt: the migration transaction may run as long as it needs.
+        await expect(q.tx(async (t) => t.all('SELECT pg_sleep(0.5) AS s'), { lock: 'migrate' })).resolves.toHaveLength(1);
+      } finally {
+        await locker.end();
+        await q.close();
+      }
+    });
+
     it('retention leaves a delivery that is redelivered while it runs', async () => {
       const s = await open(true);
       const day = 86_400_000;

@@ -14,7 +14,7 @@ describe('SqliteExecutor', () => {
   it("waits for another process's write lock without stopping the event loop, and fails with SQLITE_BUSY past its wait", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'herald-busy-'));
     const holder = new SqliteExecutor(join(dir, 'h.db'), { synchronous: 'normal' }); // stands in for another process
-    const q = new SqliteExecutor(join(dir, 'h.db'), { synchronous: 'normal', busyWaitMs: 400 });
+    const q = new SqliteExecutor(join(dir, 'h.db'), { synchronous: 'normal', busyWaitMs: 2000 });
     const ticks = { n: 0 };
     const timer = setInterval(() => ticks.n++, 5);
     try {
@@ -30,6 +30,14 @@ describe('SqliteExecutor', () => {
       holder.db.exec('BEGIN IMMEDIATE');
       await expect(q.tx(async () => 1)).rejects.toMatchObject({ code: expect.stringMatching(/^SQLITE_BUSY/) });
       await expect(insert('b')(q)).rejects.toMatchObject({ code: expect.stringMatching(/^SQLITE_BUSY/) });
+      // Transactions queued behind one that waits share its wait instead of each waiting as
+      // long again, and a read (WAL lets it through) is not held up by them.
+      const ended: number[] = [];
+      const queued = [1, 2, 3].map(() => q.tx(async () => 0).catch(() => void ended.push(Date.now())));
+      await expect(q.all('SELECT COUNT(*) AS n FROM cluster_jobs')).resolves.toEqual([{ n: 1 }]);
+      expect(ended).toHaveLength(0); // the read came back while all three still waited
+      await Promise.all(queued);
+      expect(Math.max(...ended) - Math.min(...ended)).toBeLessThan(1000); // not 2 s apart each
       holder.db.exec('COMMIT');
       // And the executor is usable afterwards.
       await expect(q.tx(async (t) => (await insert('c')(t), 3))).resolves.toBe(3);

@@ -4,6 +4,7 @@ import { newId } from '../core/ids.js';
 import { nextStep, parseRetryAfter, type RetryPolicy } from '../core/retry-policy.js';
 import { buildBody, deliveryHeaders, redactHeaders } from '../core/signing.js';
 import type { AttemptRow } from '../core/types.js';
+import { within } from '../core/within.js';
 import { isDatabaseUnavailable } from '../store/executor.js';
 import type { AttemptRecord, ClaimedDelivery, ClaimOptions, Prefetch, PublishLease, Store } from '../store/store.js';
 import type { Metrics } from '../metrics.js';
@@ -73,7 +74,8 @@ const WRITE_RETRY_MS = 500;
  */
 const MAX_WRITE_TRIES = 3;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+/** The most giving leases back may take during a stop, each time (a database that does not answer). */
+const STOP_STEP_MS = 2000;
 
 /** What one flush of outcomes did: outcomes written, and records refused on their own. */
 type WriteRound = { down: boolean; wrote: number; refused: Array<{ r: AttemptRecord; err: unknown }> };
@@ -656,16 +658,12 @@ export class DeliveryWorker {
     this.#running = false;
     this.#wake?.();
     // The loop ends after its current claim. A claim stuck on an unresponsive database (which
-    // the statement timeout ends later) must not hold the shutdown past the grace period.
-    await Promise.race([this.#loop, sleep(graceMs)]);
+    // the statement timeout ends later) must not hold the shutdown past the grace period; what
+    // it claims after that is given back when it returns.
+    if (!(await within(this.#loop ?? Promise.resolve(), graceMs))) void this.#loop?.then(() => this.#giveBackHeld());
     // Held deliveries never started (#startHeld stops with the worker): they go back now, not
     // after the grace period, which an orchestrator may cut short with a SIGKILL.
-    const held = [...this.#endpoints.values()].flatMap((e) => e.held.splice(0).map((h) => h.d));
-    for (const d of held) {
-      this.#inFlight.delete(d.id);
-      if (d.attempts > 0) this.#retriesInFlight--;
-    }
-    if (held.length) await this.store.releaseLeases(held.map((d) => d.id), this.owner).catch(() => {});
+    await within(this.#giveBackHeld(), STOP_STEP_MS);
     const deadline = Date.now() + graceMs;
     while (this.#inFlight.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const abandoned = [...this.#inFlight];
@@ -673,10 +671,20 @@ export class DeliveryWorker {
     // deliveries are sent again (at-least-once), so shutdown never hangs on a dead database.
     const writeDeadline = Date.now() + 5000;
     while ((this.#unwritten.length || this.#writing) && Date.now() < writeDeadline) {
-      await Promise.race([this.#flush(), sleep(writeDeadline - Date.now())]);
+      await within(this.#flush(), writeDeadline - Date.now());
     }
     this.#stopped = true;
     if (this.#writeTimer) clearTimeout(this.#writeTimer);
-    if (abandoned.length) await this.store.releaseLeases(abandoned, this.owner).catch(() => {});
+    if (abandoned.length) await within(this.store.releaseLeases(abandoned, this.owner).catch(() => {}), STOP_STEP_MS);
+  }
+
+  /** Gives back the leases of deliveries held but never started. */
+  async #giveBackHeld(): Promise<void> {
+    const held = [...this.#endpoints.values()].flatMap((e) => e.held.splice(0).map((h) => h.d));
+    for (const d of held) {
+      this.#inFlight.delete(d.id);
+      if (d.attempts > 0) this.#retriesInFlight--;
+    }
+    if (held.length) await this.store.releaseLeases(held.map((d) => d.id), this.owner).catch(() => {});
   }
 }

@@ -56,7 +56,8 @@ export interface SqlExecutor {
 }
 
 /** PostgreSQL error codes for a server going away or refusing connections (class 08: connection exception). */
-const PG_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '53300']);
+// 57014: cancelled, here by statement_timeout (nothing it did is kept).
+const PG_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '53300', '57014']);
 const NET_UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH']);
 
 /**
@@ -96,8 +97,8 @@ export interface Dialect {
   readonly skipLocked: string;
   /**
    * Appended to a SELECT whose rows must stay locked until the transaction ends, so that
-   * transactions doing the same wait their turn (PostgreSQL). SQLite: nothing, since its write
-   * transactions run one at a time anyway.
+   * transactions doing the same, or updating them, wait their turn (PostgreSQL: FOR NO KEY
+   * UPDATE). SQLite: nothing, since its write transactions run one at a time anyway.
    */
   readonly forUpdate: string;
   /**
@@ -151,14 +152,17 @@ const valuesCache = new Map<string, string>();
  * Multi-row `INSERT … VALUES (…), (…)` for rows that carry payloads: every value is its own
  * parameter, sent as is. Rows per statement come from the dialect (Dialect.valuesRows).
  */
-export async function insertValues(q: SqlExecutor, table: string, columns: readonly Column[], rows: readonly (readonly SqlParam[])[]): Promise<void> {
+export async function insertValues(
+  q: SqlExecutor, table: string, columns: readonly Column[], rows: readonly (readonly SqlParam[])[], opts?: { skipExisting?: boolean },
+): Promise<void> {
   const names = columns.map(([c]) => c).join(',');
+  const tail = opts?.skipExisting ? ' ON CONFLICT DO NOTHING' : '';
   await inChunks(rows, q.dialect.valuesRows(columns.length), async (part) => {
-    const key = `${table}|${names}|${part.length}`;
+    const key = `${table}|${names}|${part.length}${tail}`;
     let sql = valuesCache.get(key);
     if (!sql) {
       const one = `(${columns.map(() => '?').join(',')})`;
-      sql = `INSERT INTO ${table} (${names}) VALUES ${Array(part.length).fill(one).join(',')}`;
+      sql = `INSERT INTO ${table} (${names}) VALUES ${Array(part.length).fill(one).join(',')}${tail}`;
       valuesCache.set(key, sql);
     }
     await q.run(sql, part.flat());

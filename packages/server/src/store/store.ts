@@ -970,6 +970,10 @@ export class Store {
     });
   }
 
+  /**
+   * Attempt rows are written once: an outcome batch written again after a commit whose answer
+   * was lost (a timeout, a dropped connection) finds its rows there and goes on.
+   */
   async #insertAttempts(t: SqlExecutor, attempts: readonly AttemptRow[]): Promise<void> {
     await insertValues(
       t,
@@ -979,6 +983,7 @@ export class Store {
         a.id, a.deliveryId, a.attemptNo, a.startedAt, a.durationMs, a.statusCode, a.success ? 1 : 0, a.errorKind, textN(a.errorMessage),
         JSON.stringify(a.requestHeaders), a.responseHeaders ? JSON.stringify(a.responseHeaders) : null, textN(a.responseBody), a.responseTruncated ? 1 : 0,
       ]),
+      { skipExisting: true },
     );
   }
 

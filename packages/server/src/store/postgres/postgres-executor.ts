@@ -24,7 +24,8 @@ export const postgresDialect: Dialect = {
   valuesRows: (columns) => Math.max(1, Math.min(256, Math.floor(4000 / columns))),
   lateral: true,
   skipLocked: ' FOR UPDATE SKIP LOCKED',
-  forUpdate: ' FOR UPDATE',
+  // Not FOR UPDATE, which would also block the foreign-key checks of inserts referencing the row.
+  forUpdate: ' FOR NO KEY UPDATE',
   // Queued by PostgreSQL and delivered when (and only if) the transaction commits.
   notify: (channel, payload) => {
     if (!/^[a-z_]*$/.test(payload)) throw new Error(`notify: payload must be a plain word, not ${payload}`);
@@ -43,7 +44,7 @@ const LOCK_KEYS: Record<TxLock, number> = { migrate: 72_541_001, claim: 72_541_0
  * worker of the cluster, so each round trip taken while holding it costs cluster throughput.
  */
 const BEGIN_LOCKED: Record<TxLock, string> = {
-  migrate: `BEGIN; SELECT pg_advisory_xact_lock(${LOCK_KEYS.migrate})`,
+  migrate: `BEGIN; SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock(${LOCK_KEYS.migrate})`,
   claim: `BEGIN; SELECT pg_advisory_xact_lock(${LOCK_KEYS.claim})`,
 };
 
@@ -65,14 +66,20 @@ function toPg(sql: string): string {
 type Queryable = pg.Pool | pg.PoolClient;
 
 /**
- * The longest any one statement may take before this process gives up on it (the driver's
- * `query_timeout`), so that a connection that went silent (a failover, a NAT that dropped its
- * state, a network partition: no FIN, no RST) fails the work on it instead of wedging the
- * worker, a request or a shutdown for ever. Herald's statements take milliseconds; a claim
- * waiting for the cluster-wide claim lock, seconds at worst. Migrations (`exec`, and the wait
- * for another process's migration lock) have no limit: building an index can take minutes.
+ * The longest any one statement may run. PostgreSQL itself cancels it then (the session's
+ * `statement_timeout`), so a statement stuck behind a lock neither commits later, after the
+ * caller was told it failed, nor keeps its session busy. Herald's statements take
+ * milliseconds; a claim waiting for the cluster-wide claim lock, seconds at worst. The
+ * migration transaction has no limit: building an index can take minutes.
  */
 export const STATEMENT_TIMEOUT_MS = 30_000; // PostgresExecutor.connect's statementTimeoutMs
+/**
+ * This process stops waiting a little later than the server would have cancelled the statement
+ * (the driver's `query_timeout`): that only happens when the connection went silent (a
+ * failover, a NAT that dropped its state: no FIN, no RST), and the work on it then fails
+ * instead of wedging the worker, a request or a shutdown for ever.
+ */
+const silentConnectionMs = (statementTimeoutMs: number): number => statementTimeoutMs + Math.min(5000, statementTimeoutMs);
 /** How long to wait for a connection, new or from the busy pool, before failing the work. */
 const CONNECT_TIMEOUT_MS = 10_000;
 /** The driver reads `query_timeout` from a query's config too; its types do not list it. */
@@ -94,7 +101,7 @@ const STAR = /\b(?:SELECT|RETURNING)\s+\*|\w\.\*/i;
 function query(sql: string, params: readonly SqlParam[], self: PostgresExecutor): TimedQuery {
   const text = toPg(sql);
   const values = bind(params);
-  const base: TimedQuery = { text, values, query_timeout: self.statementTimeoutMs };
+  const base: TimedQuery = { text, values, query_timeout: silentConnectionMs(self.statementTimeoutMs) };
   if (!self.preparedStatements || !values.length) return base;
   let name = statementNames.get(text);
   if (name === undefined) {
@@ -106,7 +113,7 @@ function query(sql: string, params: readonly SqlParam[], self: PostgresExecutor)
 
 /** A statement of a transaction's frame, with the statement timeout unless it waits for the migration lock. */
 function timed(self: PostgresExecutor, text: string, lock?: TxLock, values?: unknown[]): TimedQuery {
-  return lock === 'migrate' ? { text, values } : { text, values, query_timeout: self.statementTimeoutMs };
+  return lock === 'migrate' ? { text, values } : { text, values, query_timeout: silentConnectionMs(self.statementTimeoutMs) };
 }
 const isReadTimeout = (e: unknown): boolean => e instanceof Error && e.message === 'Query read timeout';
 
@@ -264,8 +271,10 @@ export class PostgresExecutor implements SqlExecutor {
 
   /** Connection string options (sslmode, sslrootcert, …) pass through to the driver unchanged. */
   static async connect(url: string, opts: { poolSize: number; preparedStatements?: boolean; statementTimeoutMs?: number }): Promise<PostgresExecutor> {
+    const statementTimeoutMs = opts.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS;
     const pool = new pg.Pool({
       connectionString: url, max: opts.poolSize, connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      statement_timeout: statementTimeoutMs,
       // TCP keepalive on every connection: keeps idle ones through NAT timeouts, and lets the
       // kernel notice a peer that vanished.
       keepAlive: true, keepAliveInitialDelayMillis: 10_000,
@@ -274,7 +283,7 @@ export class PostgresExecutor implements SqlExecutor {
     pool.on('error', () => {});
     const c = await pool.connect();
     c.release();
-    return new PostgresExecutor(pool, url, opts.preparedStatements ?? true, opts.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS);
+    return new PostgresExecutor(pool, url, opts.preparedStatements ?? true, statementTimeoutMs);
   }
 
   all<T>(sql: string, params?: readonly SqlParam[]): Promise<T[]> {

@@ -78,13 +78,14 @@ export class SqliteExecutor implements SqlExecutor {
 
   /**
    * Runs `attempt` until it does not fail with SQLITE_BUSY, waiting between tries (1 ms
-   * doubling to 50 ms) without blocking the event loop, for BUSY_WAIT_MS in all. `before`
-   * runs ahead of each try (a statement outside a transaction waits for an open one first).
+   * doubling to 50 ms) without blocking the event loop, until `deadline` (BUSY_WAIT_MS from
+   * now by default); it always tries at least once. A statement outside a transaction
+   * (`outside`) first waits for an open one to end, and runs in the same synchronous step as
+   * that check, so that no transaction can open in between and take it in.
    */
-  async #whenFree<T>(attempt: () => T, before?: () => Promise<void>): Promise<T> {
-    const deadline = Date.now() + this.#busyWaitMs;
+  async #whenFree<T>(attempt: () => T, outside: boolean, deadline = Date.now() + this.#busyWaitMs): Promise<T> {
     for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-      await before?.();
+      if (outside) while (this.#txOpen) await this.#txTail;
       try {
         return attempt();
       } catch (e) {
@@ -94,9 +95,7 @@ export class SqliteExecutor implements SqlExecutor {
     }
   }
 
-  readonly #noOpenTx = async (): Promise<void> => {
-    while (this.#txOpen) await this.#txTail;
-  };
+
 
   #stmt(sql: string): Statement {
     let s = this.#stmts.get(sql);
@@ -137,22 +136,24 @@ export class SqliteExecutor implements SqlExecutor {
     return this.#whenFree(() => {
       if (this.#relaxedNow && !this.#stmt(sql).readonly) this.#strict(); // INSERT … RETURNING, say
       return this.allSync<T>(sql, params);
-    }, this.#noOpenTx);
+    }, true);
   }
 
   async run(sql: string, params: readonly SqlParam[] = []): Promise<{ changes: number }> {
     return this.#whenFree(() => {
       this.#strict();
       return this.runSync(sql, params);
-    }, this.#noOpenTx);
+    }, true);
   }
 
   async tx<T>(fn: (q: SqlExecutor) => Promise<T>, opts?: TxOptions): Promise<T> {
+    // The wait for another process's lock counts from here: transactions queued behind one
+    // that waits for it must not each wait as long again.
+    const deadline = Date.now() + this.#busyWaitMs;
     const prev = this.#txTail;
     let release!: () => void;
     this.#txTail = new Promise<void>((r) => (release = r));
     await prev;
-    this.#txOpen = true;
     const inner: SqlExecutor = {
       dialect: this.dialect,
       all: async <R>(sql: string, params?: readonly SqlParam[]) => this.allSync<R>(sql, params),
@@ -163,12 +164,18 @@ export class SqliteExecutor implements SqlExecutor {
     };
     try {
       // Inside the try: BEGIN fails with SQLITE_BUSY when another process holds the write lock
-      // past BUSY_WAIT_MS, and the mutex must still be released or this executor hangs forever.
-      // Once BEGIN IMMEDIATE holds the write lock, nothing inside can be busy.
+      // past the deadline, and the mutex must still be released or this executor hangs forever.
+      // Until BEGIN succeeds the transaction is not open: statements outside it (reads, which
+      // WAL lets through) go on meanwhile. Once BEGIN IMMEDIATE holds the write lock, nothing
+      // inside can be busy. The durability pragma and the open flag go with BEGIN, in the same
+      // synchronous step: no statement from outside may run in between, or inside.
       // In WAL mode a NORMAL commit skips the fsync; the next FULL commit syncs it too.
-      if (opts?.relaxed) this.#relax();
-      else this.#strict();
-      await this.#whenFree(() => this.db.exec('BEGIN IMMEDIATE'));
+      await this.#whenFree(() => {
+        if (opts?.relaxed) this.#relax();
+        else this.#strict();
+        this.db.exec('BEGIN IMMEDIATE');
+        this.#txOpen = true;
+      }, false, deadline);
       const out = await fn(inner);
       this.db.exec('COMMIT');
       return out;
