@@ -729,6 +729,18 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         await expect(store.recordAttempts([])).resolves.toBeUndefined();
       });
 
+      it('an outcome batch written again (its commit answer was lost) goes through and adds nothing', async () => {
+        const a = await acct();
+        await hook(a.id);
+        await publish(a.id);
+        const [c] = await claim({ owner: 'A' });
+        const r = record(c!, 'A', 'succeeded');
+        await store.recordAttempts([r], T0 + 400);
+        await expect(store.recordAttempts([r], T0 + 500)).resolves.toBeUndefined();
+        expect((await store.getDelivery(a.id, c!.id))!.attempts).toEqual([r.attempt]);
+        expect(await delivery(a.id, c!.id)).toMatchObject({ status: 'succeeded', attempts: 1, updatedAt: T0 + 400 });
+      });
+
       it('a record from an owner that lost its lease does not overwrite the delivery', async () => {
         const a = await acct();
         await hook(a.id);
