@@ -17,6 +17,7 @@ import { bearerPrincipal } from './api/auth.js';
 import type { AppContext } from './api/context.js';
 import { frameworkErrors, installErrorHandling } from './api/error-handler.js';
 import { installNulGuard } from './api/nul-guard.js';
+import { within } from './core/within.js';
 import { installJsonParser } from './api/json-body.js';
 import { AccountCache } from './api/account-cache.js';
 import { EventTypeCache } from './api/event-type-cache.js';
@@ -198,7 +199,9 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
       closed = true;
       draining = true;
       unlisten?.();
-      await app.close();
+      // Requests waiting on an unresponsive database must not hold the shutdown: they end when
+      // their statements time out, or with the process.
+      await within(app.close(), config.deliveryTimeoutMs + 1000);
       // In-flight attempts are bounded by the timeout; give them that long plus a second.
       await worker?.stop(config.deliveryTimeoutMs + 1000);
       await sender.close();

@@ -41,9 +41,10 @@ function fail(e: unknown): never {
 }
 
 /**
- * How much longer than the delivery timeout a shutdown may take before the process just exits:
- * past the grace for in-flight attempts (timeout + 1 s), 5 s of outcome writes, 2 s each to
- * give leases back (twice) and to close the database connections, with a margin.
+ * How much longer than twice the delivery timeout a shutdown may take before the process just
+ * exits: past the requests being answered (timeout + 1 s), the grace for a stuck claim and
+ * in-flight attempts (timeout + 1 s), 5 s of outcome writes, 2 s each to give leases back
+ * (twice) and to close the database connections, with a margin.
  */
 const SHUTDOWN_BACKSTOP_EXTRA_MS = 15_000;
 /** The most the cluster jobs and closing the database may take each during shutdown. */
@@ -103,10 +104,11 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
     }
     stopping = true;
     log.info({ signal, role: config.role }, 'shutting down: finishing in-flight deliveries');
-    // Every step below is bounded (a stuck claim and in-flight attempts by the grace of timeout
-    // + 1 s, outcome writes by 5 s, giving leases back, the jobs and closing the connections
-    // by 2 s each); this is the backstop should something hang anyway.
-    const backstopMs = config.deliveryTimeoutMs + SHUTDOWN_BACKSTOP_EXTRA_MS;
+    // Every step below is bounded (requests being answered, then a stuck claim and in-flight
+    // attempts, by a grace of timeout + 1 s each; outcome writes by 5 s; giving leases back, the
+    // jobs and closing the connections by 2 s each); this is the backstop should something hang
+    // anyway.
+    const backstopMs = 2 * config.deliveryTimeoutMs + SHUTDOWN_BACKSTOP_EXTRA_MS;
     setTimeout(() => {
       log.error({ after_ms: backstopMs }, 'shutdown did not finish in time; exiting without it (unfinished deliveries are sent again when their leases run out)');
       process.exit(1);

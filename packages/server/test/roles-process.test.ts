@@ -137,7 +137,7 @@ await describePostgres('roles as separate processes on PostgreSQL', (admin) => {
       worker.kill('SIGTERM');
       const exited = await worker.exited;
       // The claim waits no longer than the grace (delivery timeout + 1 s), closing the
-      // connections 2 s, and room for a loaded machine; the backstop (timeout + 15 s) is not
+      // connections 2 s, and room for a loaded machine; the backstop (2 × timeout + 15 s) is not
       // what ended it, or the exit code would be 1.
       const took = Date.now() - t0;
       expect(took).toBeLessThan(9000);

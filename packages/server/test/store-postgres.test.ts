@@ -96,8 +96,19 @@ if (admin) {
         const { rows } = await locker.query("SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'INSERT INTO cluster_jobs%' AND state = 'active'");
         expect(rows[0].n).toBe(0);
         expect(await q.all("SELECT name FROM cluster_jobs WHERE name = 'stuck'")).toEqual([]);
-        // Migrations are exempt: the migration transaction may run as long as it needs.
-        await expect(q.tx(async (t) => t.all('SELECT pg_sleep(0.5) AS s'), { lock: 'migrate' })).resolves.toHaveLength(1);
+        // A transaction whose client stops talking mid-way is ended by the server, its locks
+        // (the cluster-wide claim lock, say) given back.
+        await expect(q.tx(async (t) => {
+          await t.all('SELECT 1 AS one');
+          await new Promise((r) => setTimeout(r, 1000)); // idle inside the transaction
+          await t.all('SELECT 2 AS two');
+        }, { lock: 'claim' })).rejects.toThrow();
+        await expect(q.tx(async (t) => t.all('SELECT 3 AS three'), { lock: 'claim' })).resolves.toEqual([{ three: 3 }]);
+        // Migrations are exempt: the migration transaction may wait and run as long as it needs.
+        await expect(q.tx(async (t) => {
+          await t.exec('SELECT pg_sleep(0.5)');
+          await new Promise((r) => setTimeout(r, 500));
+        }, { lock: 'migrate' })).resolves.toBeUndefined();
       } finally {
         await locker.end();
         await q.close();

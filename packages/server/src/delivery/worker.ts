@@ -383,7 +383,8 @@ export class DeliveryWorker {
     let retryAsked = false;
     const retryNow = Date.now();
     const ownRetryDue = this.#dueTimes.some((t) => t <= retryNow);
-    if (retryFree > 0 && (retryNow >= this.#retryLaneQuietUntil || ownRetryDue)) {
+    // Not once the worker is stopping: the first lane's claim may have come back late.
+    if (this.#running && retryFree > 0 && (retryNow >= this.#retryLaneQuietUntil || ownRetryDue)) {
       retryAsked = true;
       this.#dueTimes = this.#dueTimes.filter((t) => t > retryNow); // looked for now
       const retryLimit = Math.min(retryFree, CLAIM_BATCH);
@@ -657,6 +658,8 @@ export class DeliveryWorker {
   async stop(graceMs: number): Promise<void> {
     this.#running = false;
     this.#wake?.();
+    // One grace for both waits below: a claim stuck on the database and attempts in flight.
+    const deadline = Date.now() + graceMs;
     // The loop ends after its current claim. A claim stuck on an unresponsive database (which
     // the statement timeout ends later) must not hold the shutdown past the grace period; what
     // it claims after that is given back when it returns.
@@ -664,7 +667,6 @@ export class DeliveryWorker {
     // Held deliveries never started (#startHeld stops with the worker): they go back now, not
     // after the grace period, which an orchestrator may cut short with a SIGKILL.
     await within(this.#giveBackHeld(), STOP_STEP_MS);
-    const deadline = Date.now() + graceMs;
     while (this.#inFlight.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const abandoned = [...this.#inFlight];
     // Outcomes not written by then are lost to this process only: their leases run out and the

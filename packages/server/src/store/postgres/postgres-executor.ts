@@ -40,13 +40,22 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 /** Advisory lock keys (arbitrary constants, one per TxLock), held for one transaction. */
 const LOCK_KEYS: Record<TxLock, number> = { migrate: 72_541_001, claim: 72_541_002 };
 /**
- * BEGIN and the lock in one simple-protocol round trip: the claim lock serialises every
- * worker of the cluster, so each round trip taken while holding it costs cluster throughput.
+ * A transaction's opening, in one simple-protocol round trip (the claim lock serialises every
+ * worker of the cluster, so each round trip taken while holding it costs cluster throughput):
+ * BEGIN; the limits, as SET LOCAL so that they hold behind a transaction-mode pooler too and
+ * never outlive the transaction; the lock, whose wait they bound; the commit mode. The limits:
+ * statement_timeout (see STATEMENT_TIMEOUT_MS), and idle_in_transaction_session_timeout, so
+ * that a session whose client vanished mid-transaction (a dropped connection) gives its locks
+ * back, the cluster-wide claim lock among them, instead of holding them until TCP notices.
+ * The migration transaction has neither limit.
  */
-const BEGIN_LOCKED: Record<TxLock, string> = {
-  migrate: `BEGIN; SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock(${LOCK_KEYS.migrate})`,
-  claim: `BEGIN; SELECT pg_advisory_xact_lock(${LOCK_KEYS.claim})`,
-};
+function beginSql(statementTimeoutMs: number, opts?: TxOptions): string {
+  const ms = opts?.lock === 'migrate' ? 0 : statementTimeoutMs;
+  const parts = ['BEGIN', `SET LOCAL statement_timeout = ${ms}`, `SET LOCAL idle_in_transaction_session_timeout = ${ms}`];
+  if (opts?.lock) parts.push(`SELECT pg_advisory_xact_lock(${LOCK_KEYS[opts.lock]})`);
+  if (opts?.relaxed) parts.push('SET LOCAL synchronous_commit = off');
+  return parts.join('; ');
+}
 
 const placeholderCache = new Map<string, string>();
 /**
@@ -274,16 +283,21 @@ export class PostgresExecutor implements SqlExecutor {
     const statementTimeoutMs = opts.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS;
     const pool = new pg.Pool({
       connectionString: url, max: opts.poolSize, connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-      statement_timeout: statementTimeoutMs,
       // TCP keepalive on every connection: keeps idle ones through NAT timeouts, and lets the
       // kernel notice a peer that vanished.
       keepAlive: true, keepAliveInitialDelayMillis: 10_000,
     });
     // An idle client that errors (server restart) must not crash the process; the pool replaces it.
     pool.on('error', () => {});
+    // The statement limit for statements outside a transaction too. Set after connecting rather
+    // than as a startup parameter, which PgBouncer refuses. Not behind a transaction-mode pooler
+    // (prepared statements off), where a session SET would stay on a server connection other
+    // clients share: there, give the database role the limit (`ALTER ROLE … SET statement_timeout`).
+    const preparedStatements = opts.preparedStatements ?? true;
+    if (preparedStatements) pool.on('connect', (c) => void c.query(`SET statement_timeout = ${statementTimeoutMs}`).catch(() => {}));
     const c = await pool.connect();
     c.release();
-    return new PostgresExecutor(pool, url, opts.preparedStatements ?? true, statementTimeoutMs);
+    return new PostgresExecutor(pool, url, preparedStatements, statementTimeoutMs);
   }
 
   all<T>(sql: string, params?: readonly SqlParam[]): Promise<T[]> {
@@ -309,9 +323,7 @@ export class PostgresExecutor implements SqlExecutor {
     };
     c.on('error', onError);
     try {
-      // One round trip: BEGIN, the lock and the commit mode travel together.
-      const begin = opts?.lock ? BEGIN_LOCKED[opts.lock] : 'BEGIN';
-      await c.query(timed(this, opts?.relaxed ? `${begin}; SET LOCAL synchronous_commit = off` : begin, opts?.lock));
+      await c.query(timed(this, beginSql(this.statementTimeoutMs, opts), opts?.lock));
       const out = await fn(executorOn(c, this));
       await c.query(timed(this, 'COMMIT'));
       return out;
