@@ -13,15 +13,9 @@ import { createError } from '../core/errors.js';
  */
 const NOT_WALKED: ReadonlySet<string> = new Set(['data', 'schema', 'headers']);
 
-function hasNul(value: unknown, skipTop: ReadonlySet<string> | null): boolean {
-  // Iterative: a body's depth is the client's to choose.
-  const stack: unknown[] = [];
-  if (value !== null && typeof value === 'object' && !Array.isArray(value) && skipTop) {
-    for (const [k, v] of Object.entries(value)) {
-      if (k.includes('\0')) return true;
-      if (!skipTop.has(k)) stack.push(v);
-    }
-  } else stack.push(value);
+/** A NUL in any string or key of `value`, however deep (iterative: a body's depth is the client's to choose). */
+function hasNul(value: unknown): boolean {
+  const stack: unknown[] = [value];
   while (stack.length) {
     const v = stack.pop();
     if (typeof v === 'string') {
@@ -38,11 +32,17 @@ function hasNul(value: unknown, skipTop: ReadonlySet<string> | null): boolean {
   return false;
 }
 
+/** A body's top-level members, but those NOT_WALKED (their keys are still looked at). */
+const walked = (body: unknown): unknown =>
+  body !== null && typeof body === 'object' && !Array.isArray(body)
+    ? Object.entries(body).map(([k, v]) => (NOT_WALKED.has(k) ? k : [k, v]))
+    : body;
+
 export function installNulGuard(app: FastifyInstance): void {
   app.addHook('onRequest', async (req) => {
-    if (hasNul(req.params, null) || hasNul(req.query, null)) throw createError('invalid_request', 'the path and the query string must not contain NUL characters');
+    if (hasNul(req.params) || hasNul(req.query)) throw createError('invalid_request', 'the path and the query string must not contain NUL characters');
   });
   app.addHook('preHandler', async (req) => {
-    if (req.body !== undefined && hasNul(req.body, NOT_WALKED)) throw createError('invalid_request', 'text in the body must not contain NUL characters');
+    if (req.body !== undefined && hasNul(walked(req.body))) throw createError('invalid_request', 'text in the body must not contain NUL characters');
   });
 }

@@ -677,7 +677,7 @@ export class DeliveryWorker {
     }
     this.#stopped = true;
     if (this.#writeTimer) clearTimeout(this.#writeTimer);
-    if (abandoned.length) await within(this.store.releaseLeases(abandoned, this.owner).catch(() => {}), STOP_STEP_MS);
+    if (abandoned.length) await within(this.store.releaseLeases(abandoned, this.owner), STOP_STEP_MS);
   }
 
   /** Gives back the leases of deliveries held but never started. */

@@ -1026,23 +1026,22 @@ export class Store {
     const d = this.q.dialect;
     for (;;) {
       if (stop()) return { deliveries, events };
-      // A delivery's id begins with its created_at (newId), so the primary key finds them.
-      const ids = await this.q.all<{ id: string }>("SELECT id FROM deliveries WHERE id < ? AND status <> 'pending' LIMIT ?", [idFloor('dlv', cutoff), chunk]);
-      if (!ids.length) break;
-      deliveries += await this.q.tx(async (t) => {
-        // Again, under a row lock: a delivery redelivered since the look-up above is pending
-        // now and stays (a redelivery that commits meanwhile waits for this transaction).
-        const gone = await t.all<{ id: string }>(
-          `SELECT id FROM deliveries WHERE ${d.inList('id')} AND status <> 'pending'${d.forUpdate}`,
-          [d.listParam(ids.map((r) => r.id))],
+      const gone = await this.q.tx(async (t) => {
+        // A delivery's id begins with its created_at (newId), so the primary key finds them.
+        // Under a row lock: a redelivery that commits meanwhile waits for this transaction, and
+        // one that committed before is pending and not picked.
+        const ids = await t.all<{ id: string }>(
+          `SELECT id FROM deliveries WHERE id < ? AND status <> 'pending' LIMIT ?${d.forUpdate}`,
+          [idFloor('dlv', cutoff), chunk],
         );
-        if (!gone.length) return 0;
-        const list = d.listParam(gone.map((r) => r.id));
+        if (!ids.length) return 0;
+        const list = d.listParam(ids.map((r) => r.id));
         await t.run(`DELETE FROM attempts WHERE ${d.inList('delivery_id')}`, [list]);
         await t.run(`DELETE FROM deliveries WHERE ${d.inList('id')}`, [list]);
-        return gone.length;
+        return ids.length;
       });
-      if (ids.length < chunk) break;
+      deliveries += gone;
+      if (gone < chunk) break;
     }
     for (;;) {
       if (stop()) return { deliveries, events };

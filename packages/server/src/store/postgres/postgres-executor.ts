@@ -110,7 +110,7 @@ const STAR = /\b(?:SELECT|RETURNING)\s+\*|\w\.\*/i;
 function query(sql: string, params: readonly SqlParam[], self: PostgresExecutor): TimedQuery {
   const text = toPg(sql);
   const values = bind(params);
-  const base: TimedQuery = { text, values, query_timeout: silentConnectionMs(self.statementTimeoutMs) };
+  const base: TimedQuery = { text, values, query_timeout: self.queryTimeoutMs };
   if (!self.preparedStatements || !values.length) return base;
   let name = statementNames.get(text);
   if (name === undefined) {
@@ -122,7 +122,7 @@ function query(sql: string, params: readonly SqlParam[], self: PostgresExecutor)
 
 /** A statement of a transaction's frame, with the statement timeout unless it waits for the migration lock. */
 function timed(self: PostgresExecutor, text: string, lock?: TxLock, values?: unknown[]): TimedQuery {
-  return lock === 'migrate' ? { text, values } : { text, values, query_timeout: silentConnectionMs(self.statementTimeoutMs) };
+  return lock === 'migrate' ? { text, values } : { text, values, query_timeout: self.queryTimeoutMs };
 }
 const isReadTimeout = (e: unknown): boolean => e instanceof Error && e.message === 'Query read timeout';
 
@@ -264,6 +264,8 @@ export class PostgresExecutor implements SqlExecutor {
   readonly #direct: SqlExecutor;
   readonly #url: string;
   readonly #listeners = new Map<string, Listener>();
+  /** How long this process waits for any statement's answer (silentConnectionMs). */
+  readonly queryTimeoutMs: number;
 
   private constructor(
     pool: pg.Pool,
@@ -273,6 +275,7 @@ export class PostgresExecutor implements SqlExecutor {
     /** See STATEMENT_TIMEOUT_MS. */
     readonly statementTimeoutMs: number,
   ) {
+    this.queryTimeoutMs = silentConnectionMs(statementTimeoutMs);
     this.#pool = pool;
     this.#url = url;
     this.#direct = executorOn(pool, this);

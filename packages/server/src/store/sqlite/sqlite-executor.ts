@@ -95,8 +95,6 @@ export class SqliteExecutor implements SqlExecutor {
     }
   }
 
-
-
   #stmt(sql: string): Statement {
     let s = this.#stmts.get(sql);
     if (!s) {
