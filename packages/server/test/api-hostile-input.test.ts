@@ -39,20 +39,20 @@ describe('a NUL character is a 400 wherever it comes', () => {
     const [method, path, body, admin] = make();
     const r = await h.api(method, path, body, { token: admin ? undefined : key });
     expectError(r, 400, 'invalid_request');
+    expect(r.body.error.message).toMatch(/NUL/); // the guard's answer, not a later check's
   });
 
   it.each([
     ['an account name', () => ['POST', '/v1/accounts', { name: 'a\u0000b', plan: 'pro' }, true] as const],
     ['a webhook description', () => ['POST', `/v1/accounts/${acc}/webhooks`, { url: 'https://example.com/h', events: ['*'], description: 'a\u0000b' }, false] as const],
-    ['a webhook secret', () => ['PATCH', `/v1/accounts/${acc}/webhooks/${hook}`, { secret: 'whsec_a\u0000b' }, false] as const],
+    ['a webhook secret', () => ['PATCH', `/v1/accounts/${acc}/webhooks/${hook}`, { secret: `whsec_${'a'.repeat(20)}\u0000b` }, false] as const],
     ['an event type', () => ['POST', '/v1/event-types', { name: 'x.y', description: 'a\u0000b' }, true] as const],
-    ['a published event type', () => ['POST', `/v1/accounts/${acc}/events`, { type: 'content.\u0000generated', data: {} }, false] as const],
+    ['a published event type', () => ['POST', `/v1/accounts/${acc}/events`, { type: 'content.\u0000generated', data: {} }, true] as const],
   ])('in a body: %s, refused with the same shape, never a 500', async (_what, make) => {
     const [method, path, body, admin] = make();
     const r = await h.api(method, path, body, { token: admin ? undefined : key });
-    expect(r.status).toBeGreaterThanOrEqual(400);
-    expect(r.status).toBeLessThan(500);
-    expect(Object.keys(r.body.error).sort()).toEqual(['code', 'message']);
+    expectError(r, 400, 'invalid_request');
+    expect(r.body.error.message).toMatch(/NUL/);
   });
 
   // A NUL inside an event's data is kept (it is stored as the JSON escape): api-events.test.ts.
@@ -61,9 +61,7 @@ describe('a NUL character is a 400 wherever it comes', () => {
 describe('other input at the edges', () => {
   it('a path parameter longer than the router takes answers in the one error shape', async () => {
     const r = await h.api('GET', `/v1/accounts/${acc}/webhooks/wh_${'x'.repeat(600)}`, undefined, { token: key });
-    expect(r.status).toBeGreaterThanOrEqual(400);
-    expect(r.status).toBeLessThan(500);
-    expect(Object.keys(r.body.error).sort()).toEqual(['code', 'message']);
+    expectError(r, 400, 'invalid_request');
   });
 
   it('a path that is not valid percent-encoding answers in the one error shape', async () => {

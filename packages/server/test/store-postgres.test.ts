@@ -131,7 +131,17 @@ if (admin) {
         await other.query('BEGIN');
         await other.query("UPDATE deliveries SET status = 'pending' WHERE id = $1", [id]);
         const purge = s.purgeOlderThan(Date.now() - 30 * day);
-        await new Promise((r) => setTimeout(r, 300)); // retention now waits on the row
+        // Commit only once retention is seen waiting on the row lock: committing before it
+        // looks would let it pass without the lock.
+        let waited = false;
+        for (let i = 0; i < 500 && !waited; i++) {
+          const { rows } = await other.query(
+            "SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'SELECT id FROM deliveries%'",
+          );
+          waited = rows[0].n > 0;
+          if (!waited) await new Promise((r) => setTimeout(r, 10));
+        }
+        expect(waited).toBe(true);
         await other.query('COMMIT');
         await purge;
       } finally {

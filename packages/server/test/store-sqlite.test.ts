@@ -33,11 +33,13 @@ describe('SqliteExecutor', () => {
       // Transactions queued behind one that waits share its wait instead of each waiting as
       // long again, and a read (WAL lets it through) is not held up by them.
       const ended: number[] = [];
+      const queuedAt = Date.now();
       const queued = [1, 2, 3].map(() => q.tx(async () => 0).catch(() => void ended.push(Date.now())));
       await expect(q.all('SELECT COUNT(*) AS n FROM cluster_jobs')).resolves.toEqual([{ n: 1 }]);
       expect(ended).toHaveLength(0); // the read came back while all three still waited
       await Promise.all(queued);
       expect(Math.max(...ended) - Math.min(...ended)).toBeLessThan(1000); // not 2 s apart each
+      expect(Math.min(...ended) - queuedAt).toBeGreaterThanOrEqual(1500); // but they did wait
       holder.db.exec('COMMIT');
       // And the executor is usable afterwards.
       await expect(q.tx(async (t) => (await insert('c')(t), 3))).resolves.toBe(3);
