@@ -147,8 +147,9 @@ function targets(results, limit) {
   add('backlog drain on SQLite ≥ 60 % of the limit', drain && limit ? `${((100 * drain.value) / limit).toFixed(0)} % (${fmt(drain.value)} of ${fmt(limit)}/s)` : null, drain && limit ? drain.value / limit >= 0.6 : null);
   add('backlog drain ≥ 2.5× the BullMQ peer', drain && bull ? `${(drain.value / bull.value).toFixed(2)}× (${fmt(drain.value)} vs ${fmt(bull.value)}/s)` : null, drain && bull ? drain.value / bull.value >= 2.5 : null);
   add('end to end ≥ 4,000 events/s on SQLite (fan-out 1, flat out)', flat1 ? `${fmt(flat1.value)} events/s` : null, flat1 ? flat1.value >= 4000 : null);
-  add('latency at 1,000 events/s: p50 < 3 ms', at1000 ? `${at1000.latP50?.toFixed(1)} ms` : null, at1000 ? at1000.latP50 < 3 : null);
-  add('latency at 1,000 events/s: p99 < 15 ms', at1000 ? `${at1000.latP99?.toFixed(1)} ms` : null, at1000 ? at1000.latP99 < 15 : null);
+  const bare = (k) => (at1000?.bare ? ` (bare POSTs at 1,000/s: ${at1000.bare[k].toFixed(1)} ms)` : '');
+  add('latency at 1,000 events/s: p50 < 3 ms', at1000 ? `${at1000.latP50?.toFixed(1)} ms${bare('latP50')}` : null, at1000 ? at1000.latP50 < 3 : null);
+  add('latency at 1,000 events/s: p99 < 15 ms', at1000 ? `${at1000.latP99?.toFixed(1)} ms${bare('latP99')}` : null, at1000 ? at1000.latP99 < 15 : null);
   add('CPU per delivered event < 0.3 ms (fan-out 1 flat out: Herald + receiver + load generator)', flat1 ? `${flat1.cpuPerEventMs.toFixed(3)} ms (machine-wide /proc/stat: ${flat1.machinePerEventMs.toFixed(3)} ms)` : null, flat1 ? flat1.cpuPerEventMs < 0.3 : null);
   add('PostgreSQL with 2 worker processes ≥ 4× pg-boss', pg2 && boss ? `${(pg2.value / boss.value).toFixed(2)}× (${fmt(pg2.value)} vs ${fmt(boss.value)}/s)` : null, pg2 && boss ? pg2.value / boss.value >= 4 : null);
   add('RSS < 300 MB with 1 M pending', mem ? `${fmt(mem.value, 'MB')} MB peak` : null, mem ? mem.value < 300 : null);

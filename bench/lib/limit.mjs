@@ -1,9 +1,12 @@
 // Scenario 1, the limit: what one Node.js process can send with no queue and no database.
 // `concurrency` loops each build a ~1 KB JSON body, sign it (HMAC-SHA256, one signature per
 // request) and POST it over an undici keep-alive Pool, for a warm-up then a measured window.
-// argv[2] is JSON: {url, concurrency, warmupMs, durationMs}. Reports over IPC.
+// With `rate`, the same requests go out at that fixed rate instead (paced as the load
+// generator of scenario 3 paces its publishes, at most `concurrency` outstanding): the CPU and
+// latency of a bare signed POST at the rates scenario 3 offers Herald.
+// argv[2] is JSON: {url, concurrency, warmupMs, durationMs, rate?}. Reports over IPC.
 import { Pool } from 'undici';
-import { BENCH_SECRET, eventData, nowMs, percentile, sign } from './util.mjs';
+import { BENCH_SECRET, eventData, nowMs, percentile, sign, sleep } from './util.mjs';
 
 const o = JSON.parse(process.argv[2]);
 const u = new URL(o.url);
@@ -13,35 +16,60 @@ let measuring = false;
 let stop = false;
 let count = 0;
 let errors = 0;
+let late = 0;
 let seq = 0;
 const lat = [];
 
-async function loop() {
-  while (!stop) {
-    const id = `lim_${++seq}`;
-    const t0 = nowMs();
-    // The same envelope Herald sends, so the bytes on the wire match the other scenarios.
-    const body = `{"event":"content.generated","created_at":"${new Date().toISOString()}","delivery_id":"${id}","data":${eventData(seq, t0)}}`;
-    try {
-      const res = await pool.request({
-        path: u.pathname,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-bench-id': id, 'x-hub-signature-256': sign(BENCH_SECRET, body) },
-        body,
-      });
-      await res.body.dump();
-      if (res.statusCode !== 200) errors++;
-      else if (measuring) {
-        count++;
-        lat.push(nowMs() - t0);
-      }
-    } catch {
-      errors++;
+/** One signed POST; counted (and its latency kept) if it ends inside the measured window. */
+async function post() {
+  const id = `lim_${++seq}`;
+  const t0 = nowMs();
+  // The same envelope Herald sends, so the bytes on the wire match the other scenarios.
+  const body = `{"event":"content.generated","created_at":"${new Date().toISOString()}","delivery_id":"${id}","data":${eventData(seq, t0)}}`;
+  try {
+    const res = await pool.request({
+      path: u.pathname,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-bench-id': id, 'x-hub-signature-256': sign(BENCH_SECRET, body) },
+      body,
+    });
+    await res.body.dump();
+    if (res.statusCode !== 200) errors++;
+    else if (measuring) {
+      count++;
+      lat.push(nowMs() - t0);
     }
+  } catch {
+    errors++;
   }
 }
 
-const loops = Array.from({ length: o.concurrency }, loop);
+async function loop() {
+  while (!stop) await post();
+}
+
+/** Fixed rate: send what is due, then sleep on a timer until the next one is due (as lib/loadgen.mjs does). */
+async function paced() {
+  const start = nowMs();
+  const open = new Set();
+  for (let sent = 0; !stop; ) {
+    const due = Math.floor(((nowMs() - start) * o.rate) / 1000) + 1;
+    while (sent < due && !stop) {
+      if (open.size >= o.concurrency) {
+        late++; // due while `concurrency` requests were outstanding: sent when one ends
+        await Promise.race(open);
+        continue;
+      }
+      const p = post().finally(() => open.delete(p));
+      open.add(p);
+      sent++;
+    }
+    await sleep(Math.max(1, Math.floor(start + (sent * 1000) / o.rate - nowMs())));
+  }
+  await Promise.all(open);
+}
+
+const loops = o.rate ? [paced()] : Array.from({ length: o.concurrency }, loop);
 await new Promise((r) => setTimeout(r, o.warmupMs));
 process.send({ type: 'measuring' });
 const cpu0 = process.cpuUsage();
@@ -58,6 +86,7 @@ process.send({
   type: 'result',
   count,
   errors,
+  late,
   wallMs,
   rps: (count * 1000) / wallMs,
   p50: percentile(lat, 50),

@@ -107,17 +107,24 @@ export async function run(ctx) {
     const rs = results.get(c).filter((r) => !r.failed);
     if (!rs.length) return row('3', `end to end via API, SQLite, fan-out ${c.fanout}`, `${c.rate ? `${c.rate} events/s offered` : 'flat out'}`, [null], 'events/s', { fanout: c.fanout, rate: c.rate, allArrived: false, notes: `every run failed: ${failed[0].failed}` });
     const complete = !failed.length && rs.every((r) => r.delivered === r.expected && r.pub.errors === 0);
+    // Fan-out 1 at a fixed rate: beside bare signed POSTs at the same rate (scenario 1, this run).
+    const bare = c.fanout === 1 && c.rate ? ctx.results['1']?.rows?.find((r) => r.rate === c.rate) : null;
+    const cpuPerEventMs = med(rs, (r) => r.cpuPerEventMs);
+    const vsBare = bare
+      ? `; bare POSTs at this rate: p50 ${bare.latP50.toFixed(1)} ms, p99 ${bare.latP99.toFixed(1)} ms, ${Math.round(bare.cpuPerRequestMs * 1000)} µs CPU/request (Herald's CPU/event ${(cpuPerEventMs / bare.cpuPerRequestMs).toFixed(1)}× it)`
+      : '';
     return row('3', `end to end via API, SQLite, fan-out ${c.fanout}`, `${c.rate ? `${c.rate} events/s offered` : 'flat out'} (${c.count} events → ${c.count * c.fanout} deliveries)`, rs.map((r) => r.eventsPerS), 'events/s', {
       deliveriesPerS: med(rs, (r) => r.deliveriesPerS),
       ratioValue: med(rs, (r) => r.deliveriesPerS),
       latP50: med(rs, (r) => r.latP50),
       latP99: med(rs, (r) => r.latP99),
-      cpuPerEventMs: med(rs, (r) => r.cpuPerEventMs),
+      cpuPerEventMs,
+      bare: bare ? { latP50: bare.latP50, latP99: bare.latP99, cpuPerRequestMs: bare.cpuPerRequestMs } : null,
       machinePerEventMs: med(rs, (r) => r.machinePerEventMs),
       allArrived: complete,
       fanout: c.fanout,
       rate: c.rate,
-      notes: `${med(rs, (r) => r.deliveriesPerS).toFixed(0)} deliveries/s; published at ${med(rs, (r) => r.pub.publishRate).toFixed(0)}/s (API p50 ${med(rs, (r) => r.pub.ackP50).toFixed(1)} ms); latency p50 ${med(rs, (r) => r.latP50)?.toFixed(1)} ms, p99 ${med(rs, (r) => r.latP99)?.toFixed(1)} ms; CPU Herald ${med(rs, (r) => r.cpu.pct.herald).toFixed(0)} % + receiver ${med(rs, (r) => r.cpu.pct.receiver).toFixed(0)} % + load gen ${med(rs, (r) => r.loadgenPct).toFixed(0)} %; ${med(rs, (r) => r.cpuPerEventMs).toFixed(3)} ms CPU/event (machine-wide ${med(rs, (r) => r.machinePerEventMs).toFixed(3)}); ${complete ? 'all arrived' : 'NOT all arrived in time: ' + rs.map((r) => `${r.delivered}/${r.expected}`).join(', ')}${failed.length ? `; ${failed.length} run(s) failed (${failed[0].failed})` : ''}; publish errors ${rs.reduce((a, r) => a + r.pub.errors, 0)}, dups ${rs.reduce((a, r) => a + r.dups, 0)}`,
+      notes: `${med(rs, (r) => r.deliveriesPerS).toFixed(0)} deliveries/s; published at ${med(rs, (r) => r.pub.publishRate).toFixed(0)}/s (API p50 ${med(rs, (r) => r.pub.ackP50).toFixed(1)} ms); latency p50 ${med(rs, (r) => r.latP50)?.toFixed(1)} ms, p99 ${med(rs, (r) => r.latP99)?.toFixed(1)} ms; CPU Herald ${med(rs, (r) => r.cpu.pct.herald).toFixed(0)} % + receiver ${med(rs, (r) => r.cpu.pct.receiver).toFixed(0)} % + load gen ${med(rs, (r) => r.loadgenPct).toFixed(0)} %; ${med(rs, (r) => r.cpuPerEventMs).toFixed(3)} ms CPU/event (machine-wide ${med(rs, (r) => r.machinePerEventMs).toFixed(3)}); ${complete ? 'all arrived' : 'NOT all arrived in time: ' + rs.map((r) => `${r.delivered}/${r.expected}`).join(', ')}${failed.length ? `; ${failed.length} run(s) failed (${failed[0].failed})` : ''}; publish errors ${rs.reduce((a, r) => a + r.pub.errors, 0)}, dups ${rs.reduce((a, r) => a + r.dups, 0)}${vsBare}`,
     });
   });
   return { rows, runs: [...results.values()].flat() };

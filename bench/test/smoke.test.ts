@@ -13,7 +13,7 @@ const ROOT = join(BENCH, '..');
 const peers = existsSync(join(BENCH, 'node_modules/bullmq')) && existsSync(join(BENCH, 'node_modules/pg-boss'));
 const only = ['2', '3', '5', '6', '7', ...(peers ? ['4'] : [])];
 
-interface Row { id: string; scenario: string; config: string; unit: string; value: number | null; runs: unknown[]; allArrived?: boolean; notes?: string }
+interface Row { id: string; scenario: string; config: string; unit: string; value: number | null; runs: unknown[]; allArrived?: boolean; notes?: string; rate?: number | null; fanout?: number; cpuPerRequestMs?: number; latP50?: number; bare?: { latP50: number } | null }
 interface Result { meta: { machine: { cores: number }; versions: { node: string; herald: string }; mode: string }; limit: number; rows: Row[]; targets: Array<{ target: string; met: boolean | null }>; scenarios: Record<string, { skipped?: string; error?: string }> }
 
 describe('bench smoke (tiny sizes)', () => {
@@ -48,6 +48,14 @@ describe('bench smoke (tiny sizes)', () => {
       const windowed = row.id === '1' || row.id === '7b' || row.unit === 'MB peak RSS' || row.scenario.includes('(reference)');
       if (!windowed) expect(row.allArrived, `${row.id} ${row.scenario} ${row.config}: ${row.notes}`).toBe(true);
     }
+    // Scenario 1 also sends bare signed POSTs at each fixed rate of scenario 3, and scenario 3's
+    // fan-out 1 rows at that rate carry them (tiny sizes offer 200/s).
+    const bare = res.rows.find((x) => x.id === '1' && x.rate === 200);
+    expect(bare?.value, 'bare POSTs at 200/s').toBeGreaterThan(150);
+    expect(bare?.cpuPerRequestMs).toBeGreaterThan(0);
+    const at200 = res.rows.find((x) => x.id === '3' && x.fanout === 1 && x.rate === 200);
+    expect(at200?.bare?.latP50).toBe(bare?.latP50);
+    expect(at200?.notes).toContain('bare POSTs at this rate');
     expect(res.targets.length).toBe(10);
   }, 90_000);
 
