@@ -29,6 +29,8 @@ export interface Webhook {
   enabled: boolean;
   disabled_reason: string | null;
   has_secret: boolean;
+  /** After a rotation: until then the replaced secret signs every delivery too. */
+  previous_secret_expires_at: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -184,6 +186,8 @@ export const api = {
   updateWebhook: (a: string, id: string, w: Partial<WebhookInput>) => request<Webhook>('PATCH', `${acc(a)}/webhooks/${enc(id)}`, w),
   deleteWebhook: (a: string, id: string) => request<void>('DELETE', `${acc(a)}/webhooks/${enc(id)}`),
   revealSecret: (a: string, id: string) => request<{ secret: string | null }>('GET', `${acc(a)}/webhooks/${enc(id)}/secret`),
+  rotateSecret: (a: string, id: string) =>
+    request<{ secret: string; previous_secret_expires_at: string | null }>('POST', `${acc(a)}/webhooks/${enc(id)}/secret/rotate`, {}),
   testUnsaved: (a: string, t: { url: string; secret?: string | null; headers?: Record<string, string> }) =>
     request<TestResult>('POST', `${acc(a)}/webhooks/test`, t),
   testSaved: (a: string, id: string) => request<TestResult>('POST', `${acc(a)}/webhooks/${enc(id)}/test`),

@@ -356,6 +356,33 @@ suite('dashboard in a browser', () => {
     expect((await h.api('GET', `/v1/accounts/${pro}/webhooks/${old.id}`)).status).toBe(404);
   });
 
+  it('rotates the secret after asking, and shows until when the previous one still signs', async () => {
+    const hooks = (await h.api('GET', `/v1/accounts/${pro}/webhooks`)).body.data as Array<{ id: string; url: string }>;
+    const main = hooks.find((w) => w.url.endsWith('/hooks/herald'))!;
+    const secretOf = async () => (await h.api('GET', `/v1/accounts/${pro}/webhooks/${main.id}/secret`)).body.secret as string;
+    const before = await secretOf();
+    await page.goto(`${h.url}/settings/webhooks/${main.id}`);
+    await expect.poll(() => page.getByText('A secret is set.').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await page.getByTestId('previous-secret').count()).toBe(0);
+    await page.getByRole('button', { name: 'Rotate secret' }).click();
+    const confirm = page.getByRole('button', { name: 'Rotate now' });
+    await expect.poll(() => confirm.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await secretOf()).toBe(before); // asked, not yet rotated
+    await confirm.click();
+    await expect.poll(() => page.getByText('Secret rotated.', { exact: false }).isVisible(), { timeout: 10_000 }).toBe(true);
+    const after = await secretOf();
+    expect(after).not.toBe(before);
+    expect(after).toMatch(/^whsec_/);
+    await expect.poll(() => page.getByLabel('Current secret').inputValue()).toBe(after);
+    expect(await page.getByTestId('previous-secret').isVisible()).toBe(true);
+    const w = (await h.api('GET', `/v1/accounts/${pro}/webhooks/${main.id}`)).body;
+    expect(Date.parse(w.previous_secret_expires_at)).toBeGreaterThan(Date.now() + 23 * 3600_000);
+    // After a reload the page reads it from the webhook.
+    await page.reload();
+    await expect.poll(() => page.getByTestId('previous-secret').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await page.getByTestId('previous-secret').textContent()).toContain('The previous secret also signs every delivery until');
+  });
+
   it('shows receiver HTML as text and never runs it', async () => {
     await page.goto(`${h.url}/settings/webhooks/new`);
     await page.getByLabel('Destination URL').fill(`${rx.url}/hooks/html`);

@@ -38,7 +38,7 @@ describe('webhook CRUD', () => {
     expect(r.body).toEqual({
       id: expect.stringMatching(/^wh_/), account_id: acc, url: PUBLIC, description: 'Main receiver',
       events: ['content.generated', 'analysis.completed'], headers: { 'X-Api-Key': 'abc' }, enabled: true, disabled_reason: null,
-      has_secret: true, secret: 'whsec_0123456789abcdef', created_at: expect.any(String), updated_at: expect.any(String),
+      has_secret: true, secret: 'whsec_0123456789abcdef', previous_secret_expires_at: null, created_at: expect.any(String), updated_at: expect.any(String),
     });
   });
 
@@ -110,6 +110,71 @@ describe('webhook secret', () => {
     expect((await prod.api('GET', `${hooks(prod, acc)}/${id}/secret`)).body).toEqual({ secret: 'whsec_second-secret-value' });
     expect((await prod.api('PATCH', `${hooks(prod, acc)}/${id}`, { secret: null })).body.has_secret).toBe(false);
     expect((await prod.api('GET', `${hooks(prod, acc)}/${id}/secret`)).body).toEqual({ secret: null });
+  });
+
+  it('rotates: a new secret (made by Herald or given), the replaced one kept for a day by default', async () => {
+    const old = 'whsec_rotation-old-secret-value';
+    const id = (await prod.api('POST', hooks(prod, acc), { url: PUBLIC, events: ['*'], secret: old })).body.id;
+    const t0 = Date.now();
+    const r = await prod.api('POST', `${hooks(prod, acc)}/${id}/secret/rotate`); // no body at all: every field is optional
+    expect(r.status).toBe(200);
+    expect(r.headers.get('cache-control')).toBe('no-store');
+    expect(r.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/); // 32 random bytes
+    const until = Date.parse(r.body.previous_secret_expires_at);
+    expect(until - t0).toBeGreaterThanOrEqual(24 * 3600_000 - 1000);
+    expect(until - Date.now()).toBeLessThanOrEqual(24 * 3600_000);
+    expect((await prod.api('GET', `${hooks(prod, acc)}/${id}/secret`)).body).toEqual({ secret: r.body.secret });
+    const read = (await prod.api('GET', `${hooks(prod, acc)}/${id}`)).body;
+    expect(read.previous_secret_expires_at).toBe(r.body.previous_secret_expires_at);
+    expect(JSON.stringify(read)).not.toContain(old);
+    // Two rotations make two different secrets.
+    const again = await prod.api('POST', `${hooks(prod, acc)}/${id}/secret/rotate`, { secret: 'whsec_rotation-given-secret', previous_secret_valid_for: 3600 });
+    expect(again.status).toBe(200);
+    expect(again.body.secret).toBe('whsec_rotation-given-secret');
+    expect(Date.parse(again.body.previous_secret_expires_at) - Date.now()).toBeLessThanOrEqual(3600_000);
+    expect(Date.parse(again.body.previous_secret_expires_at) - Date.now()).toBeGreaterThan(3500_000);
+    expect((await prod.api('GET', `${hooks(prod, acc)}/${id}/secret`)).body).toEqual({ secret: 'whsec_rotation-given-secret' });
+  });
+
+  it('rotation with 0 s, without a secret before, and PATCH of the secret keep no previous secret', async () => {
+    const at = async (id: string) => (await prod.api('GET', `${hooks(prod, acc)}/${id}`)).body.previous_secret_expires_at;
+    const a = (await prod.api('POST', hooks(prod, acc), { url: PUBLIC, events: ['*'], secret: 'whsec_rotation-zero-seconds' })).body.id;
+    const zero = await prod.api('POST', `${hooks(prod, acc)}/${a}/secret/rotate`, { previous_secret_valid_for: 0 });
+    expect(zero.body.previous_secret_expires_at).toBeNull();
+    expect(await at(a)).toBeNull();
+
+    const none = (await prod.api('POST', hooks(prod, acc), { url: PUBLIC, events: ['*'] })).body.id;
+    const first = await prod.api('POST', `${hooks(prod, acc)}/${none}/secret/rotate`, {});
+    expect(first.status).toBe(200);
+    expect(first.body.previous_secret_expires_at).toBeNull(); // nothing to keep
+    expect((await prod.api('GET', `${hooks(prod, acc)}/${none}`)).body).toMatchObject({ has_secret: true, previous_secret_expires_at: null });
+
+    const b = (await prod.api('POST', hooks(prod, acc), { url: PUBLIC, events: ['*'], secret: 'whsec_rotation-then-patched' })).body.id;
+    expect((await prod.api('POST', `${hooks(prod, acc)}/${b}/secret/rotate`, {})).body.previous_secret_expires_at).not.toBeNull();
+    expect((await prod.api('PATCH', `${hooks(prod, acc)}/${b}`, { description: 'other fields keep it' })).body.previous_secret_expires_at).not.toBeNull();
+    const patched = await prod.api('PATCH', `${hooks(prod, acc)}/${b}`, { secret: 'whsec_set-outright-by-patch' });
+    expect(patched.body.previous_secret_expires_at).toBeNull();
+    expect(await at(b)).toBeNull();
+  });
+
+  it('refuses bad rotations, changing nothing', async () => {
+    const secret = 'whsec_rotation-refused-keeps';
+    const id = (await prod.api('POST', hooks(prod, acc), { url: PUBLIC, events: ['*'], secret })).body.id;
+    const rot = (b: unknown) => prod.api('POST', `${hooks(prod, acc)}/${id}/secret/rotate`, b);
+    expectError(await rot({ previous_secret_valid_for: 7 * 24 * 3600 + 1 }), 400, 'invalid_request');
+    expectError(await rot({ previous_secret_valid_for: -1 }), 400, 'invalid_request');
+    expectError(await rot({ previous_secret_valid_for: 1.5 }), 400, 'invalid_request');
+    expectError(await rot({ secret: 'short' }), 400, 'invalid_request');
+    expectError(await rot({ other: 1 }), 400, 'invalid_request');
+    expect((await prod.api('GET', `${hooks(prod, acc)}/${id}/secret`)).body).toEqual({ secret });
+    expect((await prod.api('GET', `${hooks(prod, acc)}/${id}`)).body.previous_secret_expires_at).toBeNull();
+    expectError(await prod.api('POST', `${hooks(prod, acc)}/wh_00000000000000000000000000/secret/rotate`, {}), 404, 'webhook_not_found');
+    // Another account's key cannot rotate it.
+    const other = await createAccount(prod);
+    const { key } = await createApiKey(prod, other);
+    expectError(await prod.api('POST', `/v1/accounts/${acc}/webhooks/${id}/secret/rotate`, {}, { token: key }), 404, 'account_not_found');
+    expectError(await prod.api('POST', `/v1/accounts/${other}/webhooks/${id}/secret/rotate`, {}, { token: key }), 404, 'webhook_not_found');
+    expect((await prod.api('GET', `${hooks(prod, acc)}/${id}/secret`)).body).toEqual({ secret });
   });
 
   it('secret and custom header values are encrypted at rest', async () => {

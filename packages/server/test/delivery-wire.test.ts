@@ -95,6 +95,48 @@ describe('what a receiver gets (SPEC §4)', () => {
     expect(d.request.body).toBe(expected);
   });
 
+  it('after a rotation signs with both secrets until the old one expires, then with the new one alone', async () => {
+    const OLD = 'whsec_wire-rotation-old-secret';
+    const NEW = 'whsec_wire-rotation-new-secret';
+    const path = '/rotated';
+    const wh = await webhook(rx.url + path, { secret: OLD });
+    const rot = await h.api('POST', `/v1/accounts/${acc}/webhooks/${wh}/secret/rotate`, { secret: NEW, previous_secret_valid_for: 2 });
+    expect(rot.status).toBe(200);
+    const got = async () => {
+      const before = rx.received.length;
+      await publish('{"n":1}');
+      return waitFor(() => rx.received.slice(before).find((x) => x.url === path));
+    };
+    const verifies = (secret: string, r: { body: Buffer; headers: Record<string, unknown> }): boolean => {
+      try {
+        new Webhook(Buffer.from(secret, 'utf8'), { format: 'raw' }).verify(r.body, r.headers as Record<string, string>);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const during = await got();
+    const entries = String(during.headers['webhook-signature']).split(' ');
+    expect(entries).toHaveLength(2);
+    expect(entries.every((e) => e.startsWith('v1,'))).toBe(true);
+    // The new secret's entry first; a receiver holding either secret accepts the request.
+    const expectedNew = createHmac('sha256', NEW).update(`${during.headers['webhook-id']}.${during.headers['webhook-timestamp']}.`).update(during.body).digest('base64');
+    expect(entries[0]).toBe(`v1,${expectedNew}`);
+    expect(verifies(NEW, during)).toBe(true);
+    expect(verifies(OLD, during)).toBe(true);
+    expect(verifies('whsec_neither-of-the-two-secrets', during)).toBe(false);
+    // X-Hub-Signature-256 has room for one: the new secret's.
+    expect(during.headers['x-hub-signature-256']).toBe('sha256=' + createHmac('sha256', NEW).update(during.body).digest('hex'));
+
+    // Past previous_secret_valid_for, the old secret no longer verifies anything.
+    await new Promise((r) => setTimeout(r, Date.parse(rot.body.previous_secret_expires_at) - Date.now() + 50));
+    const after = await got();
+    expect(String(after.headers['webhook-signature']).split(' ')).toHaveLength(1);
+    expect(verifies(NEW, after)).toBe(true);
+    expect(verifies(OLD, after)).toBe(false);
+    expect((await h.api('GET', `/v1/accounts/${acc}/webhooks/${wh}`)).body.previous_secret_expires_at).toBeNull();
+  });
+
   it('sends no signature headers when the webhook has no secret', async () => {
     await webhook(rx.url + '/unsigned');
     const before = rx.received.length;

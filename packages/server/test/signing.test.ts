@@ -76,6 +76,17 @@ describe('signing (SPEC §4)', () => {
     expect(Object.keys(unsigned)).not.toContain('webhook-signature');
   });
 
+  it('during a rotation adds the previous secret as a second webhook-signature entry, after the new one', () => {
+    const body = buildBody({ eventType: 'content.generated', createdAt: 0, deliveryId: 'dlv_x', data: '{}' });
+    const parts = { eventType: 'content.generated', deliveryId: 'dlv_x', attemptNo: 1, timestampSec: 1_700_000_000, custom: {} };
+    const one = deliveryHeaders({ ...parts, secret: 'whsec_new-secret-value', previousSecret: null }, body);
+    const two = deliveryHeaders({ ...parts, secret: 'whsec_new-secret-value', previousSecret: 'whsec_old-secret-value' }, body);
+    expect(two['webhook-signature']).toBe(`${one['webhook-signature']} ${standardSignature('whsec_old-secret-value', 'dlv_x', 1_700_000_000, body)}`);
+    expect(two['x-hub-signature-256']).toBe(one['x-hub-signature-256']);
+    // No secret: no previous one either.
+    expect(deliveryHeaders({ ...parts, secret: null, previousSecret: 'whsec_old-secret-value' }, body)['webhook-signature']).toBeUndefined();
+  });
+
   it('never lets a stored custom header forge or duplicate one Herald sets, in any letter case', () => {
     const body = Buffer.from('{}');
     const custom = {

@@ -252,6 +252,34 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(await store.createWebhook(spec('acc_gone'), T0, 3)).toBeNull();
       });
 
+      it('rotates a secret: the replaced one is kept until the given time, read in the same statement', async () => {
+        const a = await acct();
+        const w = await hook(a.id, { secretEnc: 'enc-one' });
+        expect(w).toMatchObject({ previousSecretEnc: null, previousSecretUntil: null });
+        const r1 = await store.rotateWebhookSecret(a.id, w.id, 'enc-two', T0 + 1000, T0 + 1);
+        expect(r1).toMatchObject({ secretEnc: 'enc-two', previousSecretEnc: 'enc-one', previousSecretUntil: T0 + 1000, updatedAt: T0 + 1 });
+        expect(await store.getWebhookById(w.id)).toEqual(r1);
+        // Again: the one replaced now is kept, the one before is gone.
+        expect(await store.rotateWebhookSecret(a.id, w.id, 'enc-three', T0 + 2000, T0 + 2)).toMatchObject({ secretEnc: 'enc-three', previousSecretEnc: 'enc-two', previousSecretUntil: T0 + 2000 });
+        // Without a time, nothing is kept.
+        expect(await store.rotateWebhookSecret(a.id, w.id, 'enc-four', null, T0 + 3)).toMatchObject({ secretEnc: 'enc-four', previousSecretEnc: null, previousSecretUntil: null });
+        // A webhook without a secret has nothing to keep.
+        const bare = await hook(a.id);
+        expect(await store.rotateWebhookSecret(a.id, bare.id, 'enc-first', T0 + 1000, T0 + 4)).toMatchObject({ secretEnc: 'enc-first', previousSecretEnc: null, previousSecretUntil: null });
+        // Concurrent rotations from several processes (PostgreSQL): each keeps the secret it replaced, so
+        // the last one's previous secret is another rotation's new one, never the same secret twice.
+        const ss = await peers(4);
+        await Promise.all(Array.from({ length: 8 }, (_, i) => ss[i % ss.length]!.rotateWebhookSecret(a.id, w.id, `enc-c${i}`, T0 + 5000, T0 + 10 + i)));
+        const end = (await store.getWebhookById(w.id))!;
+        expect(end.secretEnc).toMatch(/^enc-c\d$/);
+        expect(end.previousSecretEnc).toMatch(/^enc-(c\d|four)$/);
+        expect(end.previousSecretEnc).not.toBe(end.secretEnc);
+        // Another account's id: nothing happens.
+        const b = await acct();
+        expect(await store.rotateWebhookSecret(b.id, w.id, 'enc-evil', T0 + 1000, T0 + 99)).toBeNull();
+        expect(await store.getWebhookById(w.id)).toEqual(end);
+      });
+
       it("another account's webhook id is not found, not changed, not deleted", async () => {
         const a = await acct();
         const b = await acct();

@@ -5,7 +5,7 @@ import { EgressInfo } from '../components/delivery-facts';
 import { IconAlert, IconCheck, IconEye, IconEyeOff, IconGlobe, IconHistory, IconPlus, IconRefresh, IconSend, IconSparkle, IconTrash, IconX } from '../components/icons';
 import { PageHeader } from '../components/layout';
 import { Button, Card, CodeBlock, CopyButton, Link, Notice, Spinner } from '../components/ui';
-import { explainFailure, formatMs, outcomeLabel } from '../format';
+import { absoluteTime, explainFailure, formatMs, outcomeLabel } from '../format';
 import { navigate, paths } from '../router';
 import { generateSecret } from '../secret';
 
@@ -69,6 +69,8 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
   const [testing, setTesting] = useState(false);
   const [test, setTest] = useState<{ result: TestResult | null; error: string | null; recorded: boolean } | null>(null);
   const [revealing, setRevealing] = useState(false);
+  const [confirmRotate, setConfirmRotate] = useState(false);
+  const [rotating, setRotating] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const refs = {
@@ -110,6 +112,9 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
   useEffect(() => {
     if (confirmDelete) document.getElementById('confirm-delete')?.focus();
   }, [confirmDelete]);
+  useEffect(() => {
+    if (confirmRotate) document.getElementById('confirm-rotate')?.focus();
+  }, [confirmRotate]);
 
   const eventTypes = (ctx.eventTypes ?? []).filter((t) => t.name !== 'ping');
 
@@ -232,6 +237,22 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
       apiFailed(err);
     } finally {
       setRevealing(false);
+    }
+  };
+
+  /** A new secret signs from now on; the replaced one keeps signing for a day (the server's default). */
+  const rotate = async () => {
+    setRotating(true);
+    try {
+      const r = await api.rotateSecret(ctx.accountId, webhookId!);
+      setSecret({ kind: 'stored', revealed: r.secret });
+      if (loaded) setLoaded({ ...loaded, has_secret: true, previous_secret_expires_at: r.previous_secret_expires_at });
+      setConfirmRotate(false);
+      ctx.toast('Secret rotated. Copy the new secret into your endpoint.');
+    } catch (err) {
+      apiFailed(err);
+    } finally {
+      setRotating(false);
     }
   };
 
@@ -392,6 +413,29 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
                     </div>
                   </div>
                 )}
+                {loaded?.previous_secret_expires_at && (
+                  <p class="hint" data-testid="previous-secret">
+                    The previous secret also signs every delivery until {absoluteTime(loaded.previous_secret_expires_at)}, so your endpoint can
+                    switch without missing a request.
+                  </p>
+                )}
+                {confirmRotate && (
+                  <div class="confirm" role="group" aria-label="Confirm rotation">
+                    <p>
+                      <strong>Rotate the secret now?</strong> A new secret signs every delivery from now on. The current one keeps signing
+                      too (a second webhook-signature entry) for 24 hours. X-Hub-Signature-256 carries the new secret's signature only.
+                    </p>
+                    <div class="button-row">
+                      <Button id="confirm-rotate" variant="primary" size="sm" busy={rotating} onClick={rotate}>
+                        <IconRefresh />
+                        Rotate now
+                      </Button>
+                      <Button variant="ghost" size="sm" onClick={() => setConfirmRotate(false)}>
+                        Cancel
+                      </Button>
+                    </div>
+                  </div>
+                )}
                 <div class="button-row">
                   {secret.revealed === null ? (
                     <Button size="sm" busy={revealing} onClick={reveal}>
@@ -414,6 +458,12 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
                     <IconRefresh />
                     Replace secret
                   </Button>
+                  {!confirmRotate && (
+                    <Button size="sm" onClick={() => setConfirmRotate(true)}>
+                      <IconRefresh />
+                      Rotate secret
+                    </Button>
+                  )}
                 </div>
               </div>
             ) : (

@@ -68,6 +68,7 @@ export const Webhook = Type.Object(
     disabled_reason: Nullable(Type.String()),
     has_secret: Type.Boolean(),
     secret: Type.Optional(Type.String({ description: 'only in the answer to create, and only when set' })),
+    previous_secret_expires_at: Type.Union([Iso, Type.Null()], { description: 'after a rotation: until then deliveries are signed with the previous secret too (a second webhook-signature entry)' }),
     created_at: Iso,
     updated_at: Iso,
   },
@@ -105,6 +106,22 @@ export const WebhookPatch = Type.Object(
   { additionalProperties: false },
 );
 export const WebhookSecret = Type.Object({ secret: Nullable(Type.String()) }, { $id: 'WebhookSecret' });
+/** Longest a rotated-out secret may keep signing: a week. */
+export const MAX_PREVIOUS_SECRET_S = 7 * 24 * 3600;
+export const RotateSecretIn = Type.Object(
+  {
+    secret: Type.Optional(SecretIn),
+    previous_secret_valid_for: Type.Optional(Type.Integer({
+      minimum: 0, maximum: MAX_PREVIOUS_SECRET_S, default: 24 * 3600,
+      description: 'seconds the replaced secret keeps signing beside the new one (default a day; 0 stops it at once)',
+    })),
+  },
+  { additionalProperties: false },
+);
+export const RotatedSecret = Type.Object(
+  { secret: Type.String(), previous_secret_expires_at: IsoOrNull },
+  { $id: 'RotatedSecret' },
+);
 
 export const TestConnectionIn = Type.Object(
   { url: Type.String(), secret: Type.Optional(Nullable(SecretIn)), headers: Type.Optional(HeadersIn) },

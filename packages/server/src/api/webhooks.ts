@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { createError } from '../core/errors.js';
@@ -7,10 +8,13 @@ import { checkWebhookUrl, type UrlPolicyOptions } from '../core/url-policy.js';
 import type { WebhookRow } from '../core/types.js';
 import { resolveAndCheck } from '../delivery/safe-lookup.js';
 import { sendPing } from '../delivery/test-connection.js';
-import { openHeaders, openTarget } from '../delivery/webhook-cache.js';
+import { openHeaders, openTarget, previousSecretAt, previousSecretLive } from '../delivery/webhook-cache.js';
 import { access, accountFor, requireWebhookPlan } from './auth.js';
 import type { AppContext } from './context.js';
 import * as S from './schemas.js';
+
+/** How long a rotated-out secret keeps signing unless the rotation says otherwise: a day. */
+const DEFAULT_PREVIOUS_SECRET_S = 24 * 3600;
 
 export function urlPolicy(ctx: AppContext, listenPort: number | null): UrlPolicyOptions {
   const c = ctx.config;
@@ -57,11 +61,20 @@ export function webhookOut(ctx: AppContext, w: WebhookRow, reveal?: string | nul
     id: w.id, account_id: w.accountId, url: w.url, description: w.description, events: w.events,
     headers: openHeaders(ctx.box, w.headersEnc),
     enabled: w.enabled, disabled_reason: w.disabledReason, has_secret: w.secretEnc !== null,
+    previous_secret_expires_at: previousSecretExpiry(w),
     created_at: S.iso(w.createdAt), updated_at: S.iso(w.updatedAt),
   };
   if (reveal) out.secret = reveal;
   return out;
 }
+
+/** When the secret a rotation replaced stops signing; null when there is none (any more). */
+function previousSecretExpiry(w: WebhookRow, now = Date.now()): string | null {
+  return w.previousSecretEnc !== null && previousSecretLive(w.previousSecretUntil, now) ? S.iso(w.previousSecretUntil!) : null;
+}
+
+/** A new secret made on the server: 32 random bytes, written as Standard Webhooks suggests (`whsec_` + base64). */
+const newSecret = (): string => 'whsec_' + randomBytes(32).toString('base64');
 
 const sealHeaders = (ctx: AppContext, h: Record<string, string>): string | null => (Object.keys(h).length ? ctx.box.seal(JSON.stringify(h)) : null);
 
@@ -131,7 +144,12 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     if (b.url !== undefined) next.url = await validateUrl(ctx, b.url, listenPort());
     if (b.events !== undefined) next.events = await validateEvents(ctx, b.events);
     if (b.headers !== undefined) next.headersEnc = sealHeaders(ctx, validateHeaders(b.headers));
-    if (b.secret !== undefined) next.secretEnc = b.secret === null ? null : ctx.box.seal(b.secret);
+    if (b.secret !== undefined) {
+      // Setting the secret replaces it at once, a rotation's previous secret included.
+      next.secretEnc = b.secret === null ? null : ctx.box.seal(b.secret);
+      next.previousSecretEnc = null;
+      next.previousSecretUntil = null;
+    }
     if (b.description !== undefined) next.description = b.description;
     if (b.enabled !== undefined) {
       next.enabled = b.enabled;
@@ -163,6 +181,29 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     return { secret: webhook.secretEnc ? ctx.box.open(webhook.secretEnc) : null };
   });
 
+  app.post('/v1/accounts/:account/webhooks/:webhook/secret/rotate', {
+    // Every field is optional, so a request with no body at all means `{}`.
+    async preValidation(req) {
+      await acct.preValidation(req);
+      if (req.body === undefined) req.body = {};
+    },
+    schema: {
+      tags, security, summary: 'Rotate the signing secret, keeping the previous one valid for a while',
+      params: S.WebhookParams, body: S.RotateSecretIn, response: { 200: S.RotatedSecret, ...S.errors(400, 401, 403, 404) },
+    },
+  }, async (req, reply) => {
+    const { accountId, webhook } = await load(req);
+    const b = req.body as Static<typeof S.RotateSecretIn>;
+    const secret = b.secret ?? newSecret();
+    const validForS = b.previous_secret_valid_for ?? DEFAULT_PREVIOUS_SECRET_S;
+    const now = Date.now();
+    const saved = await ctx.store.rotateWebhookSecret(accountId, webhook.id, ctx.box.seal(secret), validForS > 0 ? now + validForS * 1000 : null, now);
+    if (!saved) throw createError('webhook_not_found', webhook.id);
+    ctx.webhooks.invalidate(saved.id);
+    void reply.header('cache-control', 'no-store');
+    return { secret, previous_secret_expires_at: previousSecretExpiry(saved, now) };
+  });
+
   app.post('/v1/accounts/:account/webhooks/test', {
     ...acct,
     schema: { tags, security, summary: 'Test Connection for an unsaved webhook form', params: S.AccountParams, body: S.TestConnectionIn, response: { 200: S.TestConnectionResult, ...S.errors(400, 401, 403, 404, 422) } },
@@ -181,8 +222,10 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     schema: { tags, security, summary: 'Test Connection for a saved webhook (recorded in its history)', params: S.WebhookParams, response: { 200: S.TestConnectionResult, ...S.errors(401, 403, 404) } },
   }, async (req) => {
     const { accountId, webhook } = await load(req);
-    const { secret, headers } = openTarget(ctx.box, webhook);
-    const ping = await sendPing(ctx.sender, { url: webhook.url, secret, headers, webhookId: webhook.id });
+    const target = openTarget(ctx.box, webhook);
+    const ping = await sendPing(ctx.sender, {
+      url: webhook.url, secret: target.secret, previousSecret: previousSecretAt(target, Date.now()), headers: target.headers, webhookId: webhook.id,
+    });
     await ctx.store.recordPing({
       accountId, webhookId: webhook.id, data: ping.data, deliveryId: ping.deliveryId, now: ping.now,
       attempt: ping.attempt, succeeded: ping.result.ok, error: ping.result.error,

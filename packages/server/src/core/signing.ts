@@ -50,6 +50,8 @@ export interface HeaderParts {
   attemptNo: number;
   timestampSec: number;
   secret: string | null;
+  /** During a rotation, the replaced secret: webhook-signature then carries a second entry. */
+  previousSecret?: string | null;
   custom: Record<string, string>;
 }
 
@@ -77,6 +79,9 @@ export function deliveryHeaders(h: HeaderParts, body: Uint8Array): Record<string
   if (h.secret !== null) {
     out['x-hub-signature-256'] = hubSignature(h.secret, body);
     out['webhook-signature'] = standardSignature(h.secret, h.deliveryId, h.timestampSec, body);
+    // Standard Webhooks: space-separated entries, any of which may verify. X-Hub-Signature-256
+    // has room for one, the current secret's.
+    if (h.previousSecret) out['webhook-signature'] += ' ' + standardSignature(h.previousSecret, h.deliveryId, h.timestampSec, body);
   }
   return out;
 }

@@ -59,6 +59,9 @@ export interface WebhookRow {
   events: string[];
   headersEnc: string | null;
   secretEnc: string | null;
+  /** The secret a rotation replaced: it signs too (a second webhook-signature entry) until `previousSecretUntil`. */
+  previousSecretEnc: string | null;
+  previousSecretUntil: EpochMs | null;
   enabled: boolean;
   disabledReason: string | null;
   createdAt: EpochMs;

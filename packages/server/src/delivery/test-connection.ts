@@ -10,6 +10,8 @@ const PREVIEW_BYTES = 4096;
 export interface PingTarget {
   url: string;
   secret: string | null;
+  /** A saved webhook's rotated-out secret while it still signs: the ping is signed as a delivery would be. */
+  previousSecret?: string | null;
   headers: Record<string, string>;
   webhookId: string | null;
 }
@@ -31,7 +33,7 @@ export async function sendPing(sender: Sender, target: PingTarget): Promise<Ping
   const deliveryId = newId('dlv', now);
   const data = JSON.stringify({ message: 'Test Connection from Herald', webhook_id: target.webhookId });
   const body = buildBody({ eventType: 'ping', createdAt: now, deliveryId, data });
-  const headers = deliveryHeaders({ eventType: 'ping', deliveryId, attemptNo: 1, timestampSec: Math.floor(now / 1000), secret: target.secret, custom: target.headers }, body);
+  const headers = deliveryHeaders({ eventType: 'ping', deliveryId, attemptNo: 1, timestampSec: Math.floor(now / 1000), secret: target.secret, previousSecret: target.previousSecret, custom: target.headers }, body);
   const res: SendResult = await sender.send(target.url, headers, body);
   const ok = res.statusCode !== null && isSuccessStatus(res.statusCode);
   const attempt: AttemptRow = {

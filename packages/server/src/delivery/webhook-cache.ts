@@ -8,8 +8,18 @@ export interface WebhookTarget {
   url: string;
   enabled: boolean;
   secret: string | null;
+  /** A rotated-out secret, and until when it still signs (see previousSecretAt). */
+  previousSecret: string | null;
+  previousSecretUntil: number | null;
   headers: Record<string, string>;
 }
+
+/** Whether a rotated-out secret kept until `until` still signs at `now`. */
+export const previousSecretLive = (until: number | null, now: number): boolean => until !== null && now < until;
+
+/** The replaced secret if it still signs at `now` (targets are cached, so this is checked per attempt). */
+export const previousSecretAt = (t: Pick<WebhookTarget, 'previousSecret' | 'previousSecretUntil'>, now: number): string | null =>
+  previousSecretLive(t.previousSecretUntil, now) ? t.previousSecret : null;
 
 /** Custom header values as stored (sealed JSON), decrypted. */
 export const openHeaders = (box: SecretBox, headersEnc: string | null): Record<string, string> =>
@@ -22,6 +32,9 @@ export function openTarget(box: SecretBox, row: WebhookRow): WebhookTarget {
     url: row.url,
     enabled: row.enabled,
     secret: row.secretEnc ? box.open(row.secretEnc) : null,
+    // An expired one is not even decrypted.
+    previousSecret: row.previousSecretEnc && previousSecretLive(row.previousSecretUntil, Date.now()) ? box.open(row.previousSecretEnc) : null,
+    previousSecretUntil: row.previousSecretUntil,
     headers: openHeaders(box, row.headersEnc),
   };
 }

@@ -9,7 +9,7 @@ import { isDatabaseUnavailable } from '../store/executor.js';
 import type { AttemptRecord, ClaimedDelivery, ClaimOptions, Prefetch, PublishLease, Store } from '../store/store.js';
 import type { Metrics } from '../metrics.js';
 import type { Sender, SendResult } from './sender.js';
-import type { WebhookCache } from './webhook-cache.js';
+import { previousSecretAt, type WebhookCache } from './webhook-cache.js';
 
 export interface WorkerOptions {
   concurrency: number;
@@ -485,7 +485,10 @@ export class DeliveryWorker {
     const startedAt = Date.now();
     const body = buildBody({ eventType: d.eventType, createdAt: d.eventCreatedAt, deliveryId: d.id, data: d.data });
     const headers = deliveryHeaders(
-      { eventType: d.eventType, deliveryId: d.id, attemptNo, timestampSec: Math.floor(startedAt / 1000), secret: target.secret, custom: target.headers },
+      {
+        eventType: d.eventType, deliveryId: d.id, attemptNo, timestampSec: Math.floor(startedAt / 1000),
+        secret: target.secret, previousSecret: previousSecretAt(target, startedAt), custom: target.headers,
+      },
       body,
     );
     let res: SendResult;

@@ -23,8 +23,8 @@ const textN = (s: string | null): string | null => (s === null ? null : text(s))
 interface DbAccount { id: string; name: string; plan: Plan; created_at: Num; updated_at: Num }
 interface DbWebhook {
   id: string; account_id: string; url: string; description: string; events: string;
-  headers_enc: string | null; secret_enc: string | null; enabled: Num; disabled_reason: string | null;
-  created_at: Num; updated_at: Num;
+  headers_enc: string | null; secret_enc: string | null; previous_secret_enc: string | null; previous_secret_until: Num | null;
+  enabled: Num; disabled_reason: string | null; created_at: Num; updated_at: Num;
 }
 interface DbDelivery {
   id: string; account_id: string; event_id: string; webhook_id: string; event_type: string;
@@ -41,7 +41,8 @@ interface DbAttempt {
 const toAccount = (r: DbAccount): Account => ({ id: r.id, name: r.name, plan: r.plan, createdAt: n(r.created_at), updatedAt: n(r.updated_at) });
 const toWebhook = (r: DbWebhook): WebhookRow => ({
   id: r.id, accountId: r.account_id, url: r.url, description: r.description, events: JSON.parse(r.events) as string[],
-  headersEnc: r.headers_enc, secretEnc: r.secret_enc, enabled: n(r.enabled) === 1, disabledReason: r.disabled_reason,
+  headersEnc: r.headers_enc, secretEnc: r.secret_enc, previousSecretEnc: r.previous_secret_enc, previousSecretUntil: nn(r.previous_secret_until),
+  enabled: n(r.enabled) === 1, disabledReason: r.disabled_reason,
   createdAt: n(r.created_at), updatedAt: n(r.updated_at),
 });
 const toDelivery = (r: DbDelivery): DeliveryRow => ({
@@ -261,7 +262,7 @@ function markBacklogged(backlogged: Set<string>, rooms: ReadonlyArray<readonly [
 }
 
 /** What createWebhook needs; the store fills in the id and times. */
-type NewWebhook = Omit<WebhookRow, 'id' | 'createdAt' | 'updatedAt' | 'disabledReason'>;
+type NewWebhook = Omit<WebhookRow, 'id' | 'createdAt' | 'updatedAt' | 'disabledReason' | 'previousSecretEnc' | 'previousSecretUntil'>;
 
 /** A delivery row as a claim leases it (its event's payload is read after the commit). */
 type LeasedRow = { id: string; account_id: string; webhook_id: string; event_id: string; event_type: string; attempts: Num };
@@ -381,7 +382,7 @@ export class Store {
   createWebhook(w: NewWebhook, now?: number): Promise<WebhookRow>;
   createWebhook(w: NewWebhook, now: number, max: number): Promise<WebhookRow | null>;
   async createWebhook(w: NewWebhook, now = Date.now(), max?: number): Promise<WebhookRow | null> {
-    const row: WebhookRow = { ...w, description: text(w.description), id: newId('wh', now), disabledReason: null, createdAt: now, updatedAt: now };
+    const row: WebhookRow = { ...w, description: text(w.description), id: newId('wh', now), previousSecretEnc: null, previousSecretUntil: null, disabledReason: null, createdAt: now, updatedAt: now };
     const insert = (t: SqlExecutor) => t.run(
       'INSERT INTO webhooks (id, account_id, url, description, events, headers_enc, secret_enc, enabled, disabled_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       [row.id, row.accountId, row.url, row.description, JSON.stringify(row.events), row.headersEnc, row.secretEnc, row.enabled ? 1 : 0, null, now, now],
@@ -419,10 +420,33 @@ export class Store {
   async updateWebhook(row: WebhookRow, now = Date.now()): Promise<WebhookRow> {
     const next = { ...row, description: text(row.description), disabledReason: textN(row.disabledReason), updatedAt: now };
     await this.q.run(
-      'UPDATE webhooks SET url = ?, description = ?, events = ?, headers_enc = ?, secret_enc = ?, enabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ? AND account_id = ?',
-      [next.url, next.description, JSON.stringify(next.events), next.headersEnc, next.secretEnc, next.enabled ? 1 : 0, next.disabledReason, now, next.id, next.accountId],
+      `UPDATE webhooks SET url = ?, description = ?, events = ?, headers_enc = ?, secret_enc = ?, previous_secret_enc = ?, previous_secret_until = ?,
+         enabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ? AND account_id = ?`,
+      [next.url, next.description, JSON.stringify(next.events), next.headersEnc, next.secretEnc, next.previousSecretEnc, next.previousSecretUntil,
+        next.enabled ? 1 : 0, next.disabledReason, now, next.id, next.accountId],
     );
     return next;
+  }
+
+  /**
+   * Secret rotation: `secretEnc` becomes the secret, and the one it replaces keeps signing until
+   * `previousUntil` (null: it stops at once). The old value is read by the UPDATE itself, so
+   * two rotations at once cannot both keep the same previous secret. A webhook without a
+   * secret has nothing to keep. Null when the webhook is not the account's.
+   */
+  async rotateWebhookSecret(accountId: string, id: string, secretEnc: string, previousUntil: number | null, now = Date.now()): Promise<WebhookRow | null> {
+    return this.q.tx(async (t) => {
+      const r = previousUntil === null
+        ? await t.run('UPDATE webhooks SET secret_enc = ?, previous_secret_enc = NULL, previous_secret_until = NULL, updated_at = ? WHERE id = ? AND account_id = ?', [secretEnc, now, id, accountId])
+        : await t.run(
+          `UPDATE webhooks SET previous_secret_enc = secret_enc, previous_secret_until = CASE WHEN secret_enc IS NULL THEN NULL ELSE CAST(? AS BIGINT) END,
+             secret_enc = ?, updated_at = ? WHERE id = ? AND account_id = ?`,
+          [previousUntil, secretEnc, now, id, accountId],
+        );
+      if (r.changes === 0) return null;
+      const [row] = await t.all<DbWebhook>('SELECT * FROM webhooks WHERE id = ?', [id]);
+      return row ? toWebhook(row) : null;
+    });
   }
 
   async deleteWebhook(accountId: string, id: string): Promise<boolean> {
