@@ -59,7 +59,7 @@ const SCENARIOS = {
     extra: (r) => `arrived ${r.delivered}/${r.n}${workExtra(r.work)}`,
   },
   e2e: { unit: 'events/s', run: (ctx, s, env) => s.e2eRun(ctx, { fanout: 1, rate: null, count: N ?? 20_000, drainMaxMs: 8000, tag: 'e2e', env, cpuProfDir }), figure: (r) => r.eventsPerS, extra: (r) => `${r.cpuPerEventMs.toFixed(3)} ms CPU per event` },
-  'e2e-1000': { unit: 'ms p50', run: (ctx, s, env) => s.e2eRun(ctx, { fanout: 1, rate: 1000, count: N ?? 3000, drainMaxMs: 8000, tag: 'e2e', env, cpuProfDir }), figure: (r) => r.latP50, extra: (r) => `p99 ${r.latP99.toFixed(1)} ms` },
+  'e2e-1000': { unit: 'ms p50', run: (ctx, s, env) => s.e2eRun(ctx, { fanout: 1, rate: 1000, count: N ?? 3000, drainMaxMs: 8000, tag: 'e2e', env, cpuProfDir }), figure: (r) => r.latP50, extra: (r) => `p99 ${r.latP99.toFixed(1)} ms; Herald ${Math.round((1000 * r.cpu.ms.herald) / r.delivered)} µs CPU per event, ${r.cpuPerEventMs.toFixed(3)} ms with receiver and load generator` },
 };
 // pgW or pgWxH: scenario 5 with W worker processes and H webhooks (5b), e.g. pg2, pg4x16.
 const pg = /^pg(\d+)(?:x(\d+))?$/.exec(args.scenario);

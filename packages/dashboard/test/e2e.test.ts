@@ -377,10 +377,23 @@ suite('dashboard in a browser', () => {
     expect(await page.getByTestId('previous-secret').isVisible()).toBe(true);
     const w = (await h.api('GET', `/v1/accounts/${pro}/webhooks/${main.id}`)).body;
     expect(Date.parse(w.previous_secret_expires_at)).toBeGreaterThan(Date.now() + 23 * 3600_000);
+    expect(Date.parse(w.previous_secret_expires_at)).toBeLessThanOrEqual(Date.now() + 24 * 3600_000);
     // After a reload the page reads it from the webhook.
     await page.reload();
     await expect.poll(() => page.getByTestId('previous-secret').isVisible(), { timeout: 10_000 }).toBe(true);
     expect(await page.getByTestId('previous-secret').textContent()).toContain('The previous secret also signs every delivery until');
+    // Saving the form afterwards keeps the rotation (the secret is not sent).
+    await page.getByRole('button', { name: 'Save Webhook' }).click();
+    await expect.poll(() => page.getByText('Webhook saved.').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect((await h.api('GET', `/v1/accounts/${pro}/webhooks/${main.id}`)).body.previous_secret_expires_at).toBe(w.previous_secret_expires_at);
+    expect(await secretOf()).toBe(after);
+    // A second rotation says that the first one's previous secret stops at once.
+    await page.goto(`${h.url}/settings/webhooks/${main.id}`);
+    await expect.poll(() => page.getByTestId('previous-secret').isVisible(), { timeout: 10_000 }).toBe(true);
+    await page.getByRole('button', { name: 'Rotate secret' }).click();
+    expect(await page.getByTestId('rotate-drops-previous').isVisible()).toBe(true);
+    await page.getByRole('button', { name: 'Cancel' }).first().click();
+    expect(await secretOf()).toBe(after);
   });
 
   it('shows receiver HTML as text and never runs it', async () => {

@@ -127,7 +127,11 @@ describe('webhook secret', () => {
     const read = (await prod.api('GET', `${hooks(prod, acc)}/${id}`)).body;
     expect(read.previous_secret_expires_at).toBe(r.body.previous_secret_expires_at);
     expect(JSON.stringify(read)).not.toContain(old);
-    // Two rotations make two different secrets.
+    // Each secret Herald makes is new; an empty body sent as JSON is no body too.
+    const second = await prod.api('POST', `${hooks(prod, acc)}/${id}/secret/rotate`, undefined, { raw: '' , headers: { 'content-type': 'application/json' } });
+    expect(second.status).toBe(200);
+    expect(second.body.secret).toMatch(/^whsec_/);
+    expect(second.body.secret).not.toBe(r.body.secret);
     const again = await prod.api('POST', `${hooks(prod, acc)}/${id}/secret/rotate`, { secret: 'whsec_rotation-given-secret', previous_secret_valid_for: 3600 });
     expect(again.status).toBe(200);
     expect(again.body.secret).toBe('whsec_rotation-given-secret');
@@ -166,6 +170,9 @@ describe('webhook secret', () => {
     expectError(await rot({ previous_secret_valid_for: 1.5 }), 400, 'invalid_request');
     expectError(await rot({ secret: 'short' }), 400, 'invalid_request');
     expectError(await rot({ other: 1 }), 400, 'invalid_request');
+    expectError(await rot(null), 400, 'invalid_request');
+    // Credentials come before the body: no token is 401, another account's key 404, whatever is sent.
+    expectError(await prod.api('POST', `${hooks(prod, acc)}/${id}/secret/rotate`, { other: 1 }, { token: null }), 401, 'unauthorized');
     expect((await prod.api('GET', `${hooks(prod, acc)}/${id}/secret`)).body).toEqual({ secret });
     expect((await prod.api('GET', `${hooks(prod, acc)}/${id}`)).body.previous_secret_expires_at).toBeNull();
     expectError(await prod.api('POST', `${hooks(prod, acc)}/wh_00000000000000000000000000/secret/rotate`, {}), 404, 'webhook_not_found');
@@ -173,6 +180,7 @@ describe('webhook secret', () => {
     const other = await createAccount(prod);
     const { key } = await createApiKey(prod, other);
     expectError(await prod.api('POST', `/v1/accounts/${acc}/webhooks/${id}/secret/rotate`, {}, { token: key }), 404, 'account_not_found');
+    expectError(await prod.api('POST', `/v1/accounts/${acc}/webhooks/${id}/secret/rotate`, { other: 1 }, { token: key }), 404, 'account_not_found');
     expectError(await prod.api('POST', `/v1/accounts/${other}/webhooks/${id}/secret/rotate`, {}, { token: key }), 404, 'webhook_not_found');
     expect((await prod.api('GET', `${hooks(prod, acc)}/${id}/secret`)).body).toEqual({ secret });
   });

@@ -102,6 +102,8 @@ describe('what a receiver gets (SPEC §4)', () => {
     const wh = await webhook(rx.url + path, { secret: OLD });
     const rot = await h.api('POST', `/v1/accounts/${acc}/webhooks/${wh}/secret/rotate`, { secret: NEW, previous_secret_valid_for: 2 });
     expect(rot.status).toBe(200);
+    const until = Date.parse(rot.body.previous_secret_expires_at);
+    const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
     const got = async () => {
       const before = rx.received.length;
       await publish('{"n":1}');
@@ -115,7 +117,12 @@ describe('what a receiver gets (SPEC §4)', () => {
         return false;
       }
     };
+    // The first delivery comes 1.2 s into the 2 s window, so the worker's cached copy of the
+    // webhook (2 s) is still fresh when the window closes: only the per-attempt check can drop
+    // the old secret then.
+    await sleepUntil(until - 800);
     const during = await got();
+    expect(during.at).toBeLessThan(until);
     const entries = String(during.headers['webhook-signature']).split(' ');
     expect(entries).toHaveLength(2);
     expect(entries.every((e) => e.startsWith('v1,'))).toBe(true);
@@ -128,8 +135,15 @@ describe('what a receiver gets (SPEC §4)', () => {
     // X-Hub-Signature-256 has room for one: the new secret's.
     expect(during.headers['x-hub-signature-256']).toBe('sha256=' + createHmac('sha256', NEW).update(during.body).digest('hex'));
 
+    // Test Connection for the saved webhook is signed the same way.
+    const pingsBefore = rx.received.length;
+    expect((await h.api('POST', `/v1/accounts/${acc}/webhooks/${wh}/test`)).body.ok).toBe(true);
+    const ping = rx.received.slice(pingsBefore).find((x) => x.url === path)!;
+    expect(String(ping.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    expect(verifies(OLD, ping)).toBe(true);
+
     // Past previous_secret_valid_for, the old secret no longer verifies anything.
-    await new Promise((r) => setTimeout(r, Date.parse(rot.body.previous_secret_expires_at) - Date.now() + 50));
+    await sleepUntil(until + 50);
     const after = await got();
     expect(String(after.headers['webhook-signature']).split(' ')).toHaveLength(1);
     expect(verifies(NEW, after)).toBe(true);

@@ -135,6 +135,10 @@ if (admin) {
         // looks would let it pass without the lock.
         let waited = false;
         for (let i = 0; i < 500 && !waited; i++) {
+          // `other` is inside its transaction, where PostgreSQL keeps the first pg_stat_activity
+          // it read: without clearing it, a first look taken before retention began waiting
+          // would be seen again at every poll.
+          await other.query('SELECT pg_stat_clear_snapshot()');
           const { rows } = await other.query(
             "SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'SELECT id FROM deliveries%'",
           );

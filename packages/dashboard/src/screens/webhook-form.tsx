@@ -425,6 +425,12 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
                       <strong>Rotate the secret now?</strong> A new secret signs every delivery from now on. The current one keeps signing
                       too (a second webhook-signature entry) for 24 hours. X-Hub-Signature-256 carries the new secret's signature only.
                     </p>
+                    {loaded?.previous_secret_expires_at && (
+                      <p data-testid="rotate-drops-previous">
+                        The secret replaced by the last rotation stops signing now, not at {absoluteTime(loaded.previous_secret_expires_at)}: only one
+                        previous secret is kept.
+                      </p>
+                    )}
                     <div class="button-row">
                       <Button id="confirm-rotate" variant="primary" size="sm" busy={rotating} onClick={rotate}>
                         <IconRefresh />

@@ -2,6 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { createError } from '../core/errors.js';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route's body has no required field: an empty body reaches it as no body (see installJsonParser). */
+    bodyOptional?: boolean;
+  }
   interface FastifyRequest {
     /** The JSON body as text, exactly as received (publishing delivers `data` from it byte for byte). */
     rawBody?: string;
@@ -24,7 +28,7 @@ export function installJsonParser(app: FastifyInstance): void {
     if (buf.length === 0) {
       // Many HTTP clients send `Content-Type: application/json` on every request, even a bodiless
       // POST such as redeliver. That is fine where the route takes no body.
-      if (!request.routeOptions.schema?.body) return done(null, undefined);
+      if (!request.routeOptions.schema?.body || request.routeOptions.config.bodyOptional) return done(null, undefined);
       return done(createError('invalid_json', 'the body is empty'), undefined);
     }
     let text: string;

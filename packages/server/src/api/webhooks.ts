@@ -144,12 +144,8 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     if (b.url !== undefined) next.url = await validateUrl(ctx, b.url, listenPort());
     if (b.events !== undefined) next.events = await validateEvents(ctx, b.events);
     if (b.headers !== undefined) next.headersEnc = sealHeaders(ctx, validateHeaders(b.headers));
-    if (b.secret !== undefined) {
-      // Setting the secret replaces it at once, a rotation's previous secret included.
-      next.secretEnc = b.secret === null ? null : ctx.box.seal(b.secret);
-      next.previousSecretEnc = null;
-      next.previousSecretUntil = null;
-    }
+    // Setting the secret replaces it at once, a rotation's previous secret included (store).
+    if (b.secret !== undefined) next.secretEnc = b.secret === null ? null : ctx.box.seal(b.secret);
     if (b.description !== undefined) next.description = b.description;
     if (b.enabled !== undefined) {
       next.enabled = b.enabled;
@@ -157,7 +153,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
       else if (!webhook.enabled) next.disabledReason = webhook.disabledReason;
       else next.disabledReason = null;
     }
-    const saved = await ctx.store.updateWebhook(next);
+    const saved = await ctx.store.updateWebhook(next, Date.now(), { secret: b.secret !== undefined });
     ctx.webhooks.invalidate(saved.id);
     return webhookOut(ctx, saved);
   });
@@ -182,7 +178,8 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.post('/v1/accounts/:account/webhooks/:webhook/secret/rotate', {
-    // Every field is optional, so a request with no body at all means `{}`.
+    // Every field is optional, so a request with no body at all (or an empty one) means `{}`.
+    config: { bodyOptional: true },
     async preValidation(req) {
       await acct.preValidation(req);
       if (req.body === undefined) req.body = {};

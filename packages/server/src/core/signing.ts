@@ -81,7 +81,7 @@ export function deliveryHeaders(h: HeaderParts, body: Uint8Array): Record<string
     out['webhook-signature'] = standardSignature(h.secret, h.deliveryId, h.timestampSec, body);
     // Standard Webhooks: space-separated entries, any of which may verify. X-Hub-Signature-256
     // has room for one, the current secret's.
-    if (h.previousSecret) out['webhook-signature'] += ' ' + standardSignature(h.previousSecret, h.deliveryId, h.timestampSec, body);
+    if (h.previousSecret && h.previousSecret !== h.secret) out['webhook-signature'] += ' ' + standardSignature(h.previousSecret, h.deliveryId, h.timestampSec, body);
   }
   return out;
 }

@@ -417,15 +417,25 @@ export class Store {
     return rows.map(toWebhook);
   }
 
-  async updateWebhook(row: WebhookRow, now = Date.now()): Promise<WebhookRow> {
+  /**
+   * Writes the row's fields; its secret only with `secret: true`, which also ends a rotation's
+   * previous secret. Otherwise the secret columns are left as they are in the database: a
+   * change made from an older read (a PATCH of the description, say) must not undo a rotation
+   * that committed in between. Answers the row as stored.
+   */
+  async updateWebhook(row: WebhookRow, now = Date.now(), o: { secret?: boolean } = {}): Promise<WebhookRow> {
     const next = { ...row, description: text(row.description), disabledReason: textN(row.disabledReason), updatedAt: now };
-    await this.q.run(
-      `UPDATE webhooks SET url = ?, description = ?, events = ?, headers_enc = ?, secret_enc = ?, previous_secret_enc = ?, previous_secret_until = ?,
-         enabled = ?, disabled_reason = ?, updated_at = ? WHERE id = ? AND account_id = ?`,
-      [next.url, next.description, JSON.stringify(next.events), next.headersEnc, next.secretEnc, next.previousSecretEnc, next.previousSecretUntil,
-        next.enabled ? 1 : 0, next.disabledReason, now, next.id, next.accountId],
-    );
-    return next;
+    const secretCols = o.secret ? 'secret_enc = ?, previous_secret_enc = NULL, previous_secret_until = NULL, ' : '';
+    return this.q.tx(async (t) => {
+      await t.run(
+        `UPDATE webhooks SET url = ?, description = ?, events = ?, headers_enc = ?, ${secretCols}enabled = ?, disabled_reason = ?, updated_at = ?
+          WHERE id = ? AND account_id = ?`,
+        [next.url, next.description, JSON.stringify(next.events), next.headersEnc, ...(o.secret ? [next.secretEnc] : []),
+          next.enabled ? 1 : 0, next.disabledReason, now, next.id, next.accountId],
+      );
+      const [r] = await t.all<DbWebhook>('SELECT * FROM webhooks WHERE id = ? AND account_id = ?', [next.id, next.accountId]);
+      return r ? toWebhook(r) : next;
+    });
   }
 
   /**
