@@ -13,7 +13,7 @@ import type { Store } from './store/store.js';
 import { Sender } from './delivery/sender.js';
 import { WebhookCache } from './delivery/webhook-cache.js';
 import { DeliveryWorker, prefetchDepth } from './delivery/worker.js';
-import { bearerPrincipal } from './api/auth.js';
+import { adminSessionTag, bearerPrincipal } from './api/auth.js';
 import type { AppContext } from './api/context.js';
 import { frameworkErrors, installErrorHandling } from './api/error-handler.js';
 import { installNulGuard } from './api/nul-guard.js';
@@ -112,6 +112,7 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
     eventTypes: new EventTypeCache(store),
     accounts: new AccountCache(store),
     adminTokenHash: deps.adminTokenHash,
+    adminSessionTag: adminSessionTag(deps.secretKey, deps.adminTokenHash),
     principalSources: [bearerPrincipal],
   };
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dashboardPlugin } from '../src/dashboard/index.js';
 import { databaseContains } from './helpers/api-kit.js';
-import { ADMIN_TOKEN, createAccount, startHerald, type TestHerald } from './helpers/herald.js';
+import { ADMIN_TOKEN, createAccount, startHerald, TEST_BACKEND, throwawayPostgres, type TestHerald } from './helpers/herald.js';
 
 /**
  * The dashboard's server side over real HTTP: portal links, cookie sessions, CSRF, and the
@@ -262,6 +262,45 @@ describe('dashboard API: portal links, sessions, CSRF', () => {
     // Admin cookie sessions are held to CSRF too.
     expect((await b.req('POST', `/v1/accounts/${acme}/portal-sessions`, { csrf: null })).status).toBe(403);
     expect((await b.req('POST', `/v1/accounts/${acme}/portal-sessions`)).status).toBe(201);
+  });
+
+  it("a rotated admin token ends the operators' sessions opened with the old one; account sessions stay", async () => {
+    // Three Herald processes in turn on one database: the same token, then a rotated one.
+    const shared = TEST_BACKEND === 'postgres' ? await throwawayPostgres() : null;
+    const dir = mkdtempSync(join(tmpdir(), 'herald-rotate-admin-'));
+    const env = { HERALD_DEV: 'true', HERALD_DATABASE_URL: shared?.url ?? `sqlite:${join(dir, 'herald.db')}` };
+    const start = (extra: Record<string, string> = {}) => startHerald({ ...env, ...extra }, { worker: false, plugins: [dashboardPlugin({ distDir: dist })] });
+    const status = async (srv: TestHerald, b: Browser) => (await fetch(`${srv.url}/v1/session`, { headers: { cookie: b.cookie! } })).status;
+    try {
+      const first = await start();
+      const acc = await createAccount(first, 'pro', 'Rotating');
+      const operator = new Browser(first.url);
+      expect((await operator.req('POST', '/v1/session', { body: { admin_token: ADMIN_TOKEN } })).status).toBe(200);
+      const member = await signInWithLink(first, await portalLink(first, acc));
+      await first.close();
+
+      const same = await start();
+      expect(await status(same, operator)).toBe(200); // a restart with the same token keeps it
+      expect(await status(same, member)).toBe(200);
+      await same.close();
+
+      const NEW_TOKEN = 'rotated-admin-token-9876543210';
+      const rotated = await start({ HERALD_ADMIN_TOKEN: NEW_TOKEN });
+      try {
+        expect(await status(rotated, operator)).toBe(401);
+        expect((await fetch(`${rotated.url}/v1/accounts`, { headers: { cookie: operator.cookie! } })).status).toBe(401);
+        expect(await status(rotated, member)).toBe(200);
+        expect((await rotated.api('GET', '/v1/accounts', undefined, { token: ADMIN_TOKEN })).status).toBe(401);
+        const again = new Browser(rotated.url);
+        expect((await again.req('POST', '/v1/session', { body: { admin_token: NEW_TOKEN } })).status).toBe(200);
+        expect((await again.req('GET', '/v1/accounts')).status).toBe(200);
+      } finally {
+        await rotated.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await shared?.drop();
+    }
   });
 
   it('sign-out ends the session (CSRF-checked) and clears the cookie', async () => {

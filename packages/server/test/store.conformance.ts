@@ -985,12 +985,12 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(got.filter((x) => x !== null)).toEqual([a.id]);
       });
 
-      it('sessions: read until they expire, deleted on sign-out; admin sessions have no account', async () => {
+      it('sessions: read until they expire, deleted on sign-out; admin sessions have no account and keep their token tag', async () => {
         const a = await acct();
         await store.createSession({ tokenHash: 's1', accountId: a.id, csrfToken: 'c1', expiresAt: T0 + 1000 }, T0);
-        await store.createSession({ tokenHash: 's2', accountId: null, csrfToken: 'c2', expiresAt: T0 + 1000 }, T0);
-        expect(await store.getSession('s1', T0)).toEqual({ accountId: a.id, csrfToken: 'c1', expiresAt: T0 + 1000 });
-        expect(await store.getSession('s2', T0 + 999)).toEqual({ accountId: null, csrfToken: 'c2', expiresAt: T0 + 1000 });
+        await store.createSession({ tokenHash: 's2', accountId: null, csrfToken: 'c2', expiresAt: T0 + 1000, adminTag: 'tag-of-the-token' }, T0);
+        expect(await store.getSession('s1', T0)).toEqual({ accountId: a.id, csrfToken: 'c1', expiresAt: T0 + 1000, adminTag: null });
+        expect(await store.getSession('s2', T0 + 999)).toEqual({ accountId: null, csrfToken: 'c2', expiresAt: T0 + 1000, adminTag: 'tag-of-the-token' });
         expect(await store.getSession('s1', T0 + 1000)).toBeNull();
         await store.deleteSession('s1');
         expect(await store.getSession('s1', T0)).toBeNull();

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { createError } from '../core/errors.js';
 import { WEBHOOK_PLANS, type Account } from '../core/types.js';
@@ -15,6 +15,13 @@ declare module 'fastify' {
 
 export const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
 export const API_KEY_PREFIX = 'hk_';
+
+/**
+ * Which admin token an operator's dashboard session was opened with. Keyed by the secret key,
+ * so the stored value says nothing about the token to someone holding only the database.
+ */
+export const adminSessionTag = (secretKey: Buffer, adminTokenHash: Buffer): string =>
+  createHmac('sha256', secretKey).update('herald admin session\0').update(adminTokenHash).digest('hex');
 
 /** Resolves a principal from `Authorization: Bearer …`, or from another source (sessions) registered by the dashboard. */
 export type PrincipalSource = (request: FastifyRequest, ctx: AppContext) => Promise<Principal | null>;

@@ -26,6 +26,8 @@ export interface AppContext {
   /** Present when this process also delivers (role all): publishing wakes it at once. */
   worker: DeliveryWorker | null;
   adminTokenHash: Buffer;
+  /** Binds operator sessions to the current admin token: HMAC of its hash under the secret key. */
+  adminSessionTag: string;
   principalSources: PrincipalSource[];
   log: Logger;
 }

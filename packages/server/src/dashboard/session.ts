@@ -31,6 +31,8 @@ export interface SessionRecord {
   accountId: string | null;
   csrfToken: string;
   expiresAt: number;
+  /** Operators' sessions: which admin token opened it (api/auth.ts adminSessionTag); null for account sessions. */
+  adminTag: string | null;
 }
 
 /** The value of one cookie, or null. Only the first occurrence counts. */
@@ -62,12 +64,19 @@ export async function readSession(request: FastifyRequest, ctx: AppContext): Pro
   if (!token || !isTokenShaped(token)) return null;
   const hash = tokenHash(token);
   const s = await ctx.store.getSession(hash);
-  return s ? { tokenHash: hash, ...s } : null;
+  if (!s) return null;
+  // An operator's session opened with an admin token that has since been rotated (or from
+  // before sessions were bound to one) is no session.
+  if (s.accountId === null && (s.adminTag === null || !sameSecret(s.adminTag, ctx.adminSessionTag))) return null;
+  return { tokenHash: hash, ...s };
 }
 
 export async function openSession(ctx: AppContext, accountId: string | null, now = Date.now()): Promise<{ token: string; record: SessionRecord }> {
   const token = newToken();
-  const record: SessionRecord = { tokenHash: tokenHash(token), accountId, csrfToken: newToken(), expiresAt: now + SESSION_TTL_MS };
+  const record: SessionRecord = {
+    tokenHash: tokenHash(token), accountId, csrfToken: newToken(), expiresAt: now + SESSION_TTL_MS,
+    adminTag: accountId === null ? ctx.adminSessionTag : null,
+  };
   await ctx.store.createSession(record, now);
   return { token, record };
 }

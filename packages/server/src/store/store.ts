@@ -1107,13 +1107,20 @@ export class Store {
     return rows[0]?.account_id ?? null;
   }
 
-  async createSession(s: { tokenHash: string; accountId: string | null; csrfToken: string; expiresAt: number }, now = Date.now()): Promise<void> {
-    await this.q.run('INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)', [s.tokenHash, s.accountId, s.csrfToken, now, s.expiresAt]);
+  /** `adminTag`: for an operator's session, which admin token opened it (see dashboard/session.ts). */
+  async createSession(s: { tokenHash: string; accountId: string | null; csrfToken: string; expiresAt: number; adminTag?: string | null }, now = Date.now()): Promise<void> {
+    await this.q.run(
+      'INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, expires_at, admin_tag) VALUES (?, ?, ?, ?, ?, ?)',
+      [s.tokenHash, s.accountId, s.csrfToken, now, s.expiresAt, s.adminTag ?? null],
+    );
   }
 
-  async getSession(tokenHash: string, now = Date.now()): Promise<{ accountId: string | null; csrfToken: string; expiresAt: number } | null> {
-    const [r] = await this.q.all<{ account_id: string | null; csrf_token: string; expires_at: Num }>('SELECT account_id, csrf_token, expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?', [tokenHash, now]);
-    return r ? { accountId: r.account_id, csrfToken: r.csrf_token, expiresAt: n(r.expires_at) } : null;
+  async getSession(tokenHash: string, now = Date.now()): Promise<{ accountId: string | null; csrfToken: string; expiresAt: number; adminTag: string | null } | null> {
+    const [r] = await this.q.all<{ account_id: string | null; csrf_token: string; expires_at: Num; admin_tag: string | null }>(
+      'SELECT account_id, csrf_token, expires_at, admin_tag FROM sessions WHERE token_hash = ? AND expires_at > ?',
+      [tokenHash, now],
+    );
+    return r ? { accountId: r.account_id, csrfToken: r.csrf_token, expiresAt: n(r.expires_at), adminTag: r.admin_tag } : null;
   }
 
   async deleteSession(tokenHash: string): Promise<void> {

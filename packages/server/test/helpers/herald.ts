@@ -36,7 +36,7 @@ export interface TestHerald {
 }
 
 /** A throwaway PostgreSQL database for one startHerald(), dropped by its close(). */
-async function throwawayPostgres(): Promise<TestDatabase> {
+export async function throwawayPostgres(): Promise<TestDatabase> {
   const admin = await postgresAdminUrl(); // throws when HERALD_TEST_DATABASE_URL is set but unreachable
   if (!admin) {
     throw new Error('HERALD_TEST_BACKEND=postgres, but PostgreSQL is not reachable at the default 127.0.0.1:5432 and HERALD_TEST_DATABASE_URL is not set');
@@ -72,7 +72,7 @@ export async function startHerald(env: Record<string, string> = {}, opts: { work
     store = await openStore(config);
     await migrate(store.q);
     herald = await buildHerald({
-      config, store, logger: createLogger(config.logLevel), adminTokenHash: sha256(ADMIN_TOKEN), secretKey: Buffer.from(SECRET_KEY, 'hex'), plugins: opts.plugins,
+      config, store, logger: createLogger(config.logLevel), adminTokenHash: sha256(config.adminToken), secretKey: Buffer.from(SECRET_KEY, 'hex'), plugins: opts.plugins,
     });
     await herald.app.listen({ host: '127.0.0.1', port: 0 });
     const addr = herald.app.server.address() as { port: number };
