@@ -155,6 +155,8 @@ withSettingFlags(program.command('admin-token').description('generate a new admi
   .action((o: Record<string, unknown>) => {
     try {
       const config = configFrom(o);
+      // The setting wins over the data dir: a token written there would never be used.
+      if (o.rotate && config.adminToken) throw new ConfigError('HERALD_ADMIN_TOKEN', 'it is set, and it is the admin token Herald uses: to rotate, set a new value there and restart Herald');
       const s = resolveSecrets({ ...config, adminToken: '' }, { rotateAdminToken: Boolean(o.rotate) });
       process.stdout.write(s.newAdminToken ? `${s.newAdminToken}\n` : 'an admin token exists; pass --rotate to replace it\n');
     } catch (e) {

@@ -137,6 +137,34 @@ describe('first start', () => {
   });
 });
 
+describe('admin-token --rotate', () => {
+  it('replaces the stored token: after a restart the new one works and the old one is refused', async () => {
+    const dir = tempDir();
+    const first = herald({ ...sqlite(dir), HERALD_LOG_LEVEL: 'silent' });
+    await first.started();
+    const old = /Admin token[^:]*: (hadm_\S+)/.exec(first.err())![1]!;
+    expect(await first.stop()).toBe(0);
+    const rotate = herald({ ...sqlite(dir) }, ['admin-token', '--rotate']);
+    expect(await rotate.exit).toBe(0);
+    const fresh = rotate.out().trim();
+    expect(fresh).toMatch(/^hadm_\S+$/);
+    expect(fresh).not.toBe(old);
+    const next = herald({ ...sqlite(dir), HERALD_LOG_LEVEL: 'silent' });
+    const url = await next.started();
+    expect((await fetch(`${url}/v1/accounts`, { headers: { authorization: `Bearer ${fresh}` } })).status).toBe(200);
+    expect((await fetch(`${url}/v1/accounts`, { headers: { authorization: `Bearer ${old}` } })).status).toBe(401);
+    expect(await next.stop()).toBe(0);
+  });
+
+  it('refuses while HERALD_ADMIN_TOKEN is set, naming it: a token written to the data dir would never be used', async () => {
+    const dir = tempDir();
+    const r = herald({ ...sqlite(dir), HERALD_ADMIN_TOKEN: 'admin-token-from-the-environment' }, ['admin-token', '--rotate']);
+    expect(await r.exit).toBe(2);
+    expect(r.err()).toMatch(/^herald: configuration error: HERALD_ADMIN_TOKEN: /m);
+    expect(r.out()).toBe('');
+  });
+});
+
 describe('logs', () => {
   let rx: Receiver;
   beforeAll(async () => {

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminSessionTag } from '../src/api/auth.js';
 import { dashboardPlugin } from '../src/dashboard/index.js';
 import { databaseContains } from './helpers/api-kit.js';
 import { ADMIN_TOKEN, createAccount, startHerald, TEST_BACKEND, throwawayPostgres, type TestHerald } from './helpers/herald.js';
@@ -297,10 +298,36 @@ describe('dashboard API: portal links, sessions, CSRF', () => {
       } finally {
         await rotated.close();
       }
+      // Rolled back to the old token: the old sessions were deleted when the rotated process
+      // started, so they do not come back; the new token's session does not work either.
+      const back = await start();
+      try {
+        expect(await status(back, operator)).toBe(401);
+        expect(await status(back, member)).toBe(200);
+      } finally {
+        await back.close();
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
       await shared?.drop();
     }
+  });
+
+  it('an operator session without a token tag (opened before sessions were bound to one) is refused', async () => {
+    const token = 'A'.repeat(43); // cookie-shaped
+    await h.herald.ctx.store.createSession({ tokenHash: createHash('sha256').update(token).digest('hex'), accountId: null, csrfToken: 'c'.repeat(43), expiresAt: Date.now() + 3600_000 });
+    expect((await fetch(`${h.url}/v1/session`, { headers: { cookie: `herald_session=${token}` } })).status).toBe(401);
+    expect((await fetch(`${h.url}/v1/accounts`, { headers: { cookie: `herald_session=${token}` } })).status).toBe(401);
+  });
+
+  it("the token tag depends on the secret key, and shows neither the token's hash nor its tag under another key", () => {
+    const hash = createHash('sha256').update(ADMIN_TOKEN).digest();
+    const a = adminSessionTag(Buffer.alloc(32, 1), hash);
+    const b = adminSessionTag(Buffer.alloc(32, 2), hash);
+    expect(a).toMatch(/^[0-9a-f]{64}$/);
+    expect(a).not.toBe(b);
+    expect(a).not.toContain(hash.toString('hex').slice(0, 16));
+    expect(adminSessionTag(Buffer.alloc(32, 1), createHash('sha256').update('another-admin-token').digest())).not.toBe(a);
   });
 
   it('sign-out ends the session (CSRF-checked) and clears the cookie', async () => {

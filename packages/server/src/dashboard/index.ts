@@ -23,6 +23,11 @@ export function dashboardPlugin(options: DashboardOptions = {}): Plugin {
   return async (app, ctx) => {
     // After the bearer source: a request with Authorization never looks at cookies.
     if (!ctx.principalSources.includes(sessionPrincipal)) ctx.principalSources.push(sessionPrincipal);
+    // Operator sessions opened with another admin token are refused (session.ts); deleting them
+    // at start-up keeps them from working again should the old token come back (a rollback).
+    // Only at start-up: a process still running with the old token during a rolling restart
+    // must not delete the sessions opened with the new one.
+    await ctx.store.endAdminSessionsExcept(ctx.adminSessionTag);
     registerSessionRoutes(app, ctx);
     await registerStaticApp(app, distDir);
   };

@@ -1123,6 +1123,11 @@ export class Store {
     return r ? { accountId: r.account_id, csrfToken: r.csrf_token, expiresAt: n(r.expires_at), adminTag: r.admin_tag } : null;
   }
 
+  /** Deletes the operators' sessions not opened with the admin token whose tag is `adminTag`. */
+  async endAdminSessionsExcept(adminTag: string): Promise<number> {
+    return (await this.q.run('DELETE FROM sessions WHERE account_id IS NULL AND (admin_tag IS NULL OR admin_tag <> ?)', [adminTag])).changes;
+  }
+
   async deleteSession(tokenHash: string): Promise<void> {
     await this.q.run('DELETE FROM sessions WHERE token_hash = ?', [tokenHash]);
   }

@@ -72,7 +72,7 @@ export async function startHerald(env: Record<string, string> = {}, opts: { work
     store = await openStore(config);
     await migrate(store.q);
     herald = await buildHerald({
-      config, store, logger: createLogger(config.logLevel), adminTokenHash: sha256(config.adminToken), secretKey: Buffer.from(SECRET_KEY, 'hex'), plugins: opts.plugins,
+      config, store, logger: createLogger(config.logLevel), adminTokenHash: sha256(config.adminToken), secretKey: config.secretKeyBytes ?? Buffer.from(SECRET_KEY, 'hex'), plugins: opts.plugins,
     });
     await herald.app.listen({ host: '127.0.0.1', port: 0 });
     const addr = herald.app.server.address() as { port: number };
