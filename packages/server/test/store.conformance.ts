@@ -958,11 +958,18 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         await store.createPortalLink('live', a.id, now + 60_000);
         await store.createSession({ tokenHash: 'gone', accountId: a.id, csrfToken: 'c', expiresAt: now - 1000 });
         await store.createSession({ tokenHash: 'live', accountId: null, csrfToken: 'c', expiresAt: now + 60_000 });
+        // Rotated-out secrets: one that no longer signs goes, one that still does stays.
+        const spent = await hook(a.id, { secretEnc: 'enc-1' });
+        await store.rotateWebhookSecret(a.id, spent.id, 'enc-2', now - 1000);
+        const signing = await hook(a.id, { secretEnc: 'enc-3' });
+        await store.rotateWebhookSecret(a.id, signing.id, 'enc-4', now + 60_000);
 
         expect(await store.purgeOlderThan(T0 + 30 * DAY, 1)).toEqual({ deliveries: 2, events: 3 });
         expect((await store.listDeliveries({ accountId: a.id, limit: 10 })).map((d) => d.id).sort()).toEqual([old[2]!.id, fresh.deliveries[0]!.id].sort());
         expect([await count('events'), await count('attempts')]).toEqual([2, 1]);
         expect([await count('portal_links'), await count('sessions')]).toEqual([1, 1]);
+        expect(await store.getWebhookById(spent.id)).toMatchObject({ secretEnc: 'enc-2', previousSecretEnc: null, previousSecretUntil: null });
+        expect(await store.getWebhookById(signing.id)).toMatchObject({ secretEnc: 'enc-4', previousSecretEnc: 'enc-3', previousSecretUntil: now + 60_000 });
         expect(await store.purgeOlderThan(T0 + 30 * DAY)).toEqual({ deliveries: 0, events: 0 });
       });
     });

@@ -1090,6 +1090,8 @@ export class Store {
     }
     await this.q.run('DELETE FROM portal_links WHERE expires_at < ?', [Date.now()]);
     await this.q.run('DELETE FROM sessions WHERE expires_at < ?', [Date.now()]);
+    // A rotated-out secret that no longer signs is not kept either (it is never decrypted again).
+    await this.q.run('UPDATE webhooks SET previous_secret_enc = NULL, previous_secret_until = NULL WHERE previous_secret_until <= ?', [Date.now()]);
     return { deliveries, events };
   }
 
