@@ -18,7 +18,7 @@ import type { AppContext } from './api/context.js';
 import { frameworkErrors, installErrorHandling } from './api/error-handler.js';
 import { installNulGuard } from './api/nul-guard.js';
 import { within } from './core/within.js';
-import { installJsonParser } from './api/json-body.js';
+import { BODY_OPTIONAL, installJsonParser } from './api/json-body.js';
 import { AccountCache } from './api/account-cache.js';
 import { EventTypeCache } from './api/event-type-cache.js';
 import { Publisher } from './api/publisher.js';
@@ -157,6 +157,19 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
         openapi: '3.1.0',
         info: { title: 'Herald API', version: VERSION, description: 'Webhook delivery: accounts, webhooks, events, deliveries. Errors are `{error:{code,message}}`.' },
         components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The admin token or an account API key' } } },
+      },
+      // @fastify/swagger marks every request body required; a route whose body may be left out says so.
+      transformObject: (doc) => {
+        if (!('openapiObject' in doc)) return doc.swaggerObject;
+        const { openapiObject } = doc;
+        for (const ops of Object.values(openapiObject.paths ?? {})) {
+          for (const op of Object.values(ops as Record<string, Record<string, unknown>>)) {
+            if (typeof op !== 'object' || op === null || !(BODY_OPTIONAL in op)) continue;
+            delete op[BODY_OPTIONAL];
+            if (op.requestBody) (op.requestBody as { required?: boolean }).required = false;
+          }
+        }
+        return openapiObject;
       },
     });
     await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, uiConfig: { docExpansion: 'list', deepLinking: true } });

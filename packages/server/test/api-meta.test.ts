@@ -80,6 +80,18 @@ describe('OpenAPI document', () => {
     }
   });
 
+  it('says which request bodies may be left out: only the secret rotation of these routes', () => {
+    const optional: string[] = [];
+    for (const [path, ops] of Object.entries<Record<string, any>>(doc.paths)) {
+      for (const [method, op] of Object.entries<any>(ops)) {
+        expect(op, `${method} ${path}`).not.toHaveProperty('x-body-optional');
+        if (op.requestBody && op.requestBody.required === false) optional.push(`${method} ${path}`);
+      }
+    }
+    expect(optional).toEqual(['post /v1/accounts/{account}/webhooks/{webhook}/secret/rotate']);
+    expect(doc.paths['/v1/accounts/{account}/webhooks/{webhook}'].patch.requestBody.required).toBe(true);
+  });
+
   it('marks /v1 operations as needing a bearer token, and documents their error answers', () => {
     for (const r of SPEC_ROUTES.filter((x) => x.path.startsWith('/v1/'))) {
       const op = doc.paths[r.path][r.method];

@@ -1,11 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { createError } from '../core/errors.js';
 
+/**
+ * A route schema key (`schema[BODY_OPTIONAL]: true`) for a body whose every field is optional:
+ * an empty body reaches the route as no body, and the OpenAPI document says the body may be
+ * left out (app.ts).
+ */
+export const BODY_OPTIONAL = 'x-body-optional';
+
 declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** The route's body has no required field: an empty body reaches it as no body (see installJsonParser). */
-    bodyOptional?: boolean;
-  }
   interface FastifyRequest {
     /** The JSON body as text, exactly as received (publishing delivers `data` from it byte for byte). */
     rawBody?: string;
@@ -28,7 +31,8 @@ export function installJsonParser(app: FastifyInstance): void {
     if (buf.length === 0) {
       // Many HTTP clients send `Content-Type: application/json` on every request, even a bodiless
       // POST such as redeliver. That is fine where the route takes no body.
-      if (!request.routeOptions.schema?.body || request.routeOptions.config.bodyOptional) return done(null, undefined);
+      const schema = request.routeOptions.schema as Record<string, unknown> | undefined;
+      if (!schema?.body || schema[BODY_OPTIONAL] === true) return done(null, undefined);
       return done(createError('invalid_json', 'the body is empty'), undefined);
     }
     let text: string;

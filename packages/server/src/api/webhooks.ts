@@ -11,6 +11,7 @@ import { sendPing } from '../delivery/test-connection.js';
 import { openHeaders, openTarget, previousSecretAt, previousSecretLive } from '../delivery/webhook-cache.js';
 import { access, accountFor, requireWebhookPlan } from './auth.js';
 import type { AppContext } from './context.js';
+import { BODY_OPTIONAL } from './json-body.js';
 import * as S from './schemas.js';
 
 /** How long a rotated-out secret keeps signing unless the rotation says otherwise: a day. */
@@ -179,7 +180,6 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
 
   app.post('/v1/accounts/:account/webhooks/:webhook/secret/rotate', {
     // Every field is optional, so a request with no body at all (or an empty one) means `{}`.
-    config: { bodyOptional: true },
     async preValidation(req) {
       await acct.preValidation(req);
       if (req.body === undefined) req.body = {};
@@ -187,6 +187,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     schema: {
       tags, security, summary: 'Rotate the signing secret, keeping the previous one valid for a while',
       params: S.WebhookParams, body: S.RotateSecretIn, response: { 200: S.RotatedSecret, ...S.errors(400, 401, 403, 404) },
+      [BODY_OPTIONAL]: true,
     },
   }, async (req, reply) => {
     const { accountId, webhook } = await load(req);
