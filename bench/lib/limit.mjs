@@ -6,7 +6,7 @@
 // latency of a bare signed POST at the rates scenario 3 offers Herald.
 // argv[2] is JSON: {url, concurrency, warmupMs, durationMs, rate?}. Reports over IPC.
 import { Pool } from 'undici';
-import { BENCH_SECRET, eventData, nowMs, percentile, sign, sleep } from './util.mjs';
+import { eventData, nowMs, percentile, postSignedEnvelope, sleep } from './util.mjs';
 
 const o = JSON.parse(process.argv[2]);
 const u = new URL(o.url);
@@ -24,17 +24,9 @@ const lat = [];
 async function post() {
   const id = `lim_${++seq}`;
   const t0 = nowMs();
-  // The same envelope Herald sends, so the bytes on the wire match the other scenarios.
-  const body = `{"event":"content.generated","created_at":"${new Date().toISOString()}","delivery_id":"${id}","data":${eventData(seq, t0)}}`;
   try {
-    const res = await pool.request({
-      path: u.pathname,
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-bench-id': id, 'x-hub-signature-256': sign(BENCH_SECRET, body) },
-      body,
-    });
-    await res.body.dump();
-    if (res.statusCode !== 200) errors++;
+    const status = await postSignedEnvelope(pool, u.pathname, { id, createdAtIso: new Date().toISOString(), dataRaw: eventData(seq, t0) });
+    if (status !== 200) errors++;
     else if (measuring) {
       count++;
       lat.push(nowMs() - t0);

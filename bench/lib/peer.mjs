@@ -3,7 +3,7 @@
 // which builds the same envelope Herald sends, signs it (HMAC-SHA256) and POSTs it with undici.
 // argv[2] is JSON: {kind: 'bullmq'|'pgboss', n, url, ...}. Needs bench/node_modules.
 import { Pool } from 'undici';
-import { BENCH_SECRET, eventData, nowMs, sign } from './util.mjs';
+import { eventData, nowMs, postSignedEnvelope } from './util.mjs';
 
 const o = JSON.parse(process.argv[2]);
 const target = new URL(o.url);
@@ -11,18 +11,11 @@ const pool = new Pool(target.origin, { connections: o.connections ?? 16, pipelin
 let errors = 0;
 
 async function deliver(id, data) {
-  const body = `{"event":"content.generated","created_at":"${new Date(data.createdAt).toISOString()}","delivery_id":"${id}","data":${data.raw}}`;
-  const res = await pool.request({
-    path: target.pathname,
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-bench-id': id, 'x-hub-signature-256': sign(BENCH_SECRET, body) },
-    body,
-  });
-  await res.body.dump();
+  const status = await postSignedEnvelope(pool, target.pathname, { id, createdAtIso: new Date(data.createdAt).toISOString(), dataRaw: data.raw });
   // A non-2xx fails the job, so the library's own retry applies, as Herald's would.
-  if (res.statusCode < 200 || res.statusCode >= 300) {
+  if (status < 200 || status >= 300) {
     errors++;
-    throw new Error(`HTTP ${res.statusCode}`);
+    throw new Error(`HTTP ${status}`);
   }
 }
 

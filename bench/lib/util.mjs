@@ -36,6 +36,23 @@ export function eventData(seq, t0 = nowMs(), targetBytes = 1024) {
 export const BENCH_SECRET = 'whsec_bench_0123456789abcdef0123456789';
 export const sign = (secret, body) => 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
 
+/**
+ * What the peers and the limit send for one delivery: the envelope Herald sends (so the bytes
+ * on the wire match every scenario), signed, POSTed over an undici Pool. Resolves with the
+ * status code once the answer is read.
+ */
+export async function postSignedEnvelope(pool, path, { id, createdAtIso, dataRaw }) {
+  const body = `{"event":"content.generated","created_at":"${createdAtIso}","delivery_id":"${id}","data":${dataRaw}}`;
+  const res = await pool.request({
+    path,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-bench-id': id, 'x-hub-signature-256': sign(BENCH_SECRET, body) },
+    body,
+  });
+  await res.body.dump();
+  return res.statusCode;
+}
+
 // ---------- /proc ----------
 const TICK_MS = 10; // USER_HZ is 100 on Linux: /proc times are in 10 ms ticks
 

@@ -1,10 +1,10 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createError } from '../core/errors.js';
 
 /**
  * A route schema key (`schema[BODY_OPTIONAL]: true`) for a body whose every field is optional:
- * an empty body reaches the route as no body, and the OpenAPI document says the body may be
- * left out (app.ts).
+ * a request without a body, or with an empty one, is validated as `{}`, and the OpenAPI
+ * document says the body may be left out (app.ts).
  */
 export const BODY_OPTIONAL = 'x-body-optional';
 
@@ -31,8 +31,7 @@ export function installJsonParser(app: FastifyInstance): void {
     if (buf.length === 0) {
       // Many HTTP clients send `Content-Type: application/json` on every request, even a bodiless
       // POST such as redeliver. That is fine where the route takes no body.
-      const schema = request.routeOptions.schema as Record<string, unknown> | undefined;
-      if (!schema?.body || schema[BODY_OPTIONAL] === true) return done(null, undefined);
+      if (!request.routeOptions.schema?.body || bodyOptional(request)) return done(null, undefined);
       return done(createError('invalid_json', 'the body is empty'), undefined);
     }
     let text: string;
@@ -49,4 +48,12 @@ export function installJsonParser(app: FastifyInstance): void {
       done(createError('invalid_json', (e as Error).message), undefined);
     }
   });
+  // Before the routes' own preValidation hooks and the schema: a body left out is `{}`, which
+  // the schema's defaults then fill in.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && bodyOptional(request)) request.body = {};
+  });
 }
+
+const bodyOptional = (request: FastifyRequest): boolean =>
+  (request.routeOptions.schema as Record<string, unknown> | undefined)?.[BODY_OPTIONAL] === true;

@@ -106,13 +106,14 @@ export const WebhookPatch = Type.Object(
   { additionalProperties: false },
 );
 export const WebhookSecret = Type.Object({ secret: Nullable(Type.String()) }, { $id: 'WebhookSecret' });
-/** Longest a rotated-out secret may keep signing: a week. */
+/** How long a rotated-out secret keeps signing unless the rotation says otherwise: a day; at most a week. */
+export const DEFAULT_PREVIOUS_SECRET_S = 24 * 3600;
 export const MAX_PREVIOUS_SECRET_S = 7 * 24 * 3600;
 export const RotateSecretIn = Type.Object(
   {
     secret: Type.Optional(SecretIn),
     previous_secret_valid_for: Type.Optional(Type.Integer({
-      minimum: 0, maximum: MAX_PREVIOUS_SECRET_S, default: 24 * 3600,
+      minimum: 0, maximum: MAX_PREVIOUS_SECRET_S, default: DEFAULT_PREVIOUS_SECRET_S,
       description: 'seconds the replaced secret keeps signing beside the new one (default a day; 0 stops it at once)',
     })),
   },

@@ -14,9 +14,6 @@ import type { AppContext } from './context.js';
 import { BODY_OPTIONAL } from './json-body.js';
 import * as S from './schemas.js';
 
-/** How long a rotated-out secret keeps signing unless the rotation says otherwise: a day. */
-const DEFAULT_PREVIOUS_SECRET_S = 24 * 3600;
-
 export function urlPolicy(ctx: AppContext, listenPort: number | null): UrlPolicyOptions {
   const c = ctx.config;
   const selfHosts = [new URL(c.publicUrl).hostname.replace(/^\[|\]$/g, '')];
@@ -179,21 +176,17 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.post('/v1/accounts/:account/webhooks/:webhook/secret/rotate', {
-    // Every field is optional, so a request with no body at all (or an empty one) means `{}`.
-    async preValidation(req) {
-      await acct.preValidation(req);
-      if (req.body === undefined) req.body = {};
-    },
+    ...acct,
     schema: {
       tags, security, summary: 'Rotate the signing secret, keeping the previous one valid for a while',
       params: S.WebhookParams, body: S.RotateSecretIn, response: { 200: S.RotatedSecret, ...S.errors(400, 401, 403, 404) },
-      [BODY_OPTIONAL]: true,
+      [BODY_OPTIONAL]: true, // every field is optional: no body means `{}`
     },
   }, async (req, reply) => {
     const { accountId, webhook } = await load(req);
     const b = req.body as Static<typeof S.RotateSecretIn>;
     const secret = b.secret ?? newSecret();
-    const validForS = b.previous_secret_valid_for ?? DEFAULT_PREVIOUS_SECRET_S;
+    const validForS = b.previous_secret_valid_for ?? S.DEFAULT_PREVIOUS_SECRET_S; // the schema fills it in
     const now = Date.now();
     const saved = await ctx.store.rotateWebhookSecret(accountId, webhook.id, ctx.box.seal(secret), validForS > 0 ? now + validForS * 1000 : null, now);
     if (!saved) throw createError('webhook_not_found', webhook.id);
