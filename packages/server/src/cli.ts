@@ -80,20 +80,6 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
   const url = config.publicUrl.replace(/:0$/, `:${port}`);
   herald.startWorker();
   const jobs = startClusterJobs(store, config, log);
-  log.info({ url, role: config.role, backend: store.dialect, version: VERSION, port, config: describeConfig(config) }, 'herald started');
-
-  const lines = [`Herald ${VERSION} is running (${config.role}, ${store.dialect}) at ${url}`];
-  if (config.role !== 'worker') lines.push(`  Dashboard:  ${url}/`, `  API docs:   ${url}/docs`);
-  if (secrets.newAdminToken) {
-    lines.push(
-      `  Admin token (shown once, only its hash is stored): ${secrets.newAdminToken}`,
-      `  Sign in to the dashboard with it, or use it as: Authorization: Bearer <token>`,
-    );
-  } else if (config.role !== 'worker') {
-    lines.push('  Sign in with your admin token (lost it? `npm run herald -- admin-token --rotate`)');
-  }
-  process.stderr.write(lines.join('\n') + '\n');
-
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
@@ -128,10 +114,27 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
     log.info('stopped');
     process.exit(0);
   };
-  process.off('SIGTERM', early);
-  process.off('SIGINT', early);
+  // Armed before anything announces the start, since a supervisor may signal the moment it reads
+  // the banner; and added before `early` goes, since with no listener left for a moment Node
+  // restores the default action and a signal then kills the process outright.
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  process.off('SIGTERM', early);
+  process.off('SIGINT', early);
+
+  log.info({ url, role: config.role, backend: store.dialect, version: VERSION, port, config: describeConfig(config) }, 'herald started');
+
+  const lines = [`Herald ${VERSION} is running (${config.role}, ${store.dialect}) at ${url}`];
+  if (config.role !== 'worker') lines.push(`  Dashboard:  ${url}/`, `  API docs:   ${url}/docs`);
+  if (secrets.newAdminToken) {
+    lines.push(
+      `  Admin token (shown once, only its hash is stored): ${secrets.newAdminToken}`,
+      `  Sign in to the dashboard with it, or use it as: Authorization: Bearer <token>`,
+    );
+  } else if (config.role !== 'worker') {
+    lines.push('  Sign in with your admin token (lost it? `npm run herald -- admin-token --rotate`)');
+  }
+  process.stderr.write(lines.join('\n') + '\n');
 }
 
 const program = new Command('herald').version(VERSION).description('Herald webhook delivery');
