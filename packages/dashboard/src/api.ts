@@ -198,4 +198,7 @@ export const api = {
   },
   delivery: (a: string, id: string) => request<DeliveryDetail>('GET', `${acc(a)}/deliveries/${enc(id)}`),
   redeliver: (a: string, id: string) => request<Delivery>('POST', `${acc(a)}/deliveries/${enc(id)}/redeliver`),
+  /** One bounded step of sending a webhook's failed deliveries again; call again with next_cursor until it is null. */
+  recover: (a: string, id: string, body: { since: string; until?: string; cursor?: string }) =>
+    request<{ queued: number; next_cursor: string | null }>('POST', `${acc(a)}/webhooks/${enc(id)}/recover`, body),
 };

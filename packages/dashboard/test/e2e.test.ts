@@ -465,6 +465,48 @@ suite('dashboard in a browser', () => {
     await ctx.close();
   });
 
+  it('resends the failed deliveries of a period after asking, once the webhook is on again', async () => {
+    mainStatus = 200;
+    const acc = await createAccount(h, 'pro', 'Resend Co');
+    // A 410 fails the delivery for good and turns the webhook off: the state "Resend failed" is for.
+    const wh = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/old-endpoint`, events: ['*'] })).body;
+    const dlv = (await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { resend: true } })).body.deliveries[0].id;
+    await waitFor(async () => (await h.api('GET', `/v1/accounts/${acc}/deliveries/${dlv}`)).body.status === 'failed');
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+    const p = await ctx.newPage();
+    watch(p);
+    await p.goto(await portal(acc));
+    await p.goto(`${h.url}/settings/webhooks/${wh.id}/history`);
+    await expect.poll(() => p.locator(`tr[data-delivery-id="${dlv}"]`).isVisible(), { timeout: 10_000 }).toBe(true);
+    // Off: nothing to resend to, so no button (the notice says how to turn it on).
+    expect(await p.getByText('This webhook is off').isVisible()).toBe(true);
+    expect(await p.getByRole('button', { name: 'Resend failed' }).count()).toBe(0);
+
+    // The customer fixes the URL and turns the webhook on.
+    await h.api('PATCH', `/v1/accounts/${acc}/webhooks/${wh.id}`, { url: `${rx.url}/hooks/new-endpoint`, enabled: true });
+    await p.reload();
+    await p.getByRole('button', { name: 'Resend failed' }).click();
+    // It asks first; Cancel sends nothing.
+    expect(await p.getByText('Send failed deliveries again?').isVisible()).toBe(true);
+    await p.getByRole('button', { name: 'Cancel' }).click();
+    expect(await p.getByText('Send failed deliveries again?').count()).toBe(0);
+    await p.getByRole('button', { name: 'Resend failed' }).click();
+    await p.getByLabel('Created in').selectOption({ label: 'the last hour' });
+    await shot(p, 'webhook-history-resend');
+    await p.getByRole('button', { name: 'Resend failed deliveries' }).click();
+    await expect.poll(() => p.getByText('1 failed delivery is being sent again.').isVisible(), { timeout: 10_000 }).toBe(true);
+    const row = p.locator(`tr[data-delivery-id="${dlv}"]`);
+    await expect.poll(() => row.getAttribute('class'), { timeout: 15_000 }).toContain('row-succeeded');
+    const sent = rx.received.filter((r) => r.headers['x-herald-delivery'] === dlv);
+    expect(sent.map((r) => [r.url, r.headers['x-herald-attempt']])).toEqual([['/hooks/old-endpoint', '1'], ['/hooks/new-endpoint', '2']]);
+    // Asked again (the period chosen is kept), there is nothing left to send.
+    await p.getByRole('button', { name: 'Resend failed' }).click();
+    expect(await p.getByLabel('Created in').inputValue()).toBe('0');
+    await p.getByRole('button', { name: 'Resend failed deliveries' }).click();
+    await expect.poll(() => p.getByText('No failed deliveries in the last hour.').isVisible(), { timeout: 10_000 }).toBe(true);
+    await ctx.close();
+  });
+
   it('ran without a CSP violation or a page error', () => {
     expect(problems).toEqual([]);
   });

@@ -249,3 +249,92 @@ describe('history list', () => {
     }
   });
 });
+
+describe('recover: send a webhook\'s failed deliveries again', () => {
+  // One attempt per delivery, so a failure is final at once: the state recovery is for.
+  let h1: TestHerald;
+  let down = true;
+  let flaky: Receiver;
+  beforeAll(async () => {
+    h1 = await startHerald({ HERALD_DEV: 'true', HERALD_MAX_ATTEMPTS: '1' });
+    flaky = await startReceiver((_r, res) => {
+      res.statusCode = down ? 503 : 200;
+      res.end(down ? 'down for maintenance' : 'ok');
+    });
+  });
+  afterAll(async () => {
+    await h1.close();
+    await flaky.close();
+  });
+
+  const failedDeliveries = async (a: string, n: number) =>
+    waitFor(async () => {
+      const r = await h1.api('GET', `/v1/accounts/${a}/deliveries?status=failed`);
+      return r.body.data.length === n ? r.body.data.map((d: { id: string }) => d.id) as string[] : null;
+    });
+
+  it('queues the failed deliveries created in the window; the receiver gets them again with the same ids and attempt 2', async () => {
+    down = true;
+    const a = await createAccount(h1);
+    const { key: k } = await createApiKey(h1, a);
+    const wh = (await h1.api('POST', `/v1/accounts/${a}/webhooks`, { url: flaky.url, events: ['*'] })).body.id;
+    await h1.api('POST', `/v1/accounts/${a}/events`, { type: 'content.generated', data: { before: true } });
+    const [early] = await failedDeliveries(a, 1);
+    await new Promise((r) => setTimeout(r, 5));
+    const since = new Date().toISOString();
+    for (let i = 0; i < 2; i++) await h1.api('POST', `/v1/accounts/${a}/events`, { type: 'content.generated', data: { i } });
+    const failed = await failedDeliveries(a, 3);
+    const inWindow = failed.filter((id) => id !== early);
+
+    down = false;
+    const r = await h1.api('POST', `/v1/accounts/${a}/webhooks/${wh}/recover`, { since }, { token: k });
+    expect(r.status).toBe(202);
+    expect(r.body).toEqual({ queued: 2, next_cursor: null });
+    for (const id of inWindow) {
+      const d = await waitFor(async () => {
+        const x = await h1.api('GET', `/v1/accounts/${a}/deliveries/${id}`);
+        return x.body.status === 'succeeded' ? x.body : null;
+      });
+      expect(d.attempts.map((x: { attempt: number; status_code: number }) => [x.attempt, x.status_code])).toEqual([[1, 503], [2, 200]]);
+      const sent = flaky.received.filter((x) => x.headers['x-herald-delivery'] === id);
+      expect(sent.map((x) => x.headers['x-herald-attempt'])).toEqual(['1', '2']);
+      expect(sent[1]!.body.equals(sent[0]!.body)).toBe(true);
+    }
+    // The one created before `since` was left as it was.
+    expect((await h1.api('GET', `/v1/accounts/${a}/deliveries/${early}`)).body).toMatchObject({ status: 'failed', attempts: [{ attempt: 1 }] });
+    // Nothing failed is left in the window: a second call queues nothing.
+    expect((await h1.api('POST', `/v1/accounts/${a}/webhooks/${wh}/recover`, { since })).body).toEqual({ queued: 0, next_cursor: null });
+  });
+
+  it('refuses bad windows, disabled webhooks, free plans and other tenants, queuing nothing', async () => {
+    down = true;
+    const a = await createAccount(h1);
+    const wh = (await h1.api('POST', `/v1/accounts/${a}/webhooks`, { url: flaky.url, events: ['*'] })).body.id;
+    await h1.api('POST', `/v1/accounts/${a}/events`, { type: 'content.generated', data: {} });
+    const [id] = await failedDeliveries(a, 1);
+    const since = new Date(Date.now() - 3_600_000).toISOString();
+    const recover = (body: unknown, o: { token?: string; account?: string; webhook?: string } = {}) =>
+      h1.api('POST', `/v1/accounts/${o.account ?? a}/webhooks/${o.webhook ?? wh}/recover`, body, o.token ? { token: o.token } : undefined);
+
+    expectError(await recover({}), 400, 'invalid_request');
+    expectError(await recover({ since: 'yesterday' }), 400, 'invalid_request');
+    expectError(await recover({ since: '2024-05-20T14:30:00' }), 400, 'invalid_request'); // no time zone
+    expectError(await recover({ since, until: since }), 400, 'invalid_request');
+    expectError(await recover({ since, cursor: 'nonsense' }), 400, 'invalid_request');
+    expectError(await recover({ since, extra: 1 }), 400, 'invalid_request');
+    expectError(await recover({ since }, { webhook: 'wh_00000000000000000000000000' }), 404, 'webhook_not_found');
+    const other = await createAccount(h1);
+    const { key: otherKey } = await createApiKey(h1, other);
+    expectError(await recover({ since }, { token: otherKey }), 404, 'account_not_found');
+    expectError(await recover({ since }, { account: other, token: otherKey }), 404, 'webhook_not_found');
+    await h1.api('PATCH', `/v1/accounts/${a}/webhooks/${wh}`, { enabled: false });
+    expectError(await recover({ since }), 422, 'validation_failed');
+    await h1.api('PATCH', `/v1/accounts/${a}/webhooks/${wh}`, { enabled: true });
+    await h1.api('PATCH', `/v1/accounts/${a}`, { plan: 'free' });
+    expectError(await recover({ since }), 403, 'plan_required');
+
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await h1.api('GET', `/v1/accounts/${a}/deliveries/${id}`)).body).toMatchObject({ status: 'failed', attempts: [{ attempt: 1 }] });
+    expect(flaky.received.filter((x) => x.headers['x-herald-delivery'] === id)).toHaveLength(1);
+  });
+});

@@ -69,6 +69,7 @@ const ROUTES: Route[] = [
   { name: 'list deliveries', method: 'GET', path: (i) => `/v1/accounts/${i.acc}/deliveries`, own: 200, notFound: 'account_not_found' },
   { name: 'read delivery', method: 'GET', path: (i) => `/v1/accounts/${i.acc}/deliveries/${i.dlv}`, own: 200, notFound: 'delivery_not_found' },
   { name: 'redeliver', method: 'POST', path: (i) => `/v1/accounts/${i.acc}/deliveries/${i.dlv}/redeliver`, own: 202, notFound: 'delivery_not_found' },
+  { name: 'recover failed', method: 'POST', path: (i) => `/v1/accounts/${i.acc}/webhooks/${i.wh}/recover`, body: { since: '2000-01-01T00:00:00Z' }, own: 202, notFound: 'webhook_not_found' },
   { name: 'delete webhook', method: 'DELETE', path: (i) => `/v1/accounts/${i.acc}/webhooks/${i.wh}`, own: 204, notFound: 'webhook_not_found' },
 ];
 

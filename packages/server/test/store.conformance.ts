@@ -519,6 +519,45 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(await claim({ lane: 'retry', now: T0 + 500 })).toMatchObject([{ id, attempts: 1 }]);
       });
 
+      it('recoverFailed queues the failed deliveries of one webhook created in a window, and goes on from a cursor', async () => {
+        const HOUR = 3_600_000;
+        const a = await acct();
+        const w = await hook(a.id);
+        const other = await hook(a.id); // same account, another webhook: never touched
+        const ids: string[] = []; // w's deliveries, created an hour apart
+        for (let i = 0; i < 5; i++) ids.push((await publish(a.id, { now: T0 + i * HOUR })).deliveries.find((d) => d.webhookId === w.id)!.id);
+        const leased = await claim({ now: T0 + DAY, limit: 20, endpointLimit: 20 });
+        expect(leased).toHaveLength(10);
+        // All failed but w's third, which succeeded.
+        await store.recordAttempts(leased.map((c) => record(c, 'A', c.id === ids[2] ? 'succeeded' : 'failed')), T0 + DAY);
+        // A failed Test Connection of w, inside the window: pings are not sent again.
+        const pingId = newId('dlv', T0 + HOUR + 1);
+        await store.recordPing({ accountId: a.id, webhookId: w.id, data: '{}', deliveryId: pingId, now: T0 + HOUR + 1, attempt: attempt(pingId, 1), succeeded: false, error: 'HTTP 500' });
+        const now = T0 + DAY + 1000;
+        const window = { since: T0 + HOUR, until: T0 + 4 * HOUR };
+
+        expect(await store.recoverFailed((await acct()).id, w.id, window, now)).toEqual({ queued: 0, lastId: null }); // another account's webhook id
+        expect(await store.recoverFailed(a.id, w.id, window, now)).toEqual({ queued: 2, lastId: null });
+        const status = async (id: string) => (await delivery(a.id, id)).status;
+        expect(await Promise.all(ids.map(status))).toEqual(['failed', 'pending', 'succeeded', 'pending', 'failed']);
+        expect(await delivery(a.id, ids[1]!)).toMatchObject({ attempts: 1, nextAttemptAt: now, updatedAt: now });
+        expect(await status(pingId)).toBe('failed');
+        expect((await store.listDeliveries({ accountId: a.id, webhookId: other.id, status: 'failed', limit: 10 }))).toHaveLength(5);
+        expect((await claim({ lane: 'retry', now, limit: 20, endpointLimit: 20 })).map((c) => c.id).sort()).toEqual([ids[1], ids[3]].sort());
+        // Queued ones are no longer failed: a second call over the same window queues nothing.
+        expect(await store.recoverFailed(a.id, w.id, window, now)).toEqual({ queued: 0, lastId: null });
+
+        // Bounded calls: two rows looked at per call, then go on from the cursor.
+        const whole = { since: T0, until: T0 + DAY, chunk: 2, scan: 2 };
+        const first = await store.recoverFailed(a.id, other.id, whole, now);
+        expect(first.queued).toBe(2);
+        expect(first.lastId).not.toBeNull();
+        const second = await store.recoverFailed(a.id, other.id, { ...whole, afterId: first.lastId }, now);
+        const third = await store.recoverFailed(a.id, other.id, { ...whole, afterId: second.lastId }, now);
+        expect([second.queued, third.queued, third.lastId]).toEqual([2, 1, null]);
+        expect(await store.listDeliveries({ accountId: a.id, webhookId: other.id, status: 'failed', limit: 10 })).toEqual([]);
+      });
+
       it('recordPing keeps a Test Connection in the history, never queued', async () => {
         const a = await acct();
         const w = await hook(a.id, { events: ['content.generated'] });

@@ -16,6 +16,14 @@ import { paths } from '../router';
 const PAGE_SIZE = 25;
 /** Often enough to feel live while a customer watches a retry; cheap for the server (one indexed query). */
 const POLL_MS = 4000;
+const HOUR_MS = 3_600_000;
+/** How far back "Resend failed" reaches; the server keeps HERALD_RETENTION_DAYS (30 by default). */
+const RESEND_PERIODS = [
+  { label: 'the last hour', ms: HOUR_MS },
+  { label: 'the last 24 hours', ms: 24 * HOUR_MS },
+  { label: 'the last 7 days', ms: 7 * 24 * HOUR_MS },
+  { label: 'the last 30 days', ms: 30 * 24 * HOUR_MS },
+] as const;
 
 export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string }) {
   const [webhook, setWebhook] = useState<Webhook | null>(null);
@@ -30,6 +38,9 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
   const [updatedAt, setUpdatedAt] = useState<number | null>(null);
   const [fresh, setFresh] = useState<Set<string>>(new Set());
   const [announce, setAnnounce] = useState('');
+  const [confirmResend, setConfirmResend] = useState(false);
+  const [resendPeriod, setResendPeriod] = useState(1);
+  const [resending, setResending] = useState(false);
   const [, tick] = useState(0);
   const known = useRef<Set<string>>(new Set());
   // Mirrors of items/cursor for the merge, which runs outside render.
@@ -122,6 +133,36 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
     }
   };
 
+  /**
+   * Send every failed delivery of the chosen period again: the server works in bounded steps,
+   * so this calls until it says the period is done.
+   */
+  const resend = async () => {
+    setResending(true);
+    try {
+      const since = new Date(Date.now() - RESEND_PERIODS[resendPeriod]!.ms).toISOString();
+      const until = new Date().toISOString(); // fixed for every step: what fails again meanwhile stays failed
+      let queued = 0;
+      let cursor: string | undefined;
+      do {
+        const r = await api.recover(ctx.accountId, webhookId, { since, until, cursor });
+        queued += r.queued;
+        cursor = r.next_cursor ?? undefined;
+      } while (cursor);
+      setConfirmResend(false);
+      ctx.toast(queued ? `${queued} failed deliver${queued === 1 ? 'y is' : 'ies are'} being sent again.` : `No failed deliveries in ${RESEND_PERIODS[resendPeriod]!.label}.`);
+      void refresh(false);
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'plan_required') ctx.planRequired();
+      else setError((e as Error).message);
+    } finally {
+      setResending(false);
+    }
+  };
+  useEffect(() => {
+    if (confirmResend) document.getElementById('resend-period')?.focus();
+  }, [confirmResend]);
+
   const now = Date.now();
   const eventTypes = (ctx.eventTypes ?? []).map((t) => t.name);
   const filtered = status !== '' || eventType !== '';
@@ -133,12 +174,45 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
         title="Webhook History"
         description={webhook ? <span class="mono break">{webhook.url}</span> : undefined}
         actions={
-          <Link href={paths.edit(webhookId)} class="btn btn-secondary btn-md">
-            <IconPencil />
-            Edit webhook
-          </Link>
+          <>
+            {webhook?.enabled && !confirmResend && (
+              <Button onClick={() => setConfirmResend(true)}>
+                <IconRefresh />
+                Resend failed
+              </Button>
+            )}
+            <Link href={paths.edit(webhookId)} class="btn btn-secondary btn-md">
+              <IconPencil />
+              Edit webhook
+            </Link>
+          </>
         }
       />
+      {confirmResend && (
+        <Notice title="Send failed deliveries again?" class="resend-panel">
+          <p>
+            Every delivery to this webhook that failed for good (no retries left) is queued again, with the same delivery id and body, and
+            attempts go on counting. Your endpoint can drop the ones it has already processed by their delivery id.
+          </p>
+          <div class="field field-inline">
+            <label class="label" for="resend-period">Created in</label>
+            <select id="resend-period" class="select" value={resendPeriod} onChange={(e) => setResendPeriod(Number((e.target as HTMLSelectElement).value))}>
+              {RESEND_PERIODS.map((p, i) => (
+                <option key={p.label} value={i}>{p.label}</option>
+              ))}
+            </select>
+          </div>
+          <div class="button-row">
+            <Button variant="primary" size="sm" busy={resending} onClick={resend}>
+              <IconRefresh />
+              Resend failed deliveries
+            </Button>
+            <Button variant="ghost" size="sm" onClick={() => setConfirmResend(false)}>
+              Cancel
+            </Button>
+          </div>
+        </Notice>
+      )}
       {webhook && !webhook.enabled && (
         <Notice tone={webhook.disabled_reason ? 'danger' : 'warning'} title="This webhook is off">
           <p>

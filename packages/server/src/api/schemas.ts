@@ -124,6 +124,31 @@ export const RotatedSecret = Type.Object(
   { $id: 'RotatedSecret' },
 );
 
+/** A timestamp in a request: ISO 8601 with a time zone, checked by `parseInstant` (ajv here has no formats). */
+const InstantIn = (description: string) => Type.String({ maxLength: 40, description });
+export const RecoverIn = Type.Object(
+  {
+    since: InstantIn('ISO 8601 date-time: failed deliveries created at or after it are sent again'),
+    until: Type.Optional(InstantIn('ISO 8601 date-time, default now: only deliveries created before it')),
+    cursor: Type.Optional(Type.String({ maxLength: 64, description: 'next_cursor of the previous call, to go on where it stopped' })),
+  },
+  { additionalProperties: false },
+);
+export const Recovered = Type.Object(
+  {
+    queued: Type.Integer({ description: 'failed deliveries queued again by this call' }),
+    next_cursor: Nullable(Type.String({ description: 'when not null, more of the window is left: call again with it as cursor' })),
+  },
+  { $id: 'Recovered' },
+);
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/i;
+/** Epoch ms of an ISO 8601 date-time with a time zone (`2024-05-20T14:30:00Z`), or null. */
+export function parseInstant(text: string): number | null {
+  if (!INSTANT.test(text)) return null;
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) ? ms : null;
+}
+
 export const TestConnectionIn = Type.Object(
   { url: Type.String(), secret: Type.Optional(Nullable(SecretIn)), headers: Type.Optional(HeadersIn) },
   { additionalProperties: false },

@@ -195,6 +195,29 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     return { secret, previous_secret_expires_at: previousSecretExpiry(saved, now) };
   });
 
+  app.post('/v1/accounts/:account/webhooks/:webhook/recover', {
+    ...acct,
+    schema: {
+      tags, security, summary: 'Send again every failed delivery of the webhook created in a time window',
+      params: S.WebhookParams, body: S.RecoverIn, response: { 202: S.Recovered, ...S.errors(400, 401, 403, 404, 422) },
+    },
+  }, async (req, reply) => {
+    const { accountId, webhook } = await load(req);
+    const b = req.body as Static<typeof S.RecoverIn>;
+    const now = Date.now();
+    const since = S.parseInstant(b.since);
+    if (since === null) throw createError('invalid_request', 'since must be an ISO 8601 date-time with a time zone, e.g. 2024-05-20T14:30:00Z');
+    const until = b.until === undefined ? now : S.parseInstant(b.until);
+    if (until === null) throw createError('invalid_request', 'until must be an ISO 8601 date-time with a time zone, e.g. 2024-05-20T14:30:00Z');
+    if (since >= until) throw createError('invalid_request', 'since must be before until');
+    if (b.cursor !== undefined && !isId('dlv', b.cursor)) throw createError('invalid_request', 'cursor is not valid');
+    // The worker would finish each one at once as failed again ("webhook disabled"); say so instead.
+    if (!webhook.enabled) throw createError('validation_failed', 'the webhook is disabled; enable it before sending its failed deliveries again');
+    const r = await ctx.store.recoverFailed(accountId, webhook.id, { since, until, afterId: b.cursor ?? null }, now);
+    if (r.queued) ctx.worker?.notify([webhook.id], null);
+    return reply.status(202).send({ queued: r.queued, next_cursor: r.lastId });
+  });
+
   app.post('/v1/accounts/:account/webhooks/test', {
     ...acct,
     schema: { tags, security, summary: 'Test Connection for an unsaved webhook form', params: S.AccountParams, body: S.TestConnectionIn, response: { 200: S.TestConnectionResult, ...S.errors(400, 401, 403, 404, 422) } },

@@ -696,6 +696,58 @@ export class Store {
     });
   }
 
+  /**
+   * Queue again, due now, the failed deliveries of one webhook created in [since, until), oldest
+   * first: recovery after the receiver was down longer than the retries lasted. Attempts keep
+   * counting, as with redeliver; Test Connection's pings are not sent again. One call looks at
+   * `scan` of the webhook's deliveries at most (of any status, after `afterId`), in
+   * transactions of `chunk`, so its work is bounded however few of them failed. Returns how many
+   * were queued and, when it stopped before `until`, the last id it looked at: pass that back as
+   * `afterId` to go on. Rows queued by one call are behind that id, so a delivery that fails
+   * again at once is not picked twice by one sweep.
+   */
+  async recoverFailed(
+    accountId: string,
+    webhookId: string,
+    o: { since: number; until: number; afterId?: string | null; scan?: number; chunk?: number },
+    now = Date.now(),
+  ): Promise<{ queued: number; lastId: string | null }> {
+    const chunk = o.chunk ?? 1000;
+    const scan = Math.max(chunk, o.scan ?? 10_000);
+    const d = this.q.dialect;
+    let after = o.afterId ?? '';
+    let queued = 0;
+    for (let looked = 0; looked < scan; looked += chunk) {
+      const r = await this.q.tx(async (t) => {
+        // The (webhook_id, id) index walks the window in id order, which is creation order.
+        const rows = await t.all<{ id: string; status: DeliveryStatus; event_type: string }>(
+          'SELECT id, status, event_type FROM deliveries WHERE webhook_id = ? AND account_id = ? AND id >= ? AND id < ? AND id > ? ORDER BY id LIMIT ?',
+          [webhookId, accountId, idFloor('dlv', o.since), idFloor('dlv', o.until), after, chunk],
+        );
+        const failed = rows.filter((x) => x.status === 'failed' && x.event_type !== 'ping').map((x) => x.id);
+        let lanes: Array<{ attempts: Num }> = [];
+        if (failed.length) {
+          // `status = 'failed'` again under the row lock: a row another call queued meanwhile is left alone.
+          lanes = await t.all<{ attempts: Num }>(
+            `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?, lease_until = NULL, lease_owner = NULL
+              WHERE ${d.inList('id')} AND status = 'failed' RETURNING attempts`,
+            [now, now, d.listParam(failed)],
+          );
+          if (lanes.length) {
+            const retry = lanes.some((x) => n(x.attempts) > 0);
+            const first = lanes.some((x) => n(x.attempts) === 0);
+            await this.#wakeWorkers(t, retry && first ? 'any' : retry ? 'retry' : 'first');
+          }
+        }
+        return { looked: rows.length, last: rows.at(-1)?.id ?? null, queued: lanes.length };
+      });
+      queued += r.queued;
+      if (r.looked < chunk) return { queued, lastId: null };
+      after = r.last!;
+    }
+    return { queued, lastId: after };
+  }
+
   /** Test Connection of a saved webhook: a `ping` event and its one attempt, kept in the history. */
   async recordPing(input: { accountId: string; webhookId: string; data: string; deliveryId: string; now: number; attempt: AttemptRow; succeeded: boolean; error: string | null }): Promise<void> {
     await this.q.tx(async (t) => {
