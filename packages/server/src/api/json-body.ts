@@ -48,11 +48,19 @@ export function installJsonParser(app: FastifyInstance): void {
       done(createError('invalid_json', (e as Error).message), undefined);
     }
   });
-  // Before the routes' own preValidation hooks and the schema: a body left out is `{}`, which
-  // the schema's defaults then fill in.
-  app.addHook('preValidation', async (request) => {
-    if (request.body === undefined && bodyOptional(request)) request.body = {};
+  // On the marked routes only (a hook for every request would cost every publish a promise):
+  // a body left out is `{}`, before the routes' own preValidation hooks and the schema, whose
+  // defaults then fill it in.
+  app.addHook('onRoute', (route) => {
+    if ((route.schema as Record<string, unknown> | undefined)?.[BODY_OPTIONAL] !== true) return;
+    const own = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
+    route.preValidation = [emptyBodyIsObject, ...own];
   });
+}
+
+function emptyBodyIsObject(request: FastifyRequest, _reply: unknown, done: () => void): void {
+  if (request.body === undefined) request.body = {};
+  done();
 }
 
 const bodyOptional = (request: FastifyRequest): boolean =>
