@@ -200,5 +200,5 @@ export const api = {
   redeliver: (a: string, id: string) => request<Delivery>('POST', `${acc(a)}/deliveries/${enc(id)}/redeliver`),
   /** One bounded step of sending a webhook's failed deliveries again; call again with next_cursor until it is null. */
   recover: (a: string, id: string, body: { since: string; until?: string; cursor?: string }) =>
-    request<{ queued: number; next_cursor: string | null }>('POST', `${acc(a)}/webhooks/${enc(id)}/recover`, body),
+    request<{ queued: number; next_cursor: string | null; until: string }>('POST', `${acc(a)}/webhooks/${enc(id)}/recover`, body),
 };

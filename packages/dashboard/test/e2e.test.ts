@@ -486,14 +486,28 @@ suite('dashboard in a browser', () => {
     await h.api('PATCH', `/v1/accounts/${acc}/webhooks/${wh.id}`, { url: `${rx.url}/hooks/new-endpoint`, enabled: true });
     await p.reload();
     await p.getByRole('button', { name: 'Resend failed' }).click();
-    // It asks first; Cancel sends nothing.
-    expect(await p.getByText('Send failed deliveries again?').isVisible()).toBe(true);
-    await p.getByRole('button', { name: 'Cancel' }).click();
+    // It asks first; Cancel sends nothing and gives focus back to the button.
+    const panel = p.getByRole('group', { name: 'Confirm resending failed deliveries' });
+    expect(await panel.getByText('Send failed deliveries again?').isVisible()).toBe(true);
+    await panel.getByRole('button', { name: 'Cancel' }).click();
     expect(await p.getByText('Send failed deliveries again?').count()).toBe(0);
+    await expect.poll(() => p.evaluate(() => document.activeElement?.id)).toBe('resend-open');
     await p.getByRole('button', { name: 'Resend failed' }).click();
     await p.getByLabel('Created in').selectOption({ label: 'the last hour' });
     await shot(p, 'webhook-history-resend');
-    await p.getByRole('button', { name: 'Resend failed deliveries' }).click();
+
+    // Refused (the webhook was turned off meanwhile): the panel says why, and it stays said
+    // through the live refreshes of the history (every 4 s).
+    await h.api('PATCH', `/v1/accounts/${acc}/webhooks/${wh.id}`, { enabled: false });
+    await panel.getByRole('button', { name: 'Resend failed deliveries' }).click();
+    const alert = panel.getByRole('alert');
+    await expect.poll(() => alert.textContent(), { timeout: 10_000 }).toContain('Could not resend: the webhook is disabled');
+    await new Promise((r) => setTimeout(r, 4500));
+    expect(await alert.textContent()).toContain('Could not resend');
+    expect(rx.received.filter((r) => r.headers['x-herald-delivery'] === dlv)).toHaveLength(1);
+
+    await h.api('PATCH', `/v1/accounts/${acc}/webhooks/${wh.id}`, { enabled: true });
+    await panel.getByRole('button', { name: 'Resend failed deliveries' }).click();
     await expect.poll(() => p.getByText('1 failed delivery is being sent again.').isVisible(), { timeout: 10_000 }).toBe(true);
     const row = p.locator(`tr[data-delivery-id="${dlv}"]`);
     await expect.poll(() => row.getAttribute('class'), { timeout: 15_000 }).toContain('row-succeeded');

@@ -13,6 +13,7 @@ export interface Metrics {
   claimed: Counter<'lane'>;
   outcomeWriteDuration: Histogram<string>;
   outcomesWritten: Counter<string>;
+  recovered: Counter<string>;
 }
 
 /** Database round trips, from well under a millisecond (SQLite) to a busy remote PostgreSQL. */
@@ -46,6 +47,7 @@ export function createMetrics(store: Store | null): Metrics {
       name: 'herald_outcome_write_duration_seconds', help: 'Time to write one batch of attempt outcomes (one transaction)', buckets: DB_BUCKETS, registers: [registry],
     }),
     outcomesWritten: new Counter({ name: 'herald_outcomes_written_total', help: 'Attempt outcomes written to the database', registers: [registry] }),
+    recovered: new Counter({ name: 'herald_recovered_deliveries_total', help: 'Failed deliveries queued again by recover (POST …/webhooks/{webhook}/recover)', registers: [registry] }),
   };
   if (store) {
     // Read from the database at scrape time: it is the queue, shared by every process.

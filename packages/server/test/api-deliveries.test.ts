@@ -289,7 +289,10 @@ describe('recover: send a webhook\'s failed deliveries again', () => {
     down = false;
     const r = await h1.api('POST', `/v1/accounts/${a}/webhooks/${wh}/recover`, { since }, { token: k });
     expect(r.status).toBe(202);
-    expect(r.body).toEqual({ queued: 2, next_cursor: null });
+    expect(r.body).toEqual({ queued: 2, next_cursor: null, until: expect.any(String) });
+    // The window ended at the server's now, which the answer gives for going on.
+    expect(Date.parse(r.body.until)).toBeGreaterThan(Date.parse(since));
+    expect(Date.parse(r.body.until)).toBeLessThanOrEqual(Date.now());
     for (const id of inWindow) {
       const d = await waitFor(async () => {
         const x = await h1.api('GET', `/v1/accounts/${a}/deliveries/${id}`);
@@ -303,7 +306,11 @@ describe('recover: send a webhook\'s failed deliveries again', () => {
     // The one created before `since` was left as it was.
     expect((await h1.api('GET', `/v1/accounts/${a}/deliveries/${early}`)).body).toMatchObject({ status: 'failed', attempts: [{ attempt: 1 }] });
     // Nothing failed is left in the window: a second call queues nothing.
-    expect((await h1.api('POST', `/v1/accounts/${a}/webhooks/${wh}/recover`, { since })).body).toEqual({ queued: 0, next_cursor: null });
+    const until = new Date().toISOString();
+    expect((await h1.api('POST', `/v1/accounts/${a}/webhooks/${wh}/recover`, { since, until })).body).toEqual({ queued: 0, next_cursor: null, until });
+    // Operators see recoveries in the metrics.
+    const metrics = await (await fetch(`${h1.url}/metrics`)).text();
+    expect(metrics).toMatch(/^herald_recovered_deliveries_total 2$/m);
   });
 
   it('refuses bad windows, disabled webhooks, free plans and other tenants, queuing nothing', async () => {
@@ -319,6 +326,9 @@ describe('recover: send a webhook\'s failed deliveries again', () => {
     expectError(await recover({}), 400, 'invalid_request');
     expectError(await recover({ since: 'yesterday' }), 400, 'invalid_request');
     expectError(await recover({ since: '2024-05-20T14:30:00' }), 400, 'invalid_request'); // no time zone
+    expectError(await recover({ since: '1969-12-31T00:00:00Z' }), 400, 'invalid_request'); // before any id could be made
+    expectError(await recover({ since: '2024-02-30T00:00:00Z' }), 400, 'invalid_request'); // Date.parse would read 1 March
+    expectError(await recover({ since, until: '2024-13-01T00:00:00Z' }), 400, 'invalid_request');
     expectError(await recover({ since, until: since }), 400, 'invalid_request');
     expectError(await recover({ since, cursor: 'nonsense' }), 400, 'invalid_request');
     expectError(await recover({ since, extra: 1 }), 400, 'invalid_request');

@@ -12,7 +12,7 @@ import { createApiKey, expectError, query, snapshotCounts } from './helpers/api-
 let h: TestHerald;
 let rx: Receiver;
 let A: string, B: string, keyA: string, keyB: string, keyAId: string;
-let whA: string, dlvA: string, whB: string;
+let whA: string, dlvA: string, whB: string, failedA: string;
 
 // HERALD_DEV lets A's webhook point at the local receiver, so A's own Test Connection can run;
 // the worker is off, so deliveries stay pending and nothing else is ever sent.
@@ -30,6 +30,10 @@ beforeAll(async () => {
   whB = wb.body.id;
   const p = await h.api('POST', `/v1/accounts/${A}/events`, { type: 'content.generated', data: { owner: 'A' } });
   dlvA = p.body.deliveries[0].id;
+  // A delivery of A's that failed for good, so that recover has something of A's to take.
+  const f = await h.api('POST', `/v1/accounts/${A}/events`, { type: 'content.generated', data: { owner: 'A', failed: true } });
+  failedA = f.body.deliveries[0].id;
+  await query(h, "UPDATE deliveries SET status = 'failed', attempts = 1, next_attempt_at = NULL WHERE id = ?", failedA);
   await h.api('POST', `/v1/accounts/${B}/events`, { type: 'content.generated', data: { owner: 'B' } });
 });
 afterAll(async () => {
@@ -164,6 +168,12 @@ describe('tenant isolation', () => {
     for (const r of ROUTES.filter((x) => x.own !== undefined)) {
       const res = await h.api(r.method, r.path({ acc: A, wh: whA, dlv: dlvA, key: keyAId }), bodyOf(r), { token: keyA });
       expect({ route: r.name, status: res.status }).toEqual({ route: r.name, status: r.own });
+      // A's recover takes A's failed delivery, which everything above left failed (before the
+      // last route deletes the webhook, and its deliveries with it).
+      if (r.name === 'recover failed') {
+        expect(res.body.queued).toBe(1);
+        expect((await query<{ status: string }>(h, 'SELECT status FROM deliveries WHERE id = ?', failedA))[0]!.status).toBe('pending');
+      }
     }
     // A's two Test Connections reached the receiver; nothing else did.
     expect(rx.received.map((x) => x.url).sort()).toEqual(['/a', '/form']);

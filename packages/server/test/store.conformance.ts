@@ -536,8 +536,8 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         const now = T0 + DAY + 1000;
         const window = { since: T0 + HOUR, until: T0 + 4 * HOUR };
 
-        expect(await store.recoverFailed((await acct()).id, w.id, window, now)).toEqual({ queued: 0, lastId: null }); // another account's webhook id
-        expect(await store.recoverFailed(a.id, w.id, window, now)).toEqual({ queued: 2, lastId: null });
+        expect(await store.recoverFailed((await acct()).id, w.id, window, now)).toEqual({ queued: 0, lastId: null, retry: false }); // another account's webhook id
+        expect(await store.recoverFailed(a.id, w.id, window, now)).toEqual({ queued: 2, lastId: null, retry: true });
         const status = async (id: string) => (await delivery(a.id, id)).status;
         expect(await Promise.all(ids.map(status))).toEqual(['failed', 'pending', 'succeeded', 'pending', 'failed']);
         expect(await delivery(a.id, ids[1]!)).toMatchObject({ attempts: 1, nextAttemptAt: now, updatedAt: now });
@@ -545,7 +545,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect((await store.listDeliveries({ accountId: a.id, webhookId: other.id, status: 'failed', limit: 10 }))).toHaveLength(5);
         expect((await claim({ lane: 'retry', now, limit: 20, endpointLimit: 20 })).map((c) => c.id).sort()).toEqual([ids[1], ids[3]].sort());
         // Queued ones are no longer failed: a second call over the same window queues nothing.
-        expect(await store.recoverFailed(a.id, w.id, window, now)).toEqual({ queued: 0, lastId: null });
+        expect(await store.recoverFailed(a.id, w.id, window, now)).toEqual({ queued: 0, lastId: null, retry: false });
 
         // Bounded calls: two rows looked at per call, then go on from the cursor.
         const whole = { since: T0, until: T0 + DAY, chunk: 2, scan: 2 };
@@ -556,6 +556,30 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         const third = await store.recoverFailed(a.id, other.id, { ...whole, afterId: second.lastId }, now);
         expect([second.queued, third.queued, third.lastId]).toEqual([2, 1, null]);
         expect(await store.listDeliveries({ accountId: a.id, webhookId: other.id, status: 'failed', limit: 10 })).toEqual([]);
+      });
+
+      it('recoverFailed counts rows of every status toward its bound, leaves leased and succeeded ones alone, and sends never-attempted ones as first attempts', async () => {
+        const a = await acct();
+        const w = await hook(a.id);
+        for (let i = 0; i < 3; i++) await publish(a.id, { now: T0 + i });
+        const [ok1, ok2, ok3] = await claim({ now: T0 + 10, limit: 3 });
+        await store.recordAttempts([ok1!, ok2!, ok3!].map((c) => record(c, 'A', 'succeeded')), T0 + 20);
+        // Three succeeded rows: a call looking at two of them stops with a cursor, queuing nothing.
+        const whole = { since: T0, until: T0 + DAY, chunk: 2, scan: 2 };
+        const first = await store.recoverFailed(a.id, w.id, whole, T0 + 30);
+        expect(first).toEqual({ queued: 0, lastId: ok2!.id, retry: false });
+        expect(await store.recoverFailed(a.id, w.id, { ...whole, afterId: first.lastId }, T0 + 30)).toEqual({ queued: 0, lastId: null, retry: false });
+
+        // One leased right now, one that failed without ever being sent (its webhook was off).
+        const leasedId = (await publish(a.id, { now: T0 + 40 })).deliveries[0]!.id;
+        const neverSentId = (await publish(a.id, { now: T0 + 41 })).deliveries[0]!.id;
+        const [leased, neverSent] = await claim({ owner: 'W', now: T0 + 50, limit: 2 });
+        expect([leased!.id, neverSent!.id]).toEqual([leasedId, neverSentId]);
+        await store.failWithoutAttempt([neverSentId], 'W', 'webhook disabled', T0 + 60);
+        expect(await store.recoverFailed(a.id, w.id, { since: T0, until: T0 + DAY }, T0 + 70)).toEqual({ queued: 1, lastId: null, retry: false });
+        expect(await delivery(a.id, leasedId)).toMatchObject({ status: 'pending', attempts: 0 }); // still W's: V's claim below does not get it
+        expect(await Promise.all([ok1!.id, ok2!.id, ok3!.id].map(async (id) => (await delivery(a.id, id)).status))).toEqual(['succeeded', 'succeeded', 'succeeded']);
+        expect(await claim({ lane: 'first', owner: 'V', now: T0 + 70 })).toMatchObject([{ id: neverSentId, attempts: 0 }]);
       });
 
       it('recordPing keeps a Test Connection in the history, never queued', async () => {

@@ -41,6 +41,12 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
   const [confirmResend, setConfirmResend] = useState(false);
   const [resendPeriod, setResendPeriod] = useState(1);
   const [resending, setResending] = useState(false);
+  /** Deliveries queued so far by the resend running now (it may take several calls), and its error. */
+  const [resendQueued, setResendQueued] = useState(0);
+  const [resendError, setResendError] = useState<string | null>(null);
+  /** Set by Cancel and by leaving the screen: the resend stops after the call in progress. */
+  const resendStopped = useRef(false);
+  useEffect(() => () => void (resendStopped.current = true), []);
   const [, tick] = useState(0);
   const known = useRef<Set<string>>(new Set());
   // Mirrors of items/cursor for the merge, which runs outside render.
@@ -139,25 +145,44 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
    */
   const resend = async () => {
     setResending(true);
+    setResendError(null);
+    setResendQueued(0);
+    resendStopped.current = false;
+    const period = RESEND_PERIODS[resendPeriod]!;
+    const since = new Date(Date.now() - period.ms).toISOString();
+    let queued = 0;
     try {
-      const since = new Date(Date.now() - RESEND_PERIODS[resendPeriod]!.ms).toISOString();
-      const until = new Date().toISOString(); // fixed for every step: what fails again meanwhile stays failed
-      let queued = 0;
-      let cursor: string | undefined;
-      do {
-        const r = await api.recover(ctx.accountId, webhookId, { since, until, cursor });
+      // The server's clock ends the window; the steps after the first keep its `until`, so
+      // deliveries created meanwhile are not swept.
+      let step: { cursor?: string; until?: string } = {};
+      for (;;) {
+        const r = await api.recover(ctx.accountId, webhookId, { since, ...step });
         queued += r.queued;
-        cursor = r.next_cursor ?? undefined;
-      } while (cursor);
-      setConfirmResend(false);
-      ctx.toast(queued ? `${queued} failed deliver${queued === 1 ? 'y is' : 'ies are'} being sent again.` : `No failed deliveries in ${RESEND_PERIODS[resendPeriod]!.label}.`);
+        setResendQueued(queued);
+        if (!r.next_cursor || resendStopped.current) break;
+        step = { cursor: r.next_cursor, until: r.until };
+      }
+      if (resendStopped.current) {
+        if (queued) ctx.toast(`Stopped: ${plural(queued)} already being sent again.`);
+        return;
+      }
+      closeResend();
+      ctx.toast(queued ? `${plural(queued)} being sent again.` : `No failed deliveries in ${period.label}.`);
       void refresh(false);
     } catch (e) {
       if (e instanceof ApiError && e.code === 'plan_required') ctx.planRequired();
-      else setError((e as Error).message);
+      else setResendError(`Could not resend${queued ? ` all of them (${plural(queued)} already being sent again)` : ''}: ${(e as Error).message}`);
     } finally {
       setResending(false);
     }
+  };
+  const plural = (n: number) => `${n} failed deliver${n === 1 ? 'y is' : 'ies are'}`;
+  /** Close the panel and give focus back to the button that opened it. */
+  const closeResend = () => {
+    resendStopped.current = true;
+    setConfirmResend(false);
+    setResendError(null);
+    window.setTimeout(() => document.getElementById('resend-open')?.focus(), 0);
   };
   useEffect(() => {
     if (confirmResend) document.getElementById('resend-period')?.focus();
@@ -176,7 +201,7 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
         actions={
           <>
             {webhook?.enabled && !confirmResend && (
-              <Button onClick={() => setConfirmResend(true)}>
+              <Button id="resend-open" onClick={() => setConfirmResend(true)} aria-describedby="resend-hint">
                 <IconRefresh />
                 Resend failed
               </Button>
@@ -188,30 +213,36 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
           </>
         }
       />
+      <span id="resend-hint" class="sr-only">Sends every failed delivery of a period again, after asking.</span>
       {confirmResend && (
-        <Notice title="Send failed deliveries again?" class="resend-panel">
-          <p>
-            Every delivery to this webhook that failed for good (no retries left) is queued again, with the same delivery id and body, and
-            attempts go on counting. Your endpoint can drop the ones it has already processed by their delivery id.
-          </p>
-          <div class="field field-inline">
-            <label class="label" for="resend-period">Created in</label>
-            <select id="resend-period" class="select" value={resendPeriod} onChange={(e) => setResendPeriod(Number((e.target as HTMLSelectElement).value))}>
-              {RESEND_PERIODS.map((p, i) => (
-                <option key={p.label} value={i}>{p.label}</option>
-              ))}
-            </select>
-          </div>
-          <div class="button-row">
-            <Button variant="primary" size="sm" busy={resending} onClick={resend}>
-              <IconRefresh />
-              Resend failed deliveries
-            </Button>
-            <Button variant="ghost" size="sm" onClick={() => setConfirmResend(false)}>
-              Cancel
-            </Button>
-          </div>
-        </Notice>
+        <div class="resend-group" role="group" aria-label="Confirm resending failed deliveries">
+          <Notice title="Send failed deliveries again?" class="resend-panel">
+            <p>
+              Every delivery to this webhook that Herald gave up on (all attempts failed, a 410 Gone, or the webhook was off) is queued again,
+              with the same delivery id and body, and attempts go on counting. Your endpoint can drop the ones it has already processed by
+              their delivery id.
+            </p>
+            <div class="field field-inline">
+              <label class="label" for="resend-period">Created in</label>
+              <select id="resend-period" class="select" value={resendPeriod} onChange={(e) => setResendPeriod(Number((e.target as HTMLSelectElement).value))}>
+                {RESEND_PERIODS.map((p, i) => (
+                  <option key={p.label} value={i}>{p.label}</option>
+                ))}
+              </select>
+            </div>
+            <div class="button-row">
+              <Button variant="primary" size="sm" busy={resending} onClick={resend}>
+                <IconRefresh />
+                Resend failed deliveries
+              </Button>
+              <Button variant="ghost" size="sm" onClick={closeResend}>
+                {resending ? 'Stop' : 'Cancel'}
+              </Button>
+            </div>
+            <p class="small muted" role="status" aria-live="polite">{resending && resendQueued ? `${plural(resendQueued)} being sent again so far…` : ''}</p>
+            {resendError && <p class="text-danger" role="alert">{resendError}</p>}
+          </Notice>
+        </div>
       )}
       {webhook && !webhook.enabled && (
         <Notice tone={webhook.disabled_reason ? 'danger' : 'warning'} title="This webhook is off">

@@ -137,16 +137,23 @@ export const RecoverIn = Type.Object(
 export const Recovered = Type.Object(
   {
     queued: Type.Integer({ description: 'failed deliveries queued again by this call' }),
-    next_cursor: Nullable(Type.String({ description: 'when not null, more of the window is left: call again with it as cursor' })),
+    next_cursor: Nullable(Type.String({ description: 'when not null, more of the window is left: call again with it as cursor, and this until' })),
+    until: Type.String({ description: 'the end of the window this call used (now, when the request left it out)' }),
   },
   { $id: 'Recovered' },
 );
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/i;
-/** Epoch ms of an ISO 8601 date-time with a time zone (`2024-05-20T14:30:00Z`), or null. */
+/**
+ * Epoch ms of an ISO 8601 date-time with a time zone (`2024-05-20T14:30:00Z`), or null: also
+ * for a day the month does not have (Date.parse reads 30 February as 1 March) and for a time
+ * before 1970, which ids (and so deliveries) cannot carry.
+ */
 export function parseInstant(text: string): number | null {
   if (!INSTANT.test(text)) return null;
+  const [y, m, d] = text.slice(0, 10).split('-').map(Number) as [number, number, number];
+  if (m < 1 || m > 12 || d < 1 || d > new Date(Date.UTC(y, m, 0)).getUTCDate()) return null;
   const ms = Date.parse(text);
-  return Number.isFinite(ms) ? ms : null;
+  return Number.isFinite(ms) && ms >= 0 ? ms : null;
 }
 
 export const TestConnectionIn = Type.Object(

@@ -206,16 +206,19 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     const b = req.body as Static<typeof S.RecoverIn>;
     const now = Date.now();
     const since = S.parseInstant(b.since);
-    if (since === null) throw createError('invalid_request', 'since must be an ISO 8601 date-time with a time zone, e.g. 2024-05-20T14:30:00Z');
+    if (since === null) throw createError('invalid_request', 'since must be an ISO 8601 date-time with a time zone from 1970 on, e.g. 2024-05-20T14:30:00Z');
     const until = b.until === undefined ? now : S.parseInstant(b.until);
-    if (until === null) throw createError('invalid_request', 'until must be an ISO 8601 date-time with a time zone, e.g. 2024-05-20T14:30:00Z');
+    if (until === null) throw createError('invalid_request', 'until must be an ISO 8601 date-time with a time zone from 1970 on, e.g. 2024-05-20T14:30:00Z');
     if (since >= until) throw createError('invalid_request', 'since must be before until');
     if (b.cursor !== undefined && !isId('dlv', b.cursor)) throw createError('invalid_request', 'cursor is not valid');
     // The worker would finish each one at once as failed again ("webhook disabled"); say so instead.
     if (!webhook.enabled) throw createError('validation_failed', 'the webhook is disabled; enable it before sending its failed deliveries again');
     const r = await ctx.store.recoverFailed(accountId, webhook.id, { since, until, afterId: b.cursor ?? null }, now);
-    if (r.queued) ctx.worker?.notify([webhook.id], null);
-    return reply.status(202).send({ queued: r.queued, next_cursor: r.lastId });
+    if (r.queued) {
+      ctx.metrics.recovered.inc(r.queued);
+      ctx.worker?.notify([webhook.id], r.retry ? 'retry' : 'first');
+    }
+    return reply.status(202).send({ queued: r.queued, next_cursor: r.lastId, until: S.iso(until) });
   });
 
   app.post('/v1/accounts/:account/webhooks/test', {

@@ -704,19 +704,21 @@ export class Store {
    * transactions of `chunk`, so its work is bounded however few of them failed. Returns how many
    * were queued and, when it stopped before `until`, the last id it looked at: pass that back as
    * `afterId` to go on. Rows queued by one call are behind that id, so a delivery that fails
-   * again at once is not picked twice by one sweep.
+   * again at once is not picked twice by one sweep. `retry` says whether any went to the retry
+   * lane (attempted before; the others were never sent).
    */
   async recoverFailed(
     accountId: string,
     webhookId: string,
     o: { since: number; until: number; afterId?: string | null; scan?: number; chunk?: number },
     now = Date.now(),
-  ): Promise<{ queued: number; lastId: string | null }> {
+  ): Promise<{ queued: number; lastId: string | null; retry: boolean }> {
     const chunk = o.chunk ?? 1000;
     const scan = Math.max(chunk, o.scan ?? 10_000);
     const d = this.q.dialect;
     let after = o.afterId ?? '';
     let queued = 0;
+    let retry = false;
     for (let looked = 0; looked < scan; looked += chunk) {
       const r = await this.q.tx(async (t) => {
         // The (webhook_id, id) index walks the window in id order, which is creation order.
@@ -726,6 +728,7 @@ export class Store {
         );
         const failed = rows.filter((x) => x.status === 'failed' && x.event_type !== 'ping').map((x) => x.id);
         let lanes: Array<{ attempts: Num }> = [];
+        let anyRetry = false;
         if (failed.length) {
           // `status = 'failed'` again under the row lock: a row another call queued meanwhile is left alone.
           lanes = await t.all<{ attempts: Num }>(
@@ -734,18 +737,19 @@ export class Store {
             [now, now, d.listParam(failed)],
           );
           if (lanes.length) {
-            const retry = lanes.some((x) => n(x.attempts) > 0);
+            anyRetry = lanes.some((x) => n(x.attempts) > 0);
             const first = lanes.some((x) => n(x.attempts) === 0);
-            await this.#wakeWorkers(t, retry && first ? 'any' : retry ? 'retry' : 'first');
+            await this.#wakeWorkers(t, anyRetry && first ? 'any' : anyRetry ? 'retry' : 'first');
           }
         }
-        return { looked: rows.length, last: rows.at(-1)?.id ?? null, queued: lanes.length };
+        return { looked: rows.length, last: rows.at(-1)?.id ?? null, queued: lanes.length, anyRetry };
       });
       queued += r.queued;
-      if (r.looked < chunk) return { queued, lastId: null };
+      retry ||= r.anyRetry;
+      if (r.looked < chunk) return { queued, lastId: null, retry };
       after = r.last!;
     }
-    return { queued, lastId: after };
+    return { queued, lastId: after, retry };
   }
 
   /** Test Connection of a saved webhook: a `ping` event and its one attempt, kept in the history. */
