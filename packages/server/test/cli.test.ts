@@ -59,7 +59,8 @@ function herald(env: Record<string, string>, args: string[] = ['serve']): Run {
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   live.add(child);
-  const exit = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => (live.delete(child), resolve(code ?? signal ?? 'unknown'))));
+  // 'close', not 'exit': it comes once stdout and stderr are drained too, so the output is all there.
+  const exit = new Promise<number | string>((resolve) => child.on('close', (code, signal) => (live.delete(child), resolve(code ?? signal ?? 'unknown'))));
   return {
     child, exit, out: () => out, err: () => err,
     async started() {

@@ -44,9 +44,9 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
   /** Deliveries queued so far by the resend running now (it may take several calls), and its error. */
   const [resendQueued, setResendQueued] = useState(0);
   const [resendError, setResendError] = useState<string | null>(null);
-  /** Set by Cancel and by leaving the screen: the resend stops after the call in progress. */
-  const resendStopped = useRef(false);
-  useEffect(() => () => void (resendStopped.current = true), []);
+  /** The resend running now; Stop and leaving the screen mark it, and it ends after the call in progress. */
+  const resendRun = useRef<{ stopped: boolean } | null>(null);
+  useEffect(() => () => void (resendRun.current && (resendRun.current.stopped = true)), []);
   const [, tick] = useState(0);
   const known = useRef<Set<string>>(new Set());
   // Mirrors of items/cursor for the merge, which runs outside render.
@@ -144,10 +144,12 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
    * so this calls until it says the period is done.
    */
   const resend = async () => {
+    if (resendRun.current) return; // one at a time
+    const run = { stopped: false };
+    resendRun.current = run;
     setResending(true);
     setResendError(null);
     setResendQueued(0);
-    resendStopped.current = false;
     const period = RESEND_PERIODS[resendPeriod]!;
     const since = new Date(Date.now() - period.ms).toISOString();
     let queued = 0;
@@ -155,14 +157,15 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
       // The server's clock ends the window; the steps after the first keep its `until`, so
       // deliveries created meanwhile are not swept.
       let step: { cursor?: string; until?: string } = {};
-      for (;;) {
+      let done = false;
+      while (!done && !run.stopped) {
         const r = await api.recover(ctx.accountId, webhookId, { since, ...step });
         queued += r.queued;
         setResendQueued(queued);
-        if (!r.next_cursor || resendStopped.current) break;
-        step = { cursor: r.next_cursor, until: r.until };
+        done = r.next_cursor === null;
+        if (!done) step = { cursor: r.next_cursor!, until: r.until };
       }
-      if (resendStopped.current) {
+      if (!done) {
         if (queued) ctx.toast(`Stopped: ${plural(queued)} already being sent again.`);
         return;
       }
@@ -170,16 +173,19 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
       ctx.toast(queued ? `${plural(queued)} being sent again.` : `No failed deliveries in ${period.label}.`);
       void refresh(false);
     } catch (e) {
+      const sofar = queued ? ` (${plural(queued)} already being sent again)` : '';
       if (e instanceof ApiError && e.code === 'plan_required') ctx.planRequired();
-      else setResendError(`Could not resend${queued ? ` all of them (${plural(queued)} already being sent again)` : ''}: ${(e as Error).message}`);
+      else if (run.stopped) ctx.toast(`Stopped${sofar}.`); // the panel is closed: say it where it is seen
+      else setResendError(`Could not resend${queued ? ' all of them' : ''}${sofar}: ${(e as Error).message}`);
     } finally {
+      resendRun.current = null;
       setResending(false);
     }
   };
   const plural = (n: number) => `${n} failed deliver${n === 1 ? 'y is' : 'ies are'}`;
   /** Close the panel and give focus back to the button that opened it. */
   const closeResend = () => {
-    resendStopped.current = true;
+    if (resendRun.current) resendRun.current.stopped = true;
     setConfirmResend(false);
     setResendError(null);
     window.setTimeout(() => document.getElementById('resend-open')?.focus(), 0);
@@ -201,7 +207,7 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
         actions={
           <>
             {webhook?.enabled && !confirmResend && (
-              <Button id="resend-open" onClick={() => setConfirmResend(true)} aria-describedby="resend-hint">
+              <Button id="resend-open" onClick={() => (setResendError(null), setConfirmResend(true))} aria-describedby="resend-hint">
                 <IconRefresh />
                 Resend failed
               </Button>
