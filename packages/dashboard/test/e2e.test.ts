@@ -521,6 +521,36 @@ suite('dashboard in a browser', () => {
     await ctx.close();
   });
 
+  it('finds a delivery by the id a receiver logged, from any webhook\'s history', async () => {
+    mainStatus = 200;
+    const acc = await createAccount(h, 'pro', 'Find Co');
+    const target = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/find-target`, events: ['*'] })).body.id as string;
+    const other = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/find-other`, events: ['analysis.completed'] })).body.id as string;
+    const dlv = (await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { find: 'me' } })).body.deliveries[0].id as string;
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+    const p = await ctx.newPage();
+    watch(p);
+    await p.goto(await portal(acc));
+    await p.goto(`${h.url}/settings/webhooks/${other}/history`);
+    const box = p.getByLabel('Delivery id');
+    const search = p.getByRole('search', { name: 'Find a delivery by id' });
+    // Not an id: said at the field, nothing asked of the server.
+    await box.fill('order-1234');
+    await search.getByRole('button', { name: 'Find' }).click();
+    expect(await search.getByRole('alert').textContent()).toContain('A delivery id looks like dlv_');
+    // An id of no delivery of this account: another account's, or one that is gone.
+    const foreign = (await h.api('GET', `/v1/accounts/${pro}/deliveries?limit=1`)).body.data[0].id as string;
+    await box.fill(foreign);
+    await search.getByRole('button', { name: 'Find' }).click();
+    await expect.poll(() => search.getByRole('alert').textContent()).toContain('No delivery with this id in this account');
+    // The receiver's id, pasted in lower case with spaces: it opens under the webhook it went to.
+    await box.fill(`  ${dlv.toLowerCase()} `);
+    await box.press('Enter');
+    await expect.poll(() => p.evaluate(() => location.pathname)).toBe(`/settings/webhooks/${target}/history/${dlv}`);
+    await expect.poll(() => p.getByText(dlv).first().isVisible()).toBe(true);
+    await ctx.close();
+  });
+
   it('ran without a CSP violation or a page error', () => {
     expect(problems).toEqual([]);
   });

@@ -5,7 +5,7 @@ import { IconChevronRight, IconPencil, IconRefresh } from '../components/icons';
 import { PageHeader } from '../components/layout';
 import { Button, Card, Link, Notice, Spinner, StatusBadge } from '../components/ui';
 import { absoluteTime, formatMs, humanizeTimestamps, outcomeLabel, relativeTime } from '../format';
-import { paths } from '../router';
+import { navigate, paths } from '../router';
 
 /**
  * Webhook History: every delivery to one webhook, newest first. It refreshes itself every
@@ -17,6 +17,8 @@ const PAGE_SIZE = 25;
 /** Often enough to feel live while a customer watches a retry; cheap for the server (one indexed query). */
 const POLL_MS = 4000;
 const HOUR_MS = 3_600_000;
+/** What a delivery id looks like (the `delivery_id` and `webhook-id` a receiver gets). */
+const DELIVERY_ID = /^dlv_[0-9A-HJKMNP-TV-Z]{26}$/i;
 /** How far back "Resend failed" reaches; the server keeps HERALD_RETENTION_DAYS (30 by default). */
 const RESEND_PERIODS = [
   { label: 'the last hour', ms: HOUR_MS },
@@ -41,6 +43,9 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
   const [confirmResend, setConfirmResend] = useState(false);
   const [resendPeriod, setResendPeriod] = useState(1);
   const [resending, setResending] = useState(false);
+  const [findId, setFindId] = useState('');
+  const [finding, setFinding] = useState(false);
+  const [findError, setFindError] = useState<string | null>(null);
   /** Deliveries queued so far by the resend running now (it may take several calls), and its error. */
   const [resendQueued, setResendQueued] = useState(0);
   const [resendError, setResendError] = useState<string | null>(null);
@@ -183,6 +188,31 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
     }
   };
   const plural = (n: number) => `${n} failed deliver${n === 1 ? 'y is' : 'ies are'}`;
+  /**
+   * Open one delivery by the id a receiver logged (its `delivery_id`), wherever it is in the
+   * history: filters and paging would otherwise have to find it. One of another webhook of
+   * the account opens under that webhook.
+   */
+  const find = async (e: Event) => {
+    e.preventDefault();
+    const id = findId.trim();
+    if (!DELIVERY_ID.test(id)) {
+      setFindError('A delivery id looks like dlv_ followed by 26 letters and digits, as in the delivery_id your endpoint received.');
+      return;
+    }
+    setFinding(true);
+    setFindError(null);
+    try {
+      const d = await api.delivery(ctx.accountId, id.toUpperCase().replace(/^DLV_/, 'dlv_'));
+      navigate(paths.delivery(d.webhook_id, d.id));
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'plan_required') ctx.planRequired();
+      else setFindError(err instanceof ApiError && err.status === 404 ? 'No delivery with this id in this account (deliveries are kept for a limited time).' : (err as Error).message);
+    } finally {
+      setFinding(false);
+    }
+  };
+
   /** Close the panel and give focus back to the button that opened it. */
   const closeResend = () => {
     if (resendRun.current) resendRun.current.stopped = true;
@@ -279,6 +309,18 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
                 ))}
               </select>
             </div>
+            <form class="field field-inline find-delivery" onSubmit={find} role="search" aria-label="Find a delivery by id">
+              <label class="label" for="f-find">Delivery id</label>
+              <div class="input-group">
+                <input
+                  id="f-find" class="input mono" type="search" placeholder="dlv_…" spellcheck={false} autoComplete="off" value={findId}
+                  aria-invalid={findError ? 'true' : undefined} aria-describedby={findError ? 'f-find-error' : undefined}
+                  onInput={(e) => (setFindId((e.target as HTMLInputElement).value), setFindError(null))}
+                />
+                <Button type="submit" size="sm" busy={finding}>Find</Button>
+              </div>
+              {findError && <p id="f-find-error" class="field-error small" role="alert">{findError}</p>}
+            </form>
           </div>
           <div class="toolbar-live">
             <label class="live-toggle">
