@@ -32,10 +32,14 @@ afterAll(() => {
 
 // A process that should have failed but started, or a test that gave up on one, must not
 // outlive its test. (A fixed kill timer did this before and, on a loaded machine, killed a
-// process still shutting down cleanly: its exit code read null.)
-const live = new Set<ChildProcess>();
-afterEach(() => {
-  for (const c of live) c.kill('SIGKILL');
+// process still shutting down cleanly.) When the test failed, what such a process wrote to
+// stderr is printed, since a timeout says nothing of why the process never ended.
+const live = new Map<ChildProcess, () => string>();
+afterEach((context) => {
+  for (const [c, err] of live) {
+    if (context.task.result?.state === 'fail') console.error(`a Herald process was still running; the end of its stderr:\n${err().slice(-2000)}`);
+    c.kill('SIGKILL');
+  }
   live.clear();
 });
 
@@ -58,7 +62,7 @@ function herald(env: Record<string, string>, args: string[] = ['serve']): Run {
   let err = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  live.add(child);
+  live.set(child, () => err);
   // 'close', not 'exit': it comes once stdout and stderr are drained too, so the output is all there.
   const exit = new Promise<number | string>((resolve) => child.on('close', (code, signal) => (live.delete(child), resolve(code ?? signal ?? 'unknown'))));
   return {
