@@ -22,6 +22,7 @@ import { startReceiver, type Receiver } from '../../server/test/helpers/receiver
  */
 declare const document: any;
 declare const window: any;
+declare const location: { pathname: string };
 declare const localStorage: Record<string, string>;
 declare const sessionStorage: Record<string, string>;
 declare function getComputedStyle(el: unknown): { boxShadow: string };
