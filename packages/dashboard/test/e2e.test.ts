@@ -519,6 +519,9 @@ suite('dashboard in a browser', () => {
     expect(await p.getByLabel('Created in').inputValue()).toBe('0');
     await p.getByRole('button', { name: 'Resend failed deliveries' }).click();
     await expect.poll(() => p.getByText('No failed deliveries in the last hour.').isVisible(), { timeout: 10_000 }).toBe(true);
+    // The audit log names the dashboard session of the account as the one who resent them.
+    const audit = (await h.api('GET', `/v1/accounts/${acc}/audit-events`)).body.data as Array<{ action: string; actor: string; details: { queued?: number } }>;
+    expect(audit.filter((e) => e.action === 'webhook.recovered')).toEqual([expect.objectContaining({ actor: 'portal_session', details: expect.objectContaining({ queued: 1 }) })]);
     await ctx.close();
   });
 

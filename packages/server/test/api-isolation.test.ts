@@ -70,6 +70,7 @@ const ROUTES: Route[] = [
   { name: 'reveal secret', method: 'GET', path: (i) => `/v1/accounts/${i.acc}/webhooks/${i.wh}/secret`, own: 200, notFound: 'webhook_not_found' },
   { name: 'rotate secret', method: 'POST', path: (i) => `/v1/accounts/${i.acc}/webhooks/${i.wh}/secret/rotate`, body: {}, own: 200, notFound: 'webhook_not_found' },
   { name: 'test saved webhook', method: 'POST', path: (i) => `/v1/accounts/${i.acc}/webhooks/${i.wh}/test`, own: 200, notFound: 'webhook_not_found' },
+  { name: 'audit log', method: 'GET', path: (i) => `/v1/accounts/${i.acc}/audit-events`, own: 200, notFound: 'account_not_found' },
   { name: 'list deliveries', method: 'GET', path: (i) => `/v1/accounts/${i.acc}/deliveries`, own: 200, notFound: 'account_not_found' },
   { name: 'read delivery', method: 'GET', path: (i) => `/v1/accounts/${i.acc}/deliveries/${i.dlv}`, own: 200, notFound: 'delivery_not_found' },
   { name: 'redeliver', method: 'POST', path: (i) => `/v1/accounts/${i.acc}/deliveries/${i.dlv}/redeliver`, own: 202, notFound: 'delivery_not_found' },

@@ -582,6 +582,24 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(await claim({ lane: 'first', owner: 'V', now: T0 + 70 })).toMatchObject([{ id: neverSentId, attempts: 0 }]);
       });
 
+      it('the audit log keeps entries per account, newest first, pages by id, goes with retention and with its account', async () => {
+        const a = await acct();
+        const b = await acct();
+        const e1 = await store.recordAudit({ accountId: a.id, at: T0, actor: 'admin_token', action: 'webhook.created', target: 'wh_1', details: { url: 'https://example.com/h', events: ['*'] } });
+        const e2 = await store.recordAudit({ accountId: a.id, at: T0 + DAY, actor: 'api_key:key_1', action: 'webhook.updated', target: 'wh_1', details: null });
+        await store.recordAudit({ accountId: b.id, at: T0 + DAY, actor: 'admin_token', action: 'account.updated', target: null, details: { plan: 'free' } });
+        expect(await store.listAudit(a.id, { limit: 10 })).toEqual([e2, e1]);
+        expect(await store.listAudit(a.id, { limit: 1, beforeId: e2.id })).toEqual([e1]);
+        expect(e1.details).toEqual({ url: 'https://example.com/h', events: ['*'] });
+        // Retention: entries older than the cutoff go, with the delivery history.
+        await store.purgeOlderThan(T0 + DAY / 2);
+        expect((await store.listAudit(a.id, { limit: 10 })).map((e) => e.id)).toEqual([e2.id]);
+        // Deleting the account deletes its log, and only its own.
+        await store.deleteAccount(a.id);
+        expect(await store.listAudit(a.id, { limit: 10 })).toEqual([]);
+        expect(await store.listAudit(b.id, { limit: 10 })).toHaveLength(1);
+      });
+
       it('recordPing keeps a Test Connection in the history, never queued', async () => {
         const a = await acct();
         const w = await hook(a.id, { events: ['content.generated'] });

@@ -4,6 +4,8 @@ import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import { createError } from '../core/errors.js';
 import type { Account as AccountRow } from '../core/types.js';
+import { isId } from '../core/ids.js';
+import { audit } from './audit.js';
 import { access, accountFor, API_KEY_PREFIX, sha256 } from './auth.js';
 import type { AppContext } from './context.js';
 import * as S from './schemas.js';
@@ -24,6 +26,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
   }, async (req, reply) => {
     const body = req.body as Static<typeof S.AccountIn>;
     const a = await ctx.store.createAccount(body.name, body.plan);
+    await audit(req, ctx, a.id, 'account.created', null, { name: a.name, plan: a.plan });
     return reply.status(201).send(accountOut(a));
   });
 
@@ -55,9 +58,11 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     schema: { tags, security, summary: 'Change an account’s name or plan', params: S.AccountParams, body: S.AccountPatch, response: { 200: S.Account, ...S.errors(400, 401, 403, 404) } },
   }, async (req) => {
     const { account } = req.params as { account: string };
-    const a = await ctx.store.updateAccount(account, req.body as Static<typeof S.AccountPatch>);
+    const patch = req.body as Static<typeof S.AccountPatch>;
+    const a = await ctx.store.updateAccount(account, patch);
     ctx.accounts.invalidate(account);
     if (!a) throw createError('account_not_found', account);
+    await audit(req, ctx, account, 'account.updated', null, { ...patch });
     return accountOut(a);
   });
 
@@ -72,6 +77,25 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     return reply.status(204).send();
   });
 
+  app.get('/v1/accounts/:account/audit-events', {
+    ...access(ctx, 'account'),
+    schema: {
+      tags, security, summary: 'The account’s audit log, newest first: who changed what',
+      params: S.AccountParams, querystring: S.AuditQuery, response: { 200: S.AuditEventList, ...S.errors(400, 401, 404) },
+    },
+  }, async (req) => {
+    const acc = await accountFor(req, ctx, (req.params as { account: string }).account);
+    const q = req.query as Static<typeof S.AuditQuery>;
+    if (q.cursor !== undefined && !isId('aud', q.cursor)) throw createError('invalid_request', 'cursor is not valid');
+    const limit = q.limit ?? 50;
+    const rows = await ctx.store.listAudit(acc.id, { beforeId: q.cursor, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    return {
+      data: page.map((e) => ({ id: e.id, at: S.iso(e.at), actor: e.actor, action: e.action, target: e.target, details: e.details })),
+      next_cursor: rows.length > limit ? page.at(-1)!.id : null,
+    };
+  });
+
   app.post('/v1/accounts/:account/api-keys', {
     ...admin,
     schema: { tags, security, summary: 'Create an account API key (shown once)', params: S.AccountParams, response: { 201: S.ApiKeyCreated, ...S.errors(401, 403, 404) } },
@@ -83,6 +107,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     const prefix = key.slice(0, 10);
     const now = Date.now();
     const { id } = await ctx.store.createApiKey(account, sha256(key).toString('hex'), prefix, now);
+    await audit(req, ctx, account, 'api_key.created', id, { prefix });
     return reply.status(201).send({ id, key, prefix, created_at: S.iso(now) });
   });
 
@@ -102,6 +127,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
   }, async (req, reply) => {
     const { account, key } = req.params as { account: string; key: string };
     if (!(await ctx.store.deleteApiKey(account, key))) throw createError('not_found', `API key ${key}`);
+    await audit(req, ctx, account, 'api_key.revoked', key);
     return reply.status(204).send();
   });
 }

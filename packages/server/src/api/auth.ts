@@ -5,7 +5,8 @@ import { WEBHOOK_PLANS, type Account } from '../core/types.js';
 import type { AppContext } from './context.js';
 
 /** Who is calling: the operator (admin token) or one account (API key or dashboard session). */
-export type Principal = { kind: 'admin' } | { kind: 'account'; accountId: string };
+/** Who is calling; `actor` names the credential for the audit log (see AuditEvent.actor). */
+export type Principal = ({ kind: 'admin' } | { kind: 'account'; accountId: string }) & { actor: string };
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -33,10 +34,10 @@ export async function bearerPrincipal(request: FastifyRequest, ctx: AppContext):
   if (!m) throw createError('unauthorized');
   const token = m[1]!;
   const hash = sha256(token);
-  if (timingSafeEqual(hash, ctx.adminTokenHash)) return { kind: 'admin' };
+  if (timingSafeEqual(hash, ctx.adminTokenHash)) return { kind: 'admin', actor: 'admin_token' };
   if (token.startsWith(API_KEY_PREFIX)) {
     const key = await ctx.store.findApiKey(hash.toString('hex'));
-    if (key) return { kind: 'account', accountId: key.accountId };
+    if (key) return { kind: 'account', accountId: key.accountId, actor: `api_key:${key.id}` };
   }
   throw createError('unauthorized');
 }

@@ -5,6 +5,7 @@ import { isId } from '../core/ids.js';
 import { buildBody } from '../core/signing.js';
 import type { AttemptRow, DeliveryRow } from '../core/types.js';
 import { access, accountFor, requireWebhookPlan } from './auth.js';
+import { audit } from './audit.js';
 import type { AppContext } from './context.js';
 import * as S from './schemas.js';
 
@@ -80,6 +81,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): v
       throw createError('conflict', 'an attempt of this delivery is in progress; redeliver it again once it has finished');
     }
     ctx.worker?.notify([delivery.webhookId], 'retry');
+    await audit(req, ctx, acc.id, 'delivery.redelivered', delivery.id, { webhook_id: delivery.webhookId });
     const again = await ctx.store.getDeliveryRow(acc.id, delivery.id);
     return reply.status(202).send(deliveryOut(again!));
   });

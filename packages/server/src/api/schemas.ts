@@ -156,6 +156,23 @@ export function parseInstant(text: string): number | null {
   return Number.isFinite(ms) && ms >= 0 ? ms : null;
 }
 
+export const AuditEventOut = Type.Object(
+  {
+    id: Type.String(),
+    at: Type.String({ description: 'when, ISO 8601' }),
+    actor: Type.String({ description: 'who: admin_token, api_key:<key id>, operator_session (the admin token in the dashboard) or portal_session (the account in the dashboard)' }),
+    action: Type.String({ description: 'what, as <object>.<verb>: webhook.created, webhook.updated, webhook.deleted, webhook.secret_revealed, webhook.secret_rotated, webhook.recovered, delivery.redelivered, api_key.created, api_key.revoked, account.created, account.updated, portal_session.created' }),
+    target: Nullable(Type.String({ description: 'the id of what it was done to' })),
+    details: Nullable(Type.Object({}, { additionalProperties: true, description: 'plain facts of the change (field names, URLs, counts); never a secret or a custom header value' })),
+  },
+  { $id: 'AuditEvent' },
+);
+export const AuditEventList = Type.Object({ data: Type.Array(AuditEventOut), next_cursor: Nullable(Type.String()) }, { $id: 'AuditEventList' });
+export const AuditQuery = Type.Object(
+  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })), cursor: Type.Optional(Type.String()) },
+  { additionalProperties: false },
+);
+
 export const TestConnectionIn = Type.Object(
   { url: Type.String(), secret: Type.Optional(Nullable(SecretIn)), headers: Type.Optional(HeadersIn) },
   { additionalProperties: false },

@@ -11,6 +11,7 @@ import { sendPing } from '../delivery/test-connection.js';
 import { openHeaders, openTarget, previousSecretAt, previousSecretLive } from '../delivery/webhook-cache.js';
 import { access, accountFor, requireWebhookPlan } from './auth.js';
 import type { AppContext } from './context.js';
+import { audit } from './audit.js';
 import { BODY_OPTIONAL } from './json-body.js';
 import * as S from './schemas.js';
 
@@ -72,6 +73,19 @@ function previousSecretExpiry(w: WebhookRow, now = Date.now()): string | null {
 }
 
 /** A new secret made on the server: 32 random bytes, written as Standard Webhooks suggests (`whsec_` + base64). */
+/**
+ * What a PATCH changed, for the audit log: the names of the fields sent, the URL and the
+ * on/off switch from and to, the event list as it is now. Secrets and custom header values
+ * are named, never written.
+ */
+function webhookChanges(before: WebhookRow, after: WebhookRow, patch: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { fields: Object.keys(patch).sort() };
+  if (before.url !== after.url) out.url = { from: before.url, to: after.url };
+  if (before.enabled !== after.enabled) out.enabled = { from: before.enabled, to: after.enabled };
+  if ('events' in patch) out.events = after.events;
+  return out;
+}
+
 const newSecret = (): string => 'whsec_' + randomBytes(32).toString('base64');
 
 const sealHeaders = (ctx: AppContext, h: Record<string, string>): string | null => (Object.keys(h).length ? ctx.box.seal(JSON.stringify(h)) : null);
@@ -124,6 +138,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
       if (!(await ctx.store.getAccount(acc.id))) throw createError('account_not_found', acc.id);
       throw createError('validation_failed', `an account may have at most ${max} webhooks; delete one first`);
     }
+    await audit(req, ctx, acc.id, 'webhook.created', w.id, { url: w.url, events: w.events, enabled: w.enabled, has_secret: secret !== null, headers: Object.keys(headers) });
     return reply.status(201).send(webhookOut(ctx, w, secret));
   });
 
@@ -153,6 +168,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     }
     const saved = await ctx.store.updateWebhook(next, Date.now(), { secret: b.secret !== undefined });
     ctx.webhooks.invalidate(saved.id);
+    await audit(req, ctx, webhook.accountId, 'webhook.updated', webhook.id, webhookChanges(webhook, saved, b));
     return webhookOut(ctx, saved);
   });
 
@@ -163,6 +179,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     const { accountId, webhook } = await load(req);
     await ctx.store.deleteWebhook(accountId, webhook.id);
     ctx.webhooks.invalidate(webhook.id);
+    await audit(req, ctx, accountId, 'webhook.deleted', webhook.id, { url: webhook.url });
     return reply.status(204).send();
   });
 
@@ -170,8 +187,9 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     ...acct,
     schema: { tags, security, summary: 'Reveal the signing secret', params: S.WebhookParams, response: { 200: S.WebhookSecret, ...S.errors(401, 403, 404) } },
   }, async (req, reply) => {
-    const { webhook } = await load(req);
+    const { accountId, webhook } = await load(req);
     void reply.header('cache-control', 'no-store');
+    await audit(req, ctx, accountId, 'webhook.secret_revealed', webhook.id);
     return { secret: webhook.secretEnc ? ctx.box.open(webhook.secretEnc) : null };
   });
 
@@ -192,6 +210,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     if (!saved) throw createError('webhook_not_found', webhook.id);
     ctx.webhooks.invalidate(saved.id);
     void reply.header('cache-control', 'no-store');
+    await audit(req, ctx, accountId, 'webhook.secret_rotated', webhook.id, { previous_secret_valid_for: validForS, secret_given: b.secret !== undefined });
     return { secret, previous_secret_expires_at: previousSecretExpiry(saved, now) };
   });
 
@@ -217,6 +236,8 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     if (r.queued) {
       ctx.metrics.recovered.inc(r.queued);
       ctx.worker?.notify([webhook.id], r.retry ? 'retry' : 'first');
+      // Only calls that sent something: a sweep's empty steps would only bury the entries.
+      await audit(req, ctx, accountId, 'webhook.recovered', webhook.id, { since: S.iso(since), until: S.iso(until), queued: r.queued });
     }
     return reply.status(202).send({ queued: r.queued, next_cursor: r.lastId, until: S.iso(until) });
   });

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
  * Crockford base32. Sorting by id sorts by creation time, which is what cursor pagination of
  * the delivery history relies on (newest first = id descending).
  */
-export type IdPrefix = 'acc' | 'key' | 'wh' | 'evt' | 'dlv' | 'att' | 'ps';
+export type IdPrefix = 'acc' | 'key' | 'wh' | 'evt' | 'dlv' | 'att' | 'ps' | 'aud';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 

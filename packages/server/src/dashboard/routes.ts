@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { access, sha256 } from '../api/auth.js';
+import { audit } from '../api/audit.js';
 import type { AppContext } from '../api/context.js';
 import * as S from '../api/schemas.js';
 import { createError } from '../core/errors.js';
@@ -80,6 +81,7 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
     const token = newToken();
     const expiresAt = Date.now() + ttlS * 1000;
     await ctx.store.createPortalLink(tokenHash(token), account, expiresAt);
+    await audit(req, ctx, account, 'portal_session.created', null, { expires_at: S.iso(expiresAt) });
     noStore(reply);
     return reply.status(201).send({ url: `${publicBase()}/portal/${token}`, expires_at: S.iso(expiresAt) });
   });

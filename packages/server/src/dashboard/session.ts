@@ -104,5 +104,5 @@ export const sessionPrincipal: PrincipalSource = async (request, ctx): Promise<P
   const s = await readSession(request, ctx);
   if (!s) return null;
   checkCsrf(request, s);
-  return s.accountId === null ? { kind: 'admin' } : { kind: 'account', accountId: s.accountId };
+  return s.accountId === null ? { kind: 'admin', actor: 'operator_session' } : { kind: 'account', accountId: s.accountId, actor: 'portal_session' };
 };

@@ -147,6 +147,20 @@ export interface PublishResult {
 /** The claim lane that queued deliveries fall into (see ClaimOptions.lane). */
 export type QueuedLane = 'first' | 'retry';
 
+/** One entry of an account's audit log (see recordAudit). */
+export interface AuditEvent {
+  id: string;
+  accountId: string;
+  at: number;
+  /** Who: `admin_token`, `api_key:<key id>`, `operator_session` or `portal_session`. */
+  actor: string;
+  /** What, as `<object>.<verb>`: `webhook.updated`, `api_key.revoked`, … */
+  action: string;
+  /** The id of what it was done to, when not the account itself. */
+  target: string | null;
+  details: Record<string, unknown> | null;
+}
+
 export interface DeliveryQuery {
   accountId: string;
   webhookId?: string;
@@ -324,6 +338,29 @@ export class Store {
       const r = await t.run('DELETE FROM accounts WHERE id = ?', [id]);
       return r.changes > 0;
     });
+  }
+
+  // ---------------- audit events ----------------
+  /** One entry of an account's audit log; `details` is JSON the caller built (never a secret). */
+  async recordAudit(e: Omit<AuditEvent, 'id'>): Promise<AuditEvent> {
+    const row: AuditEvent = { ...e, id: newId('aud', e.at) };
+    await this.q.run(
+      'INSERT INTO audit_events (id, account_id, at, actor, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [row.id, row.accountId, row.at, row.actor, row.action, row.target, row.details === null ? null : JSON.stringify(row.details)],
+    );
+    return row;
+  }
+
+  /** An account's audit log, newest first; `beforeId` pages on from the last id of a page. */
+  async listAudit(accountId: string, o: { beforeId?: string; limit: number }): Promise<AuditEvent[]> {
+    const rows = await this.q.all<{ id: string; account_id: string; at: Num; actor: string; action: string; target: string | null; details: string | null }>(
+      `SELECT id, account_id, at, actor, action, target, details FROM audit_events WHERE account_id = ?${o.beforeId ? ' AND id < ?' : ''} ORDER BY id DESC LIMIT ?`,
+      o.beforeId ? [accountId, o.beforeId, o.limit] : [accountId, o.limit],
+    );
+    return rows.map((r) => ({
+      id: r.id, accountId: r.account_id, at: n(r.at), actor: r.actor, action: r.action, target: r.target,
+      details: r.details === null ? null : (JSON.parse(r.details) as Record<string, unknown>),
+    }));
   }
 
   // ---------------- API keys ----------------
@@ -1143,6 +1180,12 @@ export class Store {
       await this.q.run(`DELETE FROM events WHERE ${d.inList('id')}`, [d.listParam(ids.map((r) => r.id))]);
       events += ids.length;
       if (ids.length < chunk) break;
+    }
+    // The audit log is kept as long as the delivery history, deleted in bounded chunks too.
+    for (;;) {
+      if (stop()) return { deliveries, events };
+      const r = await this.q.run('DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE id < ? LIMIT ?)', [idFloor('aud', cutoff), chunk]);
+      if (r.changes < chunk) break;
     }
     await this.q.run('DELETE FROM portal_links WHERE expires_at < ?', [Date.now()]);
     await this.q.run('DELETE FROM sessions WHERE expires_at < ?', [Date.now()]);

@@ -56,7 +56,7 @@ export async function count(h: TestHerald, table: string, where = '1 = 1', ...pa
   return Number(row!.c);
 }
 
-const TABLES = ['accounts', 'api_keys', 'event_types', 'webhooks', 'events', 'deliveries', 'attempts'] as const;
+const TABLES = ['accounts', 'api_keys', 'event_types', 'webhooks', 'events', 'deliveries', 'attempts', 'audit_events'] as const;
 
 /** Row counts of every table that a refused request must leave alone, read in one go. */
 export async function snapshotCounts(h: TestHerald): Promise<Record<(typeof TABLES)[number], number>> {
