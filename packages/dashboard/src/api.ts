@@ -98,6 +98,16 @@ export interface DeliveryDetail extends Omit<Delivery, 'attempts'> {
   request: { url: string | null; body: string };
   attempts: Attempt[];
 }
+/** One entry of the account's audit log (GET …/audit-events). */
+export interface AuditEvent {
+  id: string;
+  at: string;
+  actor: string;
+  action: string;
+  target: string | null;
+  details: Record<string, unknown> | null;
+}
+
 export interface Page<T> {
   data: T[];
   next_cursor: string | null;
@@ -197,6 +207,8 @@ export const api = {
     return request<Page<Delivery>>('GET', `${acc(a)}/deliveries?${p}`);
   },
   delivery: (a: string, id: string) => request<DeliveryDetail>('GET', `${acc(a)}/deliveries/${enc(id)}`),
+  auditEvents: (a: string, cursor?: string | null) =>
+    request<Page<AuditEvent>>('GET', `${acc(a)}/audit-events?limit=50${cursor ? `&cursor=${enc(cursor)}` : ''}`),
   redeliver: (a: string, id: string) => request<Delivery>('POST', `${acc(a)}/deliveries/${enc(id)}/redeliver`),
   /** One bounded step of sending a webhook's failed deliveries again; call again with next_cursor until it is null. */
   recover: (a: string, id: string, body: { since: string; until?: string; cursor?: string }) =>

@@ -5,6 +5,7 @@ import { Shell } from './components/layout';
 import { Link, Notice, Spinner, Toast } from './components/ui';
 import { navigate, parseRoute, paths, useLocation } from './router';
 import { DeliveryDetail } from './screens/delivery-detail';
+import { Activity } from './screens/activity';
 import { History } from './screens/history';
 import { PlanRequired } from './screens/plan-required';
 import { AccountPicker, SignIn } from './screens/sign-in';
@@ -90,7 +91,7 @@ export function App() {
   }, [path]);
 
   useEffect(() => {
-    const title = { list: 'Webhooks', new: 'Add webhook', edit: 'Edit webhook', history: 'Webhook History', delivery: 'Delivery', 'not-found': 'Not found' }[parseRoute(path).name];
+    const title = { list: 'Webhooks', new: 'Add webhook', edit: 'Edit webhook', history: 'Webhook History', delivery: 'Delivery', activity: 'Activity', 'not-found': 'Not found' }[parseRoute(path).name];
     document.title = `${title} · Settings`;
   }, [path]);
 
@@ -156,6 +157,9 @@ export function App() {
         break;
       case 'history':
         screen = <History ctx={ctx} webhookId={route.webhookId} key={route.webhookId} />;
+        break;
+      case 'activity':
+        screen = <Activity ctx={ctx} />;
         break;
       case 'delivery':
         screen = <DeliveryDetail ctx={ctx} webhookId={route.webhookId} deliveryId={route.deliveryId} key={route.deliveryId} />;

@@ -11,6 +11,7 @@ export type Route =
   | { name: 'edit'; webhookId: string }
   | { name: 'history'; webhookId: string }
   | { name: 'delivery'; webhookId: string; deliveryId: string }
+  | { name: 'activity' }
   | { name: 'not-found' };
 
 export const BASE = '/settings/webhooks';
@@ -19,6 +20,7 @@ export function parseRoute(pathname: string): Route {
   const p = pathname.replace(/\/+$/, '') || '/';
   if (p === '/' || p === '/settings' || p === BASE) return { name: 'list' };
   if (p === `${BASE}/new`) return { name: 'new' };
+  if (p === `${BASE}/activity`) return { name: 'activity' };
   const m = /^\/settings\/webhooks\/([A-Za-z0-9_]+)(?:\/(history)(?:\/([A-Za-z0-9_]+))?)?$/.exec(p);
   if (!m) return { name: 'not-found' };
   const [, webhookId, history, deliveryId] = m as unknown as [string, string, string | undefined, string | undefined];
@@ -30,6 +32,7 @@ export function parseRoute(pathname: string): Route {
 export const paths = {
   list: () => BASE,
   new: () => `${BASE}/new`,
+  activity: () => `${BASE}/activity`,
   edit: (id: string) => `${BASE}/${id}`,
   history: (id: string) => `${BASE}/${id}/history`,
   delivery: (id: string, d: string) => `${BASE}/${id}/history/${d}`,

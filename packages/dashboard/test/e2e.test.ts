@@ -522,6 +522,18 @@ suite('dashboard in a browser', () => {
     // The audit log names the dashboard session of the account as the one who resent them.
     const audit = (await h.api('GET', `/v1/accounts/${acc}/audit-events`)).body.data as Array<{ action: string; actor: string; details: { queued?: number } }>;
     expect(audit.filter((e) => e.action === 'webhook.recovered')).toEqual([expect.objectContaining({ actor: 'portal_session', details: expect.objectContaining({ queued: 1 }) })]);
+    // The same, in words, on the Activity page (reached from the webhooks list).
+    await p.goto(`${h.url}/settings/webhooks`);
+    await p.getByRole('link', { name: 'Activity' }).click();
+    await expect.poll(() => p.getByRole('heading', { name: 'Activity' }).isVisible()).toBe(true);
+    const rows = p.locator('tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBeGreaterThan(2);
+    const texts = await rows.allTextContents();
+    expect(texts[0]).toContain('Someone signed in to this page');
+    expect(texts[0]).toContain('Sent 1 failed delivery again');
+    expect(texts.some((t) => t.includes('Your provider, through the API') && t.includes(`URL ${rx.url}/hooks/old-endpoint → ${rx.url}/hooks/new-endpoint`) && t.includes('turned on'))).toBe(true);
+    expect(texts.at(-1)).toContain('Created the account');
+    await shot(p, 'activity');
     await ctx.close();
   });
 

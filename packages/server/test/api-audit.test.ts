@@ -40,12 +40,20 @@ describe('audit log', () => {
     const { key, id: keyId } = await createApiKey(h, a);
     const secret = 'whsec_audit-secret-value-1234';
     const headerValue = 'Bearer audit-header-value-5678';
-    const wh = (await h.api('POST', `/v1/accounts/${a}/webhooks`, { url: `${rx.url}/a`, events: ['content.generated'], secret, headers: { Authorization: headerValue } }, { token: key })).body.id as string;
+    const wh = (await h.api('POST', `/v1/accounts/${a}/webhooks`, { url: `${rx.url}/a?token=url-token-abc&v=2`, events: ['content.generated'], secret, headers: { Authorization: headerValue } }, { token: key })).body.id as string;
     await h.api('PATCH', `/v1/accounts/${a}/webhooks/${wh}`, { url: `${rx.url}/b`, enabled: false, headers: { Authorization: headerValue + '-2' } }, { token: key });
+    await h.api('PATCH', `/v1/accounts/${a}/webhooks/${wh}`, {}, { token: key }); // changes nothing: no entry
+    const newSecret = 'whsec_audit-new-secret-value-9876';
+    await h.api('PATCH', `/v1/accounts/${a}/webhooks/${wh}`, { secret: newSecret, enabled: true }, { token: key });
+    const dlv = (await h.api('POST', `/v1/accounts/${a}/events`, { type: 'content.generated', data: {} })).body.deliveries[0].id as string;
+    expect((await h.api('POST', `/v1/accounts/${a}/deliveries/${dlv}/redeliver`, undefined, { token: key })).status).toBe(202);
+    expect((await h.api('HEAD', `/v1/accounts/${a}/webhooks/${wh}/secret`)).status).toBe(404); // no HEAD: it would log a reveal
     await h.api('GET', `/v1/accounts/${a}/webhooks/${wh}/secret`);
     const rotated = (await h.api('POST', `/v1/accounts/${a}/webhooks/${wh}/secret/rotate`, { previous_secret_valid_for: 60 }, { token: key })).body.secret as string;
     await h.api('PATCH', `/v1/accounts/${a}`, { plan: 'enterprise' });
-    await h.api('POST', `/v1/accounts/${a}/portal-sessions`);
+    const link = (await h.api('POST', `/v1/accounts/${a}/portal-sessions`)).body.url as string;
+    const opened = await fetch(link, { redirect: 'manual' });
+    expect(opened.status).toBe(303);
     await h.api('DELETE', `/v1/accounts/${a}/webhooks/${wh}`, undefined, { token: key });
     await h.api('DELETE', `/v1/accounts/${a}/api-keys/${keyId}`);
 
@@ -53,18 +61,27 @@ describe('audit log', () => {
     expect(entries.map((e) => [e.action, e.actor, e.target])).toEqual([
       ['api_key.revoked', 'admin_token', keyId],
       ['webhook.deleted', `api_key:${keyId}`, wh],
-      ['portal_session.created', 'admin_token', null],
+      ['portal_session.opened', 'portal_link', null],
+      ['portal_link.created', 'admin_token', null],
       ['account.updated', 'admin_token', null],
       ['webhook.secret_rotated', `api_key:${keyId}`, wh],
       ['webhook.secret_revealed', 'admin_token', wh],
+      ['delivery.redelivered', `api_key:${keyId}`, dlv],
+      ['webhook.updated', `api_key:${keyId}`, wh],
       ['webhook.updated', `api_key:${keyId}`, wh],
       ['webhook.created', `api_key:${keyId}`, wh],
       ['api_key.created', 'admin_token', keyId],
       ['account.created', 'admin_token', null],
     ]);
     const by = (action: string) => entries.find((e) => e.action === action)!;
-    expect(by('webhook.created').details).toEqual({ url: `${rx.url}/a`, events: ['content.generated'], enabled: true, has_secret: true, headers: ['Authorization'] });
-    expect(by('webhook.updated').details).toEqual({ fields: ['enabled', 'headers', 'url'], url: { from: `${rx.url}/a`, to: `${rx.url}/b` }, enabled: { from: true, to: false } });
+    // The URL's query values are blanked: a receiver's token may sit there.
+    expect(by('webhook.created').details).toEqual({ url: `${rx.url}/a?token=…&v=…`, events: ['content.generated'], enabled: true, has_secret: true, headers: ['Authorization'] });
+    const updates = entries.filter((e) => e.action === 'webhook.updated').reverse();
+    expect(updates.map((e) => e.details)).toEqual([
+      { fields: ['enabled', 'headers', 'url'], url: { from: `${rx.url}/a?token=…&v=…`, to: `${rx.url}/b` }, enabled: { from: true, to: false } },
+      { fields: ['enabled', 'secret'], enabled: { from: false, to: true } },
+    ]);
+    expect(by('delivery.redelivered').details).toEqual({ webhook_id: wh });
     expect(by('webhook.secret_rotated').details).toEqual({ previous_secret_valid_for: 60, secret_given: false });
     expect(by('account.updated').details).toEqual({ plan: 'enterprise' });
     expect(by('webhook.deleted').details).toEqual({ url: `${rx.url}/b` });
@@ -73,7 +90,7 @@ describe('audit log', () => {
     expect([...times].sort((x, y) => y - x)).toEqual(times);
     // No secret and no header value, in the answer or in the table.
     const text = JSON.stringify(entries) + JSON.stringify(await query(h, 'SELECT * FROM audit_events'));
-    for (const s of [secret, rotated, headerValue, 'audit-header-value']) expect(text).not.toContain(s);
+    for (const s of [secret, newSecret, rotated, headerValue, 'audit-header-value', 'url-token-abc']) expect(text).not.toContain(s);
   });
 
   it('an account reads only its own log; the cursor is checked', async () => {

@@ -85,10 +85,15 @@ export function WebhooksList({ ctx }: { ctx: ScreenCtx }) {
         title="Webhooks"
         description="Get notified in your own systems the moment something happens in your account. For each event, Herald sends an HTTP POST with a JSON body to the URLs you add here."
         actions={
-          <Link href={paths.new()} class="btn btn-primary btn-md">
-            <IconPlus />
-            Add Webhook
-          </Link>
+          <>
+            <Link href={paths.activity()} class="btn btn-secondary btn-md">
+              Activity
+            </Link>
+            <Link href={paths.new()} class="btn btn-primary btn-md">
+              <IconPlus />
+              Add Webhook
+            </Link>
+          </>
         }
       />
       <p class="sr-only" role="status" aria-live="polite">{announce}</p>

@@ -4,8 +4,10 @@ import { createError } from '../core/errors.js';
 import { WEBHOOK_PLANS, type Account } from '../core/types.js';
 import type { AppContext } from './context.js';
 
-/** Who is calling: the operator (admin token) or one account (API key or dashboard session). */
-/** Who is calling; `actor` names the credential for the audit log (see AuditEvent.actor). */
+/**
+ * Who is calling: the operator (admin token) or one account (API key or dashboard session);
+ * `actor` names the credential for the audit log (see AuditEvent.actor).
+ */
 export type Principal = ({ kind: 'admin' } | { kind: 'account'; accountId: string }) & { actor: string };
 
 declare module 'fastify' {

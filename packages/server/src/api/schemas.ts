@@ -160,9 +160,9 @@ export const AuditEventOut = Type.Object(
   {
     id: Type.String(),
     at: Type.String({ description: 'when, ISO 8601' }),
-    actor: Type.String({ description: 'who: admin_token, api_key:<key id>, operator_session (the admin token in the dashboard) or portal_session (the account in the dashboard)' }),
-    action: Type.String({ description: 'what, as <object>.<verb>: webhook.created, webhook.updated, webhook.deleted, webhook.secret_revealed, webhook.secret_rotated, webhook.recovered, delivery.redelivered, api_key.created, api_key.revoked, account.created, account.updated, portal_session.created' }),
-    target: Nullable(Type.String({ description: 'the id of what it was done to' })),
+    actor: Type.String({ description: 'who: admin_token, api_key:<key id>, operator_session (the admin token in the dashboard), portal_session (the account in the dashboard) or portal_link (a sign-in link being used)' }),
+    action: Type.String({ description: 'what, as <object>.<verb>: webhook.created, webhook.updated, webhook.deleted, webhook.secret_revealed, webhook.secret_rotated, webhook.recovered, delivery.redelivered, api_key.created, api_key.revoked, account.created, account.updated, portal_link.created, portal_session.opened' }),
+    target: Nullable(Type.String({ description: 'the id of what it was done to; null for the account itself and sign-in links' })),
     details: Nullable(Type.Object({}, { additionalProperties: true, description: 'plain facts of the change (field names, URLs, counts); never a secret or a custom header value' })),
   },
   { $id: 'AuditEvent' },

@@ -72,7 +72,18 @@ function previousSecretExpiry(w: WebhookRow, now = Date.now()): string | null {
   return w.previousSecretEnc !== null && previousSecretLive(w.previousSecretUntil, now) ? S.iso(w.previousSecretUntil!) : null;
 }
 
-/** A new secret made on the server: 32 random bytes, written as Standard Webhooks suggests (`whsec_` + base64). */
+/**
+ * A URL as the audit log keeps it: query values are blanked (`?token=…`), since a URL may carry
+ * a receiver's credential there and the log outlives the webhook's current URL.
+ */
+function auditUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const [query, hash = ''] = url.slice(q + 1).split('#', 2) as [string, string?];
+  const names = query.split('&').map((p) => (p.includes('=') ? `${p.slice(0, p.indexOf('='))}=…` : p));
+  return `${url.slice(0, q)}?${names.join('&')}${hash ? '#…' : ''}`;
+}
+
 /**
  * What a PATCH changed, for the audit log: the names of the fields sent, the URL and the
  * on/off switch from and to, the event list as it is now. Secrets and custom header values
@@ -80,12 +91,13 @@ function previousSecretExpiry(w: WebhookRow, now = Date.now()): string | null {
  */
 function webhookChanges(before: WebhookRow, after: WebhookRow, patch: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { fields: Object.keys(patch).sort() };
-  if (before.url !== after.url) out.url = { from: before.url, to: after.url };
+  if (before.url !== after.url) out.url = { from: auditUrl(before.url), to: auditUrl(after.url) };
   if (before.enabled !== after.enabled) out.enabled = { from: before.enabled, to: after.enabled };
   if ('events' in patch) out.events = after.events;
   return out;
 }
 
+/** A new secret made on the server: 32 random bytes, written as Standard Webhooks suggests (`whsec_` + base64). */
 const newSecret = (): string => 'whsec_' + randomBytes(32).toString('base64');
 
 const sealHeaders = (ctx: AppContext, h: Record<string, string>): string | null => (Object.keys(h).length ? ctx.box.seal(JSON.stringify(h)) : null);
@@ -138,7 +150,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
       if (!(await ctx.store.getAccount(acc.id))) throw createError('account_not_found', acc.id);
       throw createError('validation_failed', `an account may have at most ${max} webhooks; delete one first`);
     }
-    await audit(req, ctx, acc.id, 'webhook.created', w.id, { url: w.url, events: w.events, enabled: w.enabled, has_secret: secret !== null, headers: Object.keys(headers) });
+    await audit(req, ctx, acc.id, 'webhook.created', w.id, { url: auditUrl(w.url), events: w.events, enabled: w.enabled, has_secret: secret !== null, headers: Object.keys(headers) });
     return reply.status(201).send(webhookOut(ctx, w, secret));
   });
 
@@ -168,7 +180,8 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     }
     const saved = await ctx.store.updateWebhook(next, Date.now(), { secret: b.secret !== undefined });
     ctx.webhooks.invalidate(saved.id);
-    await audit(req, ctx, webhook.accountId, 'webhook.updated', webhook.id, webhookChanges(webhook, saved, b));
+    // An empty PATCH changes nothing and leaves no entry.
+    if (Object.keys(b).length) await audit(req, ctx, webhook.accountId, 'webhook.updated', webhook.id, webhookChanges(webhook, saved, b));
     return webhookOut(ctx, saved);
   });
 
@@ -177,14 +190,17 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     schema: { tags, security, summary: 'Delete a webhook and its delivery history', params: S.WebhookParams, response: { 204: Type.Null(), ...S.errors(401, 403, 404) } },
   }, async (req, reply) => {
     const { accountId, webhook } = await load(req);
-    await ctx.store.deleteWebhook(accountId, webhook.id);
+    const deleted = await ctx.store.deleteWebhook(accountId, webhook.id);
     ctx.webhooks.invalidate(webhook.id);
-    await audit(req, ctx, accountId, 'webhook.deleted', webhook.id, { url: webhook.url });
+    // Two DELETEs at once: only the one that deleted it says so.
+    if (deleted) await audit(req, ctx, accountId, 'webhook.deleted', webhook.id, { url: auditUrl(webhook.url) });
     return reply.status(204).send();
   });
 
   app.get('/v1/accounts/:account/webhooks/:webhook/secret', {
     ...acct,
+    // No automatic HEAD: it would run the handler, and log a reveal that revealed nothing.
+    exposeHeadRoute: false,
     schema: { tags, security, summary: 'Reveal the signing secret', params: S.WebhookParams, response: { 200: S.WebhookSecret, ...S.errors(401, 403, 404) } },
   }, async (req, reply) => {
     const { accountId, webhook } = await load(req);

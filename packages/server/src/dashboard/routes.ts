@@ -81,7 +81,7 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
     const token = newToken();
     const expiresAt = Date.now() + ttlS * 1000;
     await ctx.store.createPortalLink(tokenHash(token), account, expiresAt);
-    await audit(req, ctx, account, 'portal_session.created', null, { expires_at: S.iso(expiresAt) });
+    await audit(req, ctx, account, 'portal_link.created', null, { expires_at: S.iso(expiresAt) });
     noStore(reply);
     return reply.status(201).send({ url: `${publicBase()}/portal/${token}`, expires_at: S.iso(expiresAt) });
   });
@@ -103,6 +103,9 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
     const previous = await readSession(req, ctx);
     if (previous) await ctx.store.deleteSession(previous.tokenHash);
     const { token: sessionToken } = await openSession(ctx, accountId);
+    // Who used a link is not known (that is the operator's product), but that one was used is.
+    req.principal = { kind: 'account', accountId, actor: 'portal_link' };
+    await audit(req, ctx, accountId, 'portal_session.opened');
     void reply.header('set-cookie', sessionCookie(sessionToken, cookieMaxAgeS, secure));
     // 303 to a clean URL: the spent token leaves the address bar and the history.
     return reply.redirect('/', 303);

@@ -152,7 +152,7 @@ export interface AuditEvent {
   id: string;
   accountId: string;
   at: number;
-  /** Who: `admin_token`, `api_key:<key id>`, `operator_session` or `portal_session`. */
+  /** Who: `admin_token`, `api_key:<key id>`, `operator_session`, `portal_session` or `portal_link`. */
   actor: string;
   /** What, as `<object>.<verb>`: `webhook.updated`, `api_key.revoked`, … */
   action: string;
@@ -289,6 +289,9 @@ const WEBHOOKS_PER_STATEMENT = 64;
 const ROOM_COLS: readonly Column[] = [['w', 'text'], ['room', 'int']];
 
 export class Store {
+  /** The time part of the last audit id this process made (recordAudit). */
+  #lastAuditIdMs = 0;
+
   constructor(readonly q: SqlExecutor) {}
 
   get dialect(): 'sqlite' | 'postgres' {
@@ -343,7 +346,12 @@ export class Store {
   // ---------------- audit events ----------------
   /** One entry of an account's audit log; `details` is JSON the caller built (never a secret). */
   async recordAudit(e: Omit<AuditEvent, 'id'>): Promise<AuditEvent> {
-    const row: AuditEvent = { ...e, id: newId('aud', e.at) };
+    // Ids sort the log; two entries in one millisecond would otherwise sort at random, so a
+    // process keeps its own entries in the order it wrote them (an id's time may run a few ms
+    // ahead of `at` under a burst).
+    const idMs = Math.max(e.at, this.#lastAuditIdMs + 1);
+    this.#lastAuditIdMs = idMs;
+    const row: AuditEvent = { ...e, id: newId('aud', idMs) };
     await this.q.run(
       'INSERT INTO audit_events (id, account_id, at, actor, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)',
       [row.id, row.accountId, row.at, row.actor, row.action, row.target, row.details === null ? null : JSON.stringify(row.details)],
