@@ -93,7 +93,7 @@ export function Activity({ ctx }: { ctx: ScreenCtx }) {
       <PageHeader
         crumbs={[{ label: 'Webhooks', href: paths.list() }, { label: 'Activity' }]}
         title="Activity"
-        description="Who added, changed or deleted webhooks and API keys, revealed or rotated a secret, or resent deliveries, and when. Secrets and header values are never shown or kept here."
+        description="Who added, changed or deleted webhooks and API keys, revealed or rotated a secret, resent deliveries, changed the plan, or made or used a sign-in link, and when. Secrets and header values are never shown or kept here."
       />
       {error && <Notice tone="danger" role="alert" title="Could not load the activity">{error}</Notice>}
       {items === null && !error && <Spinner label="Loading activity" />}

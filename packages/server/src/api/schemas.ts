@@ -138,7 +138,7 @@ export const Recovered = Type.Object(
   {
     queued: Type.Integer({ description: 'failed deliveries queued again by this call' }),
     next_cursor: Nullable(Type.String({ description: 'when not null, more of the window is left: call again with it as cursor, and this until' })),
-    until: Type.String({ description: 'the end of the window this call used (now, when the request left it out)' }),
+    until: Type.String({ format: 'date-time', description: 'the end of the window this call used (now, when the request left it out)' }),
   },
   { $id: 'Recovered' },
 );
@@ -156,10 +156,10 @@ export function parseInstant(text: string): number | null {
   return Number.isFinite(ms) && ms >= 0 ? ms : null;
 }
 
-export const AuditEventOut = Type.Object(
+export const AuditEvent = Type.Object(
   {
     id: Type.String(),
-    at: Type.String({ description: 'when, ISO 8601' }),
+    at: Type.String({ format: 'date-time', description: 'when' }),
     actor: Type.String({ description: 'who: admin_token, api_key:<key id>, operator_session (the admin token in the dashboard), portal_session (the account in the dashboard) or portal_link (a sign-in link being used)' }),
     action: Type.String({ description: 'what, as <object>.<verb>: webhook.created, webhook.updated, webhook.deleted, webhook.secret_revealed, webhook.secret_rotated, webhook.recovered, delivery.redelivered, api_key.created, api_key.revoked, account.created, account.updated, portal_link.created, portal_session.opened' }),
     target: Nullable(Type.String({ description: 'the id of what it was done to; null for the account itself and sign-in links' })),
@@ -167,7 +167,7 @@ export const AuditEventOut = Type.Object(
   },
   { $id: 'AuditEvent' },
 );
-export const AuditEventList = Type.Object({ data: Type.Array(AuditEventOut), next_cursor: Nullable(Type.String()) }, { $id: 'AuditEventList' });
+export const AuditEventList = Type.Object({ data: Type.Array(AuditEvent), next_cursor: Nullable(Type.String()) }, { $id: 'AuditEventList' });
 export const AuditQuery = Type.Object(
   { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })), cursor: Type.Optional(Type.String()) },
   { additionalProperties: false },

@@ -68,7 +68,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'HERALD_ALLOWED_CIDRS', key: 'allowedCidrs', type: 'cidrs', default: '', description: 'private ranges deliveries may reach anyway (on-premises receivers), matched on the canonical address' },
   { env: 'HERALD_EGRESS_IPS', key: 'egressIps', type: 'cidrs', default: '', description: 'CIDRs shown to users for allow-listing (`/v1/meta`, dashboard)' },
   { env: 'HERALD_EGRESS_PROXY', key: 'egressProxy', type: 'url', default: '', description: 'HTTP CONNECT proxy every delivery and Test Connection goes through (fixed egress IPs)' },
-  { env: 'HERALD_RETENTION_DAYS', key: 'retentionDays', type: 'int', default: '30', min: 1, max: 3650, description: 'deliveries and attempt logs older than this are purged' },
+  { env: 'HERALD_RETENTION_DAYS', key: 'retentionDays', type: 'int', default: '30', min: 1, max: 3650, description: 'deliveries, attempt logs and audit log entries older than this are purged' },
   { env: 'HERALD_WORKER_CONCURRENCY', key: 'workerConcurrency', type: 'int', default: '128', min: 1, max: 10000, description: 'deliveries in flight per worker process' },
   { env: 'HERALD_ENDPOINT_CONCURRENCY', key: 'endpointConcurrency', type: 'int', default: '16', min: 1, max: 1000, description: 'deliveries in flight per webhook, across all worker processes' },
   { env: 'HERALD_POLL_INTERVAL_MS', key: 'pollIntervalMs', type: 'int', default: '200', min: 5, max: 60000, description: 'how often an idle worker looks for due deliveries (new events wake it at once)' },
