@@ -41,8 +41,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     const q = req.query as { limit?: number; cursor?: string };
     const limit = q.limit ?? 50;
     const rows = await ctx.store.listAccounts(limit + 1, q.cursor ?? null);
-    const page = rows.slice(0, limit);
-    return { data: page.map(accountOut), next_cursor: rows.length > limit ? page.at(-1)!.id : null };
+    return S.pageOf(rows, limit, accountOut);
   });
 
   app.get('/v1/accounts/:account', {
@@ -89,11 +88,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     if (q.cursor !== undefined && !isId('aud', q.cursor)) throw createError('invalid_request', 'cursor is not valid');
     const limit = q.limit ?? 50;
     const rows = await ctx.store.listAudit(acc.id, { beforeId: q.cursor, limit: limit + 1 });
-    const page = rows.slice(0, limit);
-    return {
-      data: page.map((e) => ({ id: e.id, at: S.iso(e.at), actor: e.actor, action: e.action, target: e.target, details: e.details })),
-      next_cursor: rows.length > limit ? page.at(-1)!.id : null,
-    };
+    return S.pageOf(rows, limit, (e) => ({ id: e.id, at: S.iso(e.at), actor: e.actor, action: e.action, target: e.target, details: e.details }));
   });
 
   app.post('/v1/accounts/:account/api-keys', {

@@ -41,8 +41,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): v
     const rows = await ctx.store.listDeliveries({
       accountId: acc.id, webhookId: q.webhook_id, eventType: q.event_type, status: q.status, beforeId: q.cursor, limit: limit + 1,
     });
-    const page = rows.slice(0, limit);
-    return { data: page.map(deliveryOut), next_cursor: rows.length > limit ? page.at(-1)!.id : null };
+    return S.pageOf(rows, limit, deliveryOut);
   });
 
   /** The caller's account and the delivery in the path, read with `read`; 404 for anything else. */

@@ -7,6 +7,7 @@ import { DELIVERY_STATUSES, PLANS } from '../core/types.js';
  * drift from what the server accepts. Names follow the API: `XIn` for bodies, `X` for output.
  */
 const Iso = Type.String({ format: 'date-time' });
+const IsoSaying = (description: string) => Type.String({ format: 'date-time', description });
 const IsoOrNull = Type.Union([Iso, Type.Null()]);
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -138,7 +139,7 @@ export const Recovered = Type.Object(
   {
     queued: Type.Integer({ description: 'failed deliveries queued again by this call' }),
     next_cursor: Nullable(Type.String({ description: 'when not null, more of the window is left: call again with it as cursor, and this until' })),
-    until: Type.String({ format: 'date-time', description: 'the end of the window this call used (now, when the request left it out)' }),
+    until: IsoSaying('the end of the window this call used (now, when the request left it out)'),
   },
   { $id: 'Recovered' },
 );
@@ -159,7 +160,7 @@ export function parseInstant(text: string): number | null {
 export const AuditEvent = Type.Object(
   {
     id: Type.String(),
-    at: Type.String({ format: 'date-time', description: 'when' }),
+    at: Iso,
     actor: Type.String({ description: 'who: admin_token, api_key:<key id>, operator_session (the admin token in the dashboard), portal_session (the account in the dashboard) or portal_link (a sign-in link being used)' }),
     action: Type.String({ description: 'what, as <object>.<verb>: webhook.created, webhook.updated, webhook.deleted, webhook.secret_revealed, webhook.secret_rotated, webhook.recovered, delivery.redelivered, api_key.created, api_key.revoked, account.created, account.updated, portal_link.created, portal_session.opened' }),
     target: Nullable(Type.String({ description: 'the id of what it was done to; null for the account itself and sign-in links' })),
@@ -290,4 +291,13 @@ export function errors(...statuses: number[]): Record<number, typeof ErrorBody> 
 }
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * One page of a cursor-paginated list, from rows read with `limit + 1`: the extra row only
+ * says there is more, and the last id shown is the next cursor.
+ */
+export function pageOf<R extends { id: string }, O>(rows: R[], limit: number, out: (r: R) => O): { data: O[]; next_cursor: string | null } {
+  const page = rows.slice(0, limit);
+  return { data: page.map(out), next_cursor: rows.length > limit ? page.at(-1)!.id : null };
+}
 export const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());

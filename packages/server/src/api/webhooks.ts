@@ -240,10 +240,13 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     const { accountId, webhook } = await load(req);
     const b = req.body as Static<typeof S.RecoverIn>;
     const now = Date.now();
-    const since = S.parseInstant(b.since);
-    if (since === null) throw createError('invalid_request', 'since must be an ISO 8601 date-time with a time zone from 1970 on, e.g. 2024-05-20T14:30:00Z');
-    const until = b.until === undefined ? now : S.parseInstant(b.until);
-    if (until === null) throw createError('invalid_request', 'until must be an ISO 8601 date-time with a time zone from 1970 on, e.g. 2024-05-20T14:30:00Z');
+    const instant = (field: string, text: string): number => {
+      const ms = S.parseInstant(text);
+      if (ms === null) throw createError('invalid_request', `${field} must be an ISO 8601 date-time with a time zone from 1970 on, e.g. 2024-05-20T14:30:00Z`);
+      return ms;
+    };
+    const since = instant('since', b.since);
+    const until = b.until === undefined ? now : instant('until', b.until);
     if (since >= until) throw createError('invalid_request', 'since must be before until');
     if (b.cursor !== undefined && !isId('dlv', b.cursor)) throw createError('invalid_request', 'cursor is not valid');
     // The worker would finish each one at once as failed again ("webhook disabled"); say so instead.
