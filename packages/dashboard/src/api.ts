@@ -28,6 +28,8 @@ export interface Webhook {
   headers: Record<string, string>;
   enabled: boolean;
   disabled_reason: string | null;
+  /** The most deliveries a second sent to it; null: no limit. */
+  rate_limit: number | null;
   has_secret: boolean;
   /** After a rotation: until then the replaced secret signs every delivery too. */
   previous_secret_expires_at: string | null;
@@ -41,6 +43,7 @@ export interface WebhookInput {
   headers?: Record<string, string>;
   secret?: string | null;
   enabled?: boolean;
+  rate_limit?: number | null;
 }
 export interface EventType {
   name: string;

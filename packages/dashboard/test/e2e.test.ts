@@ -343,9 +343,26 @@ suite('dashboard in a browser', () => {
     expect(after).toHaveLength(pingsBefore + 1);
     expect(after[0]!.status).toBe('succeeded');
     await page.getByLabel('Description').fill('Production content sync (EU)');
+    // A rate limit that is not a whole number is caught at the field, which gets the focus.
+    const rate = page.getByLabel('Max deliveries per second');
+    await rate.fill('2.5');
+    await page.getByRole('button', { name: 'Save Webhook' }).click();
+    await expect.poll(() => page.locator('#rate-error').textContent()).toContain('whole number');
+    await expect.poll(() => rate.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await rate.getAttribute('aria-invalid')).toBe('true');
+    await rate.fill('25');
     await page.getByRole('button', { name: 'Save Webhook' }).click();
     await expect.poll(() => page.getByText('Webhook saved.').isVisible(), { timeout: 10_000 }).toBe(true);
-    expect((await h.api('GET', `/v1/accounts/${pro}/webhooks/${main.id}`)).body.description).toBe('Production content sync (EU)');
+    const saved = (await h.api('GET', `/v1/accounts/${pro}/webhooks/${main.id}`)).body;
+    expect(saved.description).toBe('Production content sync (EU)');
+    expect(saved.rate_limit).toBe(25);
+    // The form shows it again, and emptying it removes the limit.
+    await page.goto(`${h.url}/settings/webhooks/${main.id}`);
+    await expect.poll(() => rate.inputValue(), { timeout: 10_000 }).toBe('25');
+    await rate.fill('');
+    await page.getByRole('button', { name: 'Save Webhook' }).click();
+    await expect.poll(() => page.getByText('Webhook saved.').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect((await h.api('GET', `/v1/accounts/${pro}/webhooks/${main.id}`)).body.rate_limit).toBeNull();
 
     await page.goto(`${h.url}/settings/webhooks/${old.id}`);
     await page.getByRole('button', { name: 'Delete webhook' }).click();

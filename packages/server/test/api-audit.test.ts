@@ -44,7 +44,7 @@ describe('audit log', () => {
     await h.api('PATCH', `/v1/accounts/${a}/webhooks/${wh}`, { url: `${rx.url}/b`, enabled: false, headers: { Authorization: headerValue + '-2' } }, { token: key });
     await h.api('PATCH', `/v1/accounts/${a}/webhooks/${wh}`, {}, { token: key }); // changes nothing: no entry
     const newSecret = 'whsec_audit-new-secret-value-9876';
-    await h.api('PATCH', `/v1/accounts/${a}/webhooks/${wh}`, { secret: newSecret, enabled: true }, { token: key });
+    await h.api('PATCH', `/v1/accounts/${a}/webhooks/${wh}`, { secret: newSecret, enabled: true, rate_limit: 50 }, { token: key });
     const dlv = (await h.api('POST', `/v1/accounts/${a}/events`, { type: 'content.generated', data: {} })).body.deliveries[0].id as string;
     expect((await h.api('POST', `/v1/accounts/${a}/deliveries/${dlv}/redeliver`, undefined, { token: key })).status).toBe(202);
     expect((await h.api('HEAD', `/v1/accounts/${a}/webhooks/${wh}/secret`)).status).toBe(404); // no HEAD: it would log a reveal
@@ -79,7 +79,7 @@ describe('audit log', () => {
     const updates = entries.filter((e) => e.action === 'webhook.updated').reverse();
     expect(updates.map((e) => e.details)).toEqual([
       { fields: ['enabled', 'headers', 'url'], url: { from: `${rx.url}/a?token=…&v=…`, to: `${rx.url}/b` }, enabled: { from: true, to: false } },
-      { fields: ['enabled', 'secret'], enabled: { from: false, to: true } },
+      { fields: ['enabled', 'rate_limit', 'secret'], enabled: { from: false, to: true }, rate_limit: { from: null, to: 50 } },
     ]);
     expect(by('delivery.redelivered').details).toEqual({ webhook_id: wh });
     expect(by('webhook.secret_rotated').details).toEqual({ previous_secret_valid_for: 60, secret_given: false });

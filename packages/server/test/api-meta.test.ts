@@ -27,9 +27,9 @@ const SPEC_ROUTES: Array<{ method: string; path: string; status: string; body?: 
   { method: 'post', path: '/v1/event-types', status: '201', body: ['name', 'description', 'schema'], required: ['name'] },
   { method: 'get', path: '/v1/event-types/{name}', status: '200' },
   { method: 'get', path: '/v1/accounts/{account}/webhooks', status: '200' },
-  { method: 'post', path: '/v1/accounts/{account}/webhooks', status: '201', body: ['url', 'secret', 'events', 'headers', 'description', 'enabled'], required: ['url', 'events'] },
+  { method: 'post', path: '/v1/accounts/{account}/webhooks', status: '201', body: ['url', 'secret', 'events', 'headers', 'description', 'enabled', 'rate_limit'], required: ['url', 'events'] },
   { method: 'get', path: '/v1/accounts/{account}/webhooks/{webhook}', status: '200' },
-  { method: 'patch', path: '/v1/accounts/{account}/webhooks/{webhook}', status: '200', body: ['url', 'secret', 'events', 'headers', 'description', 'enabled'], required: [] },
+  { method: 'patch', path: '/v1/accounts/{account}/webhooks/{webhook}', status: '200', body: ['url', 'secret', 'events', 'headers', 'description', 'enabled', 'rate_limit'], required: [] },
   { method: 'delete', path: '/v1/accounts/{account}/webhooks/{webhook}', status: '204' },
   { method: 'get', path: '/v1/accounts/{account}/webhooks/{webhook}/secret', status: '200' },
   // Beyond SPEC §3: secret rotation with an overlap.

@@ -37,7 +37,7 @@ describe('webhook CRUD', () => {
     expect(r.status).toBe(201);
     expect(r.body).toEqual({
       id: expect.stringMatching(/^wh_/), account_id: acc, url: PUBLIC, description: 'Main receiver',
-      events: ['content.generated', 'analysis.completed'], headers: { 'X-Api-Key': 'abc' }, enabled: true, disabled_reason: null,
+      events: ['content.generated', 'analysis.completed'], headers: { 'X-Api-Key': 'abc' }, enabled: true, disabled_reason: null, rate_limit: null,
       has_secret: true, secret: 'whsec_0123456789abcdef', previous_secret_expires_at: null, created_at: expect.any(String), updated_at: expect.any(String),
     });
   });
@@ -76,6 +76,24 @@ describe('webhook CRUD', () => {
       expectError(await prod.api('POST', hooks(prod, acc), body), 400, 'invalid_request');
     }
     expect(await count(prod, 'webhooks')).toBe(before);
+  });
+
+  it('takes a rate limit of 1 to 10,000 deliveries a second, changes and removes it, and refuses anything else', async () => {
+    const c = await prod.api('POST', hooks(prod, acc), { url: PUBLIC, events: ['*'], rate_limit: 10_000 });
+    expect(c.status).toBe(201);
+    expect(c.body.rate_limit).toBe(10_000);
+    const id = c.body.id as string;
+    expect((await prod.api('PATCH', `${hooks(prod, acc)}/${id}`, { rate_limit: 1 })).body.rate_limit).toBe(1);
+    expect((await prod.api('PATCH', `${hooks(prod, acc)}/${id}`, { description: 'kept' })).body.rate_limit).toBe(1);
+    expect((await prod.api('GET', `${hooks(prod, acc)}/${id}`)).body.rate_limit).toBe(1);
+    expect((await prod.api('PATCH', `${hooks(prod, acc)}/${id}`, { rate_limit: null })).body.rate_limit).toBeNull();
+    const before = await count(prod, 'webhooks');
+    for (const rate_limit of [0, -1, 10_001, 2.5, '5', true]) {
+      expectError(await prod.api('POST', hooks(prod, acc), { url: PUBLIC, events: ['*'], rate_limit }), 400, 'invalid_request');
+      expectError(await prod.api('PATCH', `${hooks(prod, acc)}/${id}`, { rate_limit }), 400, 'invalid_request');
+    }
+    expect(await count(prod, 'webhooks')).toBe(before);
+    expect((await prod.api('GET', `${hooks(prod, acc)}/${id}`)).body.rate_limit).toBeNull();
   });
 });
 

@@ -69,6 +69,27 @@ describe('delivery worker', () => {
     expect(fast.received).toHaveLength(ids.length);
   });
 
+  it('sends a rate-limited webhook no more than its limit a second, and every one of its deliveries', async () => {
+    const { h, acc } = await herald();
+    const rx = await receiver();
+    const w = await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'], rate_limit: 5 });
+    expect(w.body.rate_limit).toBe(5);
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: 15 }, (_, i) => h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { i } })));
+    await waitFor(() => rx.received.length >= 15, 15_000);
+    await sleep(300); // nothing more arrives
+    expect(rx.received).toHaveLength(15);
+    // The bucket starts with one second of the limit (5) and refills at 5 a second: the other
+    // 10 cannot all have been sent before 2 s had passed.
+    const times = rx.received.map((r) => r.at);
+    expect(Math.max(...times) - t0).toBeGreaterThanOrEqual(2000);
+    // No second saw more requests start than the bucket and a second of refill (10), give or
+    // take two that started a little after their claim.
+    const started = (await h.herald.ctx.store.q.all<{ s: number | string }>('SELECT started_at AS s FROM attempts')).map((r) => Number(r.s));
+    expect(started).toHaveLength(15);
+    for (const t of started) expect(started.filter((x) => x >= t && x < t + 1000).length).toBeLessThanOrEqual(12);
+  });
+
   it('keeps outcomes through a fault that refuses every write for a while, instead of dropping them and sending again', async () => {
     const { h, acc } = await herald();
     const rx = await receiver();

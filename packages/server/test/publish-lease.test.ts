@@ -67,6 +67,19 @@ describe('leasing at publish', () => {
     expect(perHook(await publish(8, offer()))).toEqual([6, 6]);
   });
 
+  it('leases a rate-limited webhook only what its bucket holds, and the claim after spends the same bucket', async () => {
+    const w = (await s.getWebhookById(hook))!;
+    await s.updateWebhook({ ...w, rateLimit: 2 });
+    const before = Date.now();
+    const out = await publish(5, { owner: 'w1', leaseMs: 15_000, limit: 10, endpointLimit: 16, prefetch: { extra: 8, webhooks: new Set([hook]) } });
+    expect(out.flatMap((r) => r.leased ?? [])).toHaveLength(2);
+    // A claim dated before the publish finds the bucket as the publish left it: empty.
+    const claim = (now: number) => s.claimDue({ owner: 'w2', now, leaseMs: 15_000, limit: 10, lane: 'first', endpointLimit: 16 });
+    expect(await claim(before)).toEqual([]);
+    // A second later it holds two again.
+    expect(await claim(Date.now() + 1000)).toHaveLength(2);
+  });
+
   it('leases nothing without an offer', async () => {
     const out = await publish(2, null);
     expect(out.flatMap((r) => r.leased ?? [])).toEqual([]);

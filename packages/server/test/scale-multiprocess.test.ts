@@ -17,6 +17,8 @@ interface CountingReceiver {
   url: string;
   /** Arrivals per X-Herald-Delivery. */
   arrivals: Map<string, number>;
+  /** When each request arrived (Date.now()). */
+  times: number[];
   total(): number;
   /** Requests open now, and the most ever open at once. */
   open(): number;
@@ -31,6 +33,7 @@ interface CountingReceiver {
 
 async function countingReceiver(answerAfterMs = 0): Promise<CountingReceiver> {
   const arrivals = new Map<string, number>();
+  const times: number[] = [];
   let total = 0;
   let open = 0;
   let maxOpen = 0;
@@ -48,6 +51,7 @@ async function countingReceiver(answerAfterMs = 0): Promise<CountingReceiver> {
     req.on('end', async () => {
       const id = String(req.headers['x-herald-delivery']);
       arrivals.set(id, (arrivals.get(id) ?? 0) + 1);
+      times.push(Date.now());
       total++;
       if (answerAfterMs) await sleep(answerAfterMs);
       while (gate) await gate;
@@ -59,6 +63,7 @@ async function countingReceiver(answerAfterMs = 0): Promise<CountingReceiver> {
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`,
     arrivals,
+    times,
     total: () => total,
     open: () => open,
     maxOpen: () => maxOpen,
@@ -189,6 +194,28 @@ await describePostgres('scale-out: several processes on one PostgreSQL database'
     expect(perWorker.reduce((a, b) => a + b, 0)).toBe(40);
     expect(perWorker.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
   }, 40_000);
+
+  it('a rate limit holds across processes: 3 workers share one bucket of 20 a second', async () => {
+    const c = await cluster({});
+    const rx = await receiver();
+    const [api, ...workers] = await Promise.all([c.spawn('api'), c.spawn('worker'), c.spawn('worker'), c.spawn('worker')]);
+    const { acc, webhook } = await accountWithWebhook(api, rx.url);
+    expect((await api.api('PATCH', `/v1/accounts/${acc}/webhooks/${webhook}`, { rate_limit: 20 })).status).toBe(200);
+    const t0 = Date.now();
+    await publish(api, acc, 100, 50);
+    await waitFor(async () => (await statusCounts(c)).succeeded === 100, 30_000, 100);
+    expect(rx.total()).toBe(100);
+    // 20 at once, then 80 at 20 a second: not before 4 s, whichever process sent them.
+    expect(Math.max(...rx.times) - t0).toBeGreaterThanOrEqual(4000);
+    // No second saw more requests start than the bucket and a second of refill (40), give or
+    // take two that started a little after their claim. (Arrival times bunch more: a request
+    // may take longer to arrive than the next ones.)
+    const started = (await c.sql<{ s: string }>('SELECT started_at::text AS s FROM attempts')).map((r) => Number(r.s));
+    for (const t of started) expect(started.filter((x) => x >= t && x < t + 1000).length).toBeLessThanOrEqual(42);
+    const perWorker = await Promise.all(workers.map((w) => metric(w, /herald_deliveries_total\{outcome="succeeded"\} (\d+)/)));
+    expect(perWorker.reduce((a, b) => a + b, 0)).toBe(100);
+    expect(perWorker.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
+  }, 60_000);
 
   it('prefetch across processes: with workers leasing a fast webhook ahead, never more than 4 requests open', async () => {
     // Default worker concurrency, a receiver that answers in 5 ms: each worker may lease the

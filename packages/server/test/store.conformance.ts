@@ -748,6 +748,60 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(await claim({ owner: 'C', limit: 10, endpointLimit: 10, webhooks: [newId('wh')], onlyWebhooks: true, now: T0 + 100 })).toEqual([]);
       });
 
+      // A webhook's rate limit: a token bucket holding one second of the limit, refilled at the
+      // limit and spent by every claim of every owner; the same on both claim paths.
+      for (const onlyWebhooks of [false, true])
+      it(`leases a rate-limited webhook no more than its bucket holds, refilled at its limit${onlyWebhooks ? ', named webhooks only' : ''}`, async () => {
+        const a = await acct();
+        const slow = await hook(a.id, { rateLimit: 3 });
+        const free = await hook(a.id, { url: 'https://example.com/free' });
+        for (let i = 0; i < 10; i++) await publish(a.id, { now: T0 + i }); // 10 deliveries each
+        const both = [slow.id, free.id];
+        const o = { limit: 20, endpointLimit: 16, webhooks: both, onlyWebhooks, prefetch: { extra: 8, webhooks: new Set(both) } };
+        const ofSlow = (got: ClaimedDelivery[]) => got.filter((x) => x.webhookId === slow.id).length;
+        const backlogged = new Set<string>();
+        const first = await claim({ ...o, owner: 'A', now: T0 + 100, backlogged });
+        expect(ofSlow(first)).toBe(3); // a full bucket: one second of the limit, nothing ahead
+        expect(first.length - ofSlow(first)).toBe(10); // the other webhook is not held back
+        expect(backlogged.has(slow.id)).toBe(true);
+        // Another owner at the same moment finds the bucket empty.
+        expect(ofSlow(await claim({ ...o, owner: 'B', now: T0 + 100 }))).toBe(0);
+        // 500 ms on it holds 1.5 deliveries: one goes, half of one is kept…
+        expect(ofSlow(await claim({ ...o, owner: 'B', now: T0 + 600 }))).toBe(1);
+        // …and 0.5 + 0.9 after 300 ms more is one again.
+        expect(ofSlow(await claim({ ...o, owner: 'A', now: T0 + 900 }))).toBe(1);
+        expect(ofSlow(await claim({ ...o, owner: 'C', now: T0 + 900 }))).toBe(0);
+        // However long it rests, it holds one second of the limit at most.
+        expect(ofSlow(await claim({ ...o, owner: 'C', now: T0 + 3_600_000 }))).toBe(3);
+        // A clock behind the last claim (another process's) adds nothing.
+        expect(ofSlow(await claim({ ...o, owner: 'D', now: T0 + 1000 }))).toBe(0);
+      });
+
+      it('a new rate limit starts with a full bucket; other changes to the webhook keep what is left', async () => {
+        const a = await acct();
+        const w = await hook(a.id, { rateLimit: 2 });
+        for (let i = 0; i < 8; i++) await publish(a.id, { now: T0 + i });
+        const at = { webhooks: [w.id], now: T0 + 100 };
+        expect(await claim({ ...at, owner: 'A' })).toHaveLength(2);
+        await store.updateWebhook({ ...w, description: 'renamed' }, T0 + 100);
+        expect(await claim({ ...at, owner: 'B' })).toHaveLength(0);
+        await store.updateWebhook({ ...w, rateLimit: 1 }, T0 + 100);
+        expect(await claim({ ...at, owner: 'B' })).toHaveLength(1);
+        await store.updateWebhook({ ...w, rateLimit: null }, T0 + 100);
+        expect((await store.getWebhook(a.id, w.id))!.rateLimit).toBeNull();
+        expect(await claim({ ...at, owner: 'C' })).toHaveLength(5);
+      });
+
+      it('owners claiming at once share one bucket', async () => {
+        const a = await acct();
+        const w = await hook(a.id, { rateLimit: 5 });
+        for (let i = 0; i < 30; i++) await publish(a.id, { now: T0 + i });
+        const stores = opts.multiProcess ? [store, await openPeer(), await openPeer(), await openPeer()] : [store, store, store, store];
+        const got = await Promise.all(stores.map((s, i) => claim({ owner: `O${i}`, webhooks: [w.id], onlyWebhooks: i % 2 === 0, now: T0 + 100, limit: 20, endpointLimit: 20 }, s)));
+        expect(got.flat()).toHaveLength(5);
+        expect(new Set(got.flat().map((x) => x.id)).size).toBe(5);
+      });
+
       it('a refill of named webhooks counts the slots exactly: live leases of every owner, minus this owner\'s ended attempts', async () => {
         const a = await acct();
         const w = await hook(a.id);

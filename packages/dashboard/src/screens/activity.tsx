@@ -37,6 +37,9 @@ export function actionLabel(e: AuditEvent): string {
       const parts = [`Changed a webhook (${fields})`];
       if (url) parts.push(`URL ${str(url.from)} → ${str(url.to)}`);
       if (on) parts.push(on.to ? 'turned on' : 'turned off');
+      const rate = d.rate_limit as { from?: number | null; to?: number | null } | undefined;
+      const perSecond = (v: number | null | undefined): string => (typeof v === 'number' ? `${v} a second` : 'no limit');
+      if (rate) parts.push(`rate limit ${perSecond(rate.from)} → ${perSecond(rate.to)}`);
       return parts.join('; ');
     }
     case 'webhook.deleted':

@@ -16,7 +16,7 @@ import { generateSecret } from '../secret';
  * committing to anything.
  */
 
-type Field = 'url' | 'description' | 'secret' | 'events' | 'headers' | 'form';
+type Field = 'url' | 'description' | 'secret' | 'events' | 'headers' | 'rate' | 'form';
 type Errors = Partial<Record<Field, string>>;
 interface HeaderRow {
   key: number;
@@ -40,6 +40,7 @@ function fieldOf(e: ApiError): Field {
     if (/\/events\b/.test(e.message)) return 'events';
     if (/\/headers\b/.test(e.message)) return 'headers';
     if (/\/description\b/.test(e.message)) return 'description';
+    if (/\/rate_limit\b/.test(e.message)) return 'rate';
   }
   return 'form';
 }
@@ -62,6 +63,8 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
   const [allEvents, setAllEvents] = useState(false);
   const [events, setEvents] = useState<Set<string>>(new Set());
   const [headers, setHeaders] = useState<HeaderRow[]>([]);
+  /** The rate limit as typed; empty for none. */
+  const [rate, setRate] = useState('');
   const updateHeader = (key: number, patch: Partial<Pick<HeaderRow, 'name' | 'value'>>): void =>
     setHeaders(headers.map((x) => (x.key === key ? { ...x, ...patch } : x)));
   const [errors, setErrors] = useState<Errors>({});
@@ -79,6 +82,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
     secret: useRef<HTMLInputElement>(null),
     events: useRef<HTMLFieldSetElement>(null),
     headers: useRef<HTMLFieldSetElement>(null),
+    rate: useRef<HTMLInputElement>(null),
     form: useRef<HTMLDivElement>(null),
   };
   const lastHeaderName = useRef<HTMLInputElement>(null);
@@ -96,6 +100,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
         setAllEvents(w.events.includes('*'));
         setEvents(new Set(w.events.filter((e) => e !== '*')));
         setHeaders(Object.entries(w.headers).map(([k, v]) => row(k, v)));
+        setRate(w.rate_limit === null ? '' : String(w.rate_limit));
       })
       .catch((e: ApiError) => {
         if (e.code === 'plan_required') ctx.planRequired();
@@ -131,12 +136,14 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
     if (headers.some((h) => !h.name.trim() && h.value)) e.headers = 'Every header needs a name.';
     const names = headers.map((h) => h.name.trim().toLowerCase()).filter(Boolean);
     if (new Set(names).size !== names.length) e.headers = 'Each header name can be used only once.';
+    if (!forTest && rate.trim() && !/^\d+$/.test(rate.trim())) e.rate = 'Enter a whole number of deliveries per second, or leave it empty for no limit.';
+    else if (!forTest && rate.trim() && (Number(rate) < 1 || Number(rate) > 10_000)) e.rate = 'The limit must be between 1 and 10,000 deliveries per second.';
     return e;
   };
 
   const showErrors = (e: Errors) => {
     setErrors(e);
-    const first = (['url', 'description', 'events', 'secret', 'headers', 'form'] as Field[]).find((f) => e[f]);
+    const first = (['url', 'description', 'events', 'secret', 'headers', 'rate', 'form'] as Field[]).find((f) => e[f]);
     if (first) {
       const el = refs[first].current;
       if (el instanceof HTMLFieldSetElement) el.querySelector<HTMLElement>('input, button')?.focus();
@@ -197,6 +204,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
       description: description.trim(),
       events: allEvents ? ['*'] : [...events],
       headers: headerObject(),
+      rate_limit: rate.trim() ? Number(rate) : null,
     };
     if (secret.kind === 'value') {
       if (editing) body.secret = secret.value || null;
@@ -580,6 +588,34 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
               Reserved names can't be used: Host, Content-Type, Content-Length, User-Agent, Connection, Transfer-Encoding, X-Hub-Signature-256,
               X-Herald-* and webhook-*.
             </p>
+          </Card>
+
+          <Card
+            id="rate-card"
+            title="Delivery Rate"
+            description="For an endpoint that can only take so many requests: Herald sends this webhook at most this many deliveries a second, and queues the rest. Nothing is dropped."
+          >
+            <div class="field">
+              <label for="rate" class="label">
+                Max deliveries per second <span class="optional">optional</span>
+              </label>
+              <input
+                ref={refs.rate}
+                id="rate"
+                class={`input input-narrow ${errors.rate ? 'is-invalid' : ''}`}
+                type="text"
+                inputMode="numeric"
+                autocomplete="off"
+                placeholder="No limit"
+                value={rate}
+                onInput={(e) => setRate((e.target as HTMLInputElement).value)}
+                {...(errors.rate ? err('rate') : { 'aria-describedby': 'rate-hint' })}
+              />
+              <FieldError f="rate" />
+              <p class="hint" id="rate-hint">
+                1 to 10,000. After a quiet spell up to a second's worth go out at once. Leave it empty to send as fast as your endpoint answers.
+              </p>
+            </div>
           </Card>
 
           {editing && (

@@ -67,6 +67,7 @@ export const Webhook = Type.Object(
     headers: Headers,
     enabled: Type.Boolean(),
     disabled_reason: Nullable(Type.String()),
+    rate_limit: Type.Union([Type.Integer(), Type.Null()], { description: 'the most deliveries a second sent to this webhook, over every Herald process; null: no limit' }),
     has_secret: Type.Boolean(),
     secret: Type.Optional(Type.String({ description: 'only in the answer to create, and only when set' })),
     previous_secret_expires_at: Type.Union([Iso, Type.Null()], { description: 'after a rotation: until then deliveries are signed with the previous secret too (a second webhook-signature entry)' }),
@@ -81,6 +82,9 @@ const HeadersIn = Type.Unknown({
     'Host, Content-Type, Content-Length, Transfer-Encoding, Connection, User-Agent, Accept-Encoding, X-Hub-Signature-256, X-Herald-*, webhook-* and hop-by-hop headers are reserved (422 header_not_allowed)',
   examples: [{ Authorization: 'Bearer abc123' }],
 });
+const RateLimitIn = Type.Union([Type.Integer({ minimum: 1, maximum: 10000 }), Type.Null()], {
+  description: 'the most deliveries a second Herald sends to this webhook (1–10,000), for a receiver that cannot take more; null or absent: no limit',
+});
 const SecretIn = Type.String({ minLength: 16, maxLength: 256, description: 'signing secret, 16–256 characters (e.g. `whsec_…`)' });
 export const WebhookIn = Type.Object(
   {
@@ -92,6 +96,7 @@ export const WebhookIn = Type.Object(
     headers: Type.Optional(HeadersIn),
     description: Type.Optional(Type.String({ maxLength: 500 })),
     enabled: Type.Optional(Type.Boolean()),
+    rate_limit: Type.Optional(RateLimitIn),
   },
   { additionalProperties: false },
 );
@@ -103,6 +108,7 @@ export const WebhookPatch = Type.Object(
     headers: Type.Optional(HeadersIn),
     description: Type.Optional(Type.String({ maxLength: 500 })),
     enabled: Type.Optional(Type.Boolean()),
+    rate_limit: Type.Optional(RateLimitIn),
   },
   { additionalProperties: false },
 );

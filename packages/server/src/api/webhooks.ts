@@ -59,7 +59,7 @@ export function webhookOut(ctx: AppContext, w: WebhookRow, reveal?: string | nul
   const out: Static<typeof S.Webhook> = {
     id: w.id, account_id: w.accountId, url: w.url, description: w.description, events: w.events,
     headers: openHeaders(ctx.box, w.headersEnc),
-    enabled: w.enabled, disabled_reason: w.disabledReason, has_secret: w.secretEnc !== null,
+    enabled: w.enabled, disabled_reason: w.disabledReason, rate_limit: w.rateLimit, has_secret: w.secretEnc !== null,
     previous_secret_expires_at: previousSecretExpiry(w),
     created_at: S.iso(w.createdAt), updated_at: S.iso(w.updatedAt),
   };
@@ -93,6 +93,7 @@ function webhookChanges(before: WebhookRow, after: WebhookRow, patch: Record<str
   const out: Record<string, unknown> = { fields: Object.keys(patch).sort() };
   if (before.url !== after.url) out.url = { from: auditUrl(before.url), to: auditUrl(after.url) };
   if (before.enabled !== after.enabled) out.enabled = { from: before.enabled, to: after.enabled };
+  if (before.rateLimit !== after.rateLimit) out.rate_limit = { from: before.rateLimit, to: after.rateLimit };
   if ('events' in patch) out.events = after.events;
   return out;
 }
@@ -144,13 +145,14 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     const w = await ctx.store.createWebhook({
       accountId: acc.id, url, description: b.description ?? '', events,
       headersEnc: sealHeaders(ctx, headers), secretEnc: secret ? ctx.box.seal(secret) : null, enabled: b.enabled ?? true,
+      rateLimit: b.rate_limit ?? null,
     }, Date.now(), max);
     // Null also if the account was deleted meanwhile; then its 404 is the better answer.
     if (!w) {
       if (!(await ctx.store.getAccount(acc.id))) throw createError('account_not_found', acc.id);
       throw createError('validation_failed', `an account may have at most ${max} webhooks; delete one first`);
     }
-    await audit(req, ctx, acc.id, 'webhook.created', w.id, { url: auditUrl(w.url), events: w.events, enabled: w.enabled, has_secret: secret !== null, headers: Object.keys(headers) });
+    await audit(req, ctx, acc.id, 'webhook.created', w.id, { url: auditUrl(w.url), events: w.events, enabled: w.enabled, has_secret: secret !== null, headers: Object.keys(headers), ...(w.rateLimit !== null ? { rate_limit: w.rateLimit } : {}) });
     return reply.status(201).send(webhookOut(ctx, w, secret));
   });
 
@@ -172,6 +174,7 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     // Setting the secret replaces it at once, a rotation's previous secret included (store).
     if (b.secret !== undefined) next.secretEnc = b.secret === null ? null : ctx.box.seal(b.secret);
     if (b.description !== undefined) next.description = b.description;
+    if (b.rate_limit !== undefined) next.rateLimit = b.rate_limit;
     if (b.enabled !== undefined) {
       next.enabled = b.enabled;
       if (b.enabled) next.disabledReason = null;

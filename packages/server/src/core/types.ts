@@ -64,6 +64,8 @@ export interface WebhookRow {
   previousSecretUntil: EpochMs | null;
   enabled: boolean;
   disabledReason: string | null;
+  /** The most deliveries a second sent to it, over the cluster; null for no limit. */
+  rateLimit: number | null;
   createdAt: EpochMs;
   updatedAt: EpochMs;
 }

@@ -24,7 +24,7 @@ interface DbAccount { id: string; name: string; plan: Plan; created_at: Num; upd
 interface DbWebhook {
   id: string; account_id: string; url: string; description: string; events: string;
   headers_enc: string | null; secret_enc: string | null; previous_secret_enc: string | null; previous_secret_until: Num | null;
-  enabled: Num; disabled_reason: string | null; created_at: Num; updated_at: Num;
+  enabled: Num; disabled_reason: string | null; rate_limit: Num | null; created_at: Num; updated_at: Num;
 }
 interface DbDelivery {
   id: string; account_id: string; event_id: string; webhook_id: string; event_type: string;
@@ -42,7 +42,7 @@ const toAccount = (r: DbAccount): Account => ({ id: r.id, name: r.name, plan: r.
 const toWebhook = (r: DbWebhook): WebhookRow => ({
   id: r.id, accountId: r.account_id, url: r.url, description: r.description, events: JSON.parse(r.events) as string[],
   headersEnc: r.headers_enc, secretEnc: r.secret_enc, previousSecretEnc: r.previous_secret_enc, previousSecretUntil: nn(r.previous_secret_until),
-  enabled: n(r.enabled) === 1, disabledReason: r.disabled_reason,
+  enabled: n(r.enabled) === 1, disabledReason: r.disabled_reason, rateLimit: nn(r.rate_limit),
   createdAt: n(r.created_at), updatedAt: n(r.updated_at),
 });
 const toDelivery = (r: DbDelivery): DeliveryRow => ({
@@ -135,6 +135,40 @@ const admission = (used: Map<string, number>, limitOf: (w: string) => number, en
     return 'take';
   };
 };
+
+/**
+ * A webhook's rate limit as one claim or publish lease sees it. A token bucket: it holds at
+ * most one second of the limit and refills at the limit; `credit` is what it holds at `at`,
+ * in thousandths of a delivery (whole numbers, so SQL and JavaScript count alike).
+ */
+interface Throttle {
+  credit: number;
+  at: number;
+}
+type DbThrottle = { id: string; rate_limit: Num; rate_credit: Num | null; rate_at: Num | null };
+const THROTTLE_COLS = 'id, rate_limit, rate_credit, rate_at';
+const SPEND_COLS: readonly Column[] = [['id', 'text'], ['credit', 'bigint'], ['at', 'bigint']];
+
+/** The bucket as of `now`. A `now` behind the last spend (another process's clock) adds nothing. */
+const throttleOf = (r: DbThrottle, now: number): Throttle => {
+  const full = n(r.rate_limit) * 1000;
+  if (r.rate_at === null || r.rate_credit === null) return { credit: full, at: now };
+  const at = n(r.rate_at);
+  return { credit: Math.min(full, n(r.rate_credit) + Math.max(0, now - at) * n(r.rate_limit)), at: Math.max(now, at) };
+};
+
+/**
+ * `limitOf` with rate limits: a throttled webhook may lease, beyond its live leases, no more
+ * than its bucket allows now, never more than its concurrency limit, and nothing ahead (rows
+ * held for later would go out in a burst the bucket did not pay for).
+ */
+const throttledLimit = (limitOf: (w: string) => number, throttles: ReadonlyMap<string, Throttle>, live: ReadonlyMap<string, number>, endpointLimit: number) =>
+  throttles.size === 0
+    ? limitOf
+    : (w: string): number => {
+      const th = throttles.get(w);
+      return th ? Math.min(endpointLimit, (live.get(w) ?? 0) + Math.floor(th.credit / 1000)) : limitOf(w);
+    };
 
 export interface PublishResult {
   event: EventRow;
@@ -276,7 +310,7 @@ function markBacklogged(backlogged: Set<string>, rooms: ReadonlyArray<readonly [
 }
 
 /** What createWebhook needs; the store fills in the id and times. */
-type NewWebhook = Omit<WebhookRow, 'id' | 'createdAt' | 'updatedAt' | 'disabledReason' | 'previousSecretEnc' | 'previousSecretUntil'>;
+type NewWebhook = Omit<WebhookRow, 'id' | 'createdAt' | 'updatedAt' | 'disabledReason' | 'previousSecretEnc' | 'previousSecretUntil' | 'rateLimit'> & { rateLimit?: number | null };
 
 /** A delivery row as a claim leases it (its event's payload is read after the commit). */
 type LeasedRow = { id: string; account_id: string; webhook_id: string; event_id: string; event_type: string; attempts: Num };
@@ -427,10 +461,13 @@ export class Store {
   createWebhook(w: NewWebhook, now?: number): Promise<WebhookRow>;
   createWebhook(w: NewWebhook, now: number, max: number): Promise<WebhookRow | null>;
   async createWebhook(w: NewWebhook, now = Date.now(), max?: number): Promise<WebhookRow | null> {
-    const row: WebhookRow = { ...w, description: text(w.description), id: newId('wh', now), previousSecretEnc: null, previousSecretUntil: null, disabledReason: null, createdAt: now, updatedAt: now };
+    const row: WebhookRow = {
+      ...w, description: text(w.description), id: newId('wh', now), previousSecretEnc: null, previousSecretUntil: null, disabledReason: null,
+      rateLimit: w.rateLimit ?? null, createdAt: now, updatedAt: now,
+    };
     const insert = (t: SqlExecutor) => t.run(
-      'INSERT INTO webhooks (id, account_id, url, description, events, headers_enc, secret_enc, enabled, disabled_reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [row.id, row.accountId, row.url, row.description, JSON.stringify(row.events), row.headersEnc, row.secretEnc, row.enabled ? 1 : 0, null, now, now],
+      'INSERT INTO webhooks (id, account_id, url, description, events, headers_enc, secret_enc, enabled, disabled_reason, rate_limit, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [row.id, row.accountId, row.url, row.description, JSON.stringify(row.events), row.headersEnc, row.secretEnc, row.enabled ? 1 : 0, null, row.rateLimit, now, now],
     );
     if (max === undefined) {
       await insert(this.q);
@@ -472,11 +509,15 @@ export class Store {
     const next = { ...row, description: text(row.description), disabledReason: textN(row.disabledReason), updatedAt: now };
     const secretCols = o.secret ? 'secret_enc = ?, previous_secret_enc = NULL, previous_secret_until = NULL, ' : '';
     return this.q.tx(async (t) => {
+      // A new rate limit starts with a full bucket; the same one keeps what it has left (SET
+      // reads the old row, so `rate_limit = ?` compares with the limit before this change).
       await t.run(
-        `UPDATE webhooks SET url = ?, description = ?, events = ?, headers_enc = ?, ${secretCols}enabled = ?, disabled_reason = ?, updated_at = ?
+        `UPDATE webhooks SET url = ?, description = ?, events = ?, headers_enc = ?, ${secretCols}enabled = ?, disabled_reason = ?,
+           rate_credit = CASE WHEN rate_limit = ? THEN rate_credit ELSE NULL END, rate_at = CASE WHEN rate_limit = ? THEN rate_at ELSE NULL END,
+           rate_limit = ?, updated_at = ?
           WHERE id = ? AND account_id = ?`,
         [next.url, next.description, JSON.stringify(next.events), next.headersEnc, ...(o.secret ? [next.secretEnc] : []),
-          next.enabled ? 1 : 0, next.disabledReason, now, next.id, next.accountId],
+          next.enabled ? 1 : 0, next.disabledReason, next.rateLimit, next.rateLimit, next.rateLimit, now, next.id, next.accountId],
       );
       const [r] = await t.all<DbWebhook>('SELECT * FROM webhooks WHERE id = ? AND account_id = ?', [next.id, next.accountId]);
       return r ? toWebhook(r) : next;
@@ -538,12 +579,14 @@ export class Store {
    * webhook's concurrency limit (live leases counted as in claimDue). What does not fit stays
    * pending for the normal claim.
    */
-  async #leaseAtPublish(t: SqlExecutor, results: PublishResult[], lease: PublishLease): Promise<void> {
+  async #leaseAtPublish(t: SqlExecutor, results: PublishResult[], lease: PublishLease, throttled: readonly DbThrottle[]): Promise<void> {
     const d = this.q.dialect;
     const now = Date.now();
     const fresh = results.filter((r) => !r.replayed && r.deliveries.length);
     const { used, shared } = await this.#liveLeases(t, now, lease.owner, lease.finished ?? []);
-    const admit = admission(used, leaseLimit(lease, shared), lease.endpointLimit, lease.prefetch?.max);
+    const throttles = new Map(throttled.map((r) => [r.id, throttleOf(r, now)]));
+    const admit = admission(used, throttledLimit(leaseLimit(lease, shared), throttles, new Map(used), lease.endpointLimit), lease.endpointLimit, lease.prefetch?.max);
+    const taken = new Map<string, number>();
     const ids: string[] = [];
     const ahead: Array<[PublishResult, { id: string; webhookId: string }]> = [];
     const take = (r: PublishResult, x: { id: string; webhookId: string }, later: boolean): void => {
@@ -552,6 +595,7 @@ export class Store {
       if (a === 'ahead') ahead.push([r, x]);
       if (a !== 'take') return;
       ids.push(x.id);
+      taken.set(x.webhookId, (taken.get(x.webhookId) ?? 0) + 1);
       (r.leased ??= []).push({
         id: x.id, accountId: r.event.accountId, webhookId: x.webhookId, eventId: r.event.id, eventType: r.event.type,
         attempts: 0, eventCreatedAt: r.event.createdAt, data: r.event.data,
@@ -559,7 +603,9 @@ export class Store {
     };
     for (const r of fresh) for (const x of r.deliveries) take(r, x, true);
     for (const [r, x] of ahead) take(r, x, false);
-    if (ids.length) await t.run(`UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}`, [now + lease.leaseMs, lease.owner, d.listParam(ids)]);
+    if (!ids.length) return;
+    await this.#spend(t, throttles, taken);
+    await t.run(`UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}`, [now + lease.leaseMs, lease.owner, d.listParam(ids)]);
   }
 
   /**
@@ -576,12 +622,15 @@ export class Store {
       const replays = (p: PublishInput) => p.idempotencyKey !== null && prior.has(keyOf(p));
       const accounts = [...new Set(inputs.filter((p) => !p.noDeliveries && !replays(p)).map((p) => p.accountId))];
       const hooksByAccount = new Map<string, Array<{ id: string; events: string[] }>>();
+      // Rate-limited ones, for the publish lease: they are read here anyway.
+      const throttled: DbThrottle[] = [];
       if (accounts.length) {
-        const rows = await t.all<{ id: string; account_id: string; events: string }>(
-          `SELECT id, account_id, events FROM webhooks WHERE ${d.inList('account_id')} AND enabled = 1 ORDER BY id`,
+        const rows = await t.all<{ id: string; account_id: string; events: string } & DbThrottle>(
+          `SELECT account_id, events, ${THROTTLE_COLS} FROM webhooks WHERE ${d.inList('account_id')} AND enabled = 1 ORDER BY id`,
           [d.listParam(accounts)],
         );
         for (const r of rows) {
+          if (r.rate_limit !== null) throttled.push(r);
           let l = hooksByAccount.get(r.account_id);
           if (!l) hooksByAccount.set(r.account_id, (l = []));
           l.push({ id: r.id, events: JSON.parse(r.events) as string[] });
@@ -623,7 +672,7 @@ export class Store {
       // A function is asked here, inside the transaction: on SQLite no claim or outcome write
       // can run until it ends, so the worker's free slots and ended attempts are current.
       const lease = typeof offer === 'function' ? offer() : offer;
-      if (lease && lease.limit > 0 && deliveryRows.length) await this.#leaseAtPublish(t, results, lease);
+      if (lease && lease.limit > 0 && deliveryRows.length) await this.#leaseAtPublish(t, results, lease, throttled);
       if (deliveryRows.length) await this.#wakeWorkers(t, 'first');
       return results;
     });
@@ -826,7 +875,9 @@ export class Store {
     const fast = o.prefetch ? webhooks.filter((w) => o.prefetch!.webhooks.has(w)) : [];
     type Out = { rooms: Array<[string, number, number]>; claimed: Array<LeasedRow & { next_attempt_at: Num }> };
     // rooms: `room_now` is what a webhook may send at once, `room` adds the rows it may be leased
-    // ahead (Prefetch: only when no other owner holds leases of it). Rows leased ahead come
+    // ahead (Prefetch: only when no other owner holds leases of it). A rate-limited webhook
+    // (thr) gets no more than its bucket allows and nothing ahead, and `spent` takes what was
+    // leased out of its bucket. Rows leased ahead come
     // after every webhook's `room_now` rows, as in the general path's take(), and at most
     // Prefetch.max of them are taken (k counts them).
     // upd updates the picked rows by primary key, not joined with picked: the planner cannot
@@ -839,10 +890,17 @@ export class Store {
          SELECT webhook_id, COUNT(*) AS c, SUM(CASE WHEN lease_owner <> ? THEN 1 ELSE 0 END) AS others FROM deliveries
           WHERE lease_until IS NOT NULL AND lease_until > ? AND NOT (lease_owner = ? AND id = ANY(?::text[]))
           GROUP BY webhook_id),
+       thr AS (
+         SELECT id AS w, GREATEST(?::bigint, COALESCE(rate_at, 0)) AS at,
+                CASE WHEN rate_at IS NULL OR rate_credit IS NULL THEN rate_limit::bigint * 1000
+                     ELSE LEAST(rate_limit::bigint * 1000, rate_credit + GREATEST(?::bigint - rate_at, 0) * rate_limit) END AS credit
+           FROM webhooks WHERE id = ANY(?::text[]) AND rate_limit IS NOT NULL),
        rooms AS (
-         SELECT r.w, ?::int - COALESCE(live.c, 0)::int AS room_now,
-                LEAST(CASE WHEN COALESCE(live.others, 0) = 0 AND r.w = ANY(?::text[]) THEN ?::int ELSE ?::int END - COALESCE(live.c, 0)::int, ?::int) AS room
-           FROM unnest(?::text[]) AS r(w) LEFT JOIN live ON live.webhook_id = r.w),
+         SELECT w, credit, at, LEAST(room_now, COALESCE(allow, room_now)) AS room_now,
+                CASE WHEN allow IS NULL THEN room ELSE LEAST(room_now, allow, ?::int) END AS room
+           FROM (SELECT r.w, thr.credit, thr.at, (thr.credit / 1000)::int AS allow, ?::int - COALESCE(live.c, 0)::int AS room_now,
+                        LEAST(CASE WHEN COALESCE(live.others, 0) = 0 AND r.w = ANY(?::text[]) THEN ?::int ELSE ?::int END - COALESCE(live.c, 0)::int, ?::int) AS room
+                   FROM unnest(?::text[]) AS r(w) LEFT JOIN live ON live.webhook_id = r.w LEFT JOIN thr ON thr.w = r.w) x),
        picked AS (
          SELECT id, next_attempt_at FROM (
            SELECT c.id, c.next_attempt_at, c.ahead, row_number() OVER (PARTITION BY c.ahead ORDER BY c.next_attempt_at) AS k FROM (
@@ -855,12 +913,17 @@ export class Store {
          ORDER BY ahead, next_attempt_at LIMIT ?),
        upd AS (
          UPDATE deliveries d SET lease_until = ?, lease_owner = ? WHERE d.id = ANY(ARRAY(SELECT id FROM picked))
-         RETURNING d.id, d.account_id, d.webhook_id, d.event_id, d.event_type, d.attempts, d.next_attempt_at)
+         RETURNING d.id, d.account_id, d.webhook_id, d.event_id, d.event_type, d.attempts, d.next_attempt_at),
+       spent AS (
+         UPDATE webhooks wh SET rate_credit = rooms.credit - 1000 * k.n, rate_at = rooms.at
+           FROM rooms JOIN (SELECT webhook_id, COUNT(*) AS n FROM upd GROUP BY webhook_id) k ON k.webhook_id = rooms.w
+          WHERE wh.id = rooms.w AND rooms.credit IS NOT NULL)
        SELECT (SELECT COALESCE(json_agg(json_build_array(w, room, room_now)), '[]'::json) FROM rooms) AS rooms,
               (SELECT COALESCE(json_agg(upd), '[]'::json) FROM upd) AS claimed`,
       [
         o.owner, o.now, o.owner, [...(o.finished ?? [])],
-        o.endpointLimit, fast, o.endpointLimit + (o.prefetch?.extra ?? 0), o.endpointLimit, o.limit, webhooks,
+        o.now, o.now, webhooks,
+        o.limit, o.endpointLimit, fast, o.endpointLimit + (o.prefetch?.extra ?? 0), o.endpointLimit, o.limit, webhooks,
         o.now, o.now, o.prefetch?.max ?? o.limit, o.limit, o.now + o.leaseMs, o.owner,
       ],
     );
@@ -901,6 +964,31 @@ export class Store {
   }
 
   /**
+   * The rate-limited webhooks a claim may lease for, with their buckets as of `now`: those of
+   * `only`, or every one (a wide claim may meet any webhook; there are few, read through the
+   * partial index webhooks_rate_limited).
+   */
+  async #throttles(t: SqlExecutor, now: number, only?: readonly string[]): Promise<Map<string, Throttle>> {
+    const d = this.q.dialect;
+    const rows = only
+      ? await t.all<DbThrottle>(`SELECT ${THROTTLE_COLS} FROM webhooks WHERE rate_limit IS NOT NULL AND ${d.inList('id')}`, [d.listParam([...only])])
+      : await t.all<DbThrottle>(`SELECT ${THROTTLE_COLS} FROM webhooks WHERE rate_limit IS NOT NULL`);
+    return new Map(rows.map((r) => [r.id, throttleOf(r, now)]));
+  }
+
+  /** Take what was leased (`taken` per webhook) out of the rate-limited webhooks' buckets. */
+  async #spend(t: SqlExecutor, throttles: ReadonlyMap<string, Throttle>, taken: ReadonlyMap<string, number>): Promise<void> {
+    const rows: SqlParam[][] = [];
+    for (const [w, k] of taken) {
+      const th = throttles.get(w);
+      if (th && k > 0) rows.push([w, th.credit - k * 1000, th.at]);
+    }
+    if (!rows.length) return;
+    const d = this.q.dialect;
+    await t.run(`UPDATE webhooks SET rate_credit = v.credit, rate_at = v.at FROM ${d.rows(SPEND_COLS)} WHERE webhooks.id = v.id`, d.rowsParams(SPEND_COLS, rows));
+  }
+
+  /**
    * Lease up to `limit` due deliveries of one lane. Webhooks already at their in-flight limit
    * (counted over live leases of every process) are skipped, and no webhook gets more than its
    * remaining capacity, so a stalled endpoint cannot fill the batch. On PostgreSQL the claim
@@ -914,8 +1002,10 @@ export class Store {
       async (t) => {
         if (d.name === 'postgres' && o.onlyWebhooks && o.webhooks?.length) return this.#claimNamedPostgres(t, o);
         const { used, shared } = await this.#liveLeases(t, o.now, o.owner, o.finished ?? []);
-        const limitOf = leaseLimit(o, shared);
+        const throttles = await this.#throttles(t, o.now, o.onlyWebhooks ? o.webhooks : undefined);
+        const limitOf = throttledLimit(leaseLimit(o, shared), throttles, new Map(used), o.endpointLimit);
         const admit = admission(used, limitOf, o.endpointLimit, o.prefetch?.max);
+        const taken = new Map<string, number>();
         const laneCond = o.lane === 'first' ? 'attempts = 0' : 'attempts > 0';
         const due = `status = 'pending' AND ${laneCond} AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`;
         const chosen: string[] = [];
@@ -934,6 +1024,7 @@ export class Store {
             if (a === 'take') {
               chosen.push(c.id);
               chosenSet.add(c.id);
+              taken.set(c.webhook_id, (taken.get(c.webhook_id) ?? 0) + 1);
               continue;
             }
             // Full, or at its limit for now: either way the walk below must still look past it.
@@ -1014,6 +1105,7 @@ export class Store {
         }
         take(ahead, false); // past Prefetch.max they are full: reported backlogged, left for later
         if (!chosen.length) return [];
+        await this.#spend(t, throttles, taken);
         const rows = await t.all<LeasedRow>(
           `UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}
            RETURNING id, account_id, webhook_id, event_id, event_type, attempts`,
