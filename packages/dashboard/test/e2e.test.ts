@@ -356,6 +356,8 @@ suite('dashboard in a browser', () => {
     const saved = (await h.api('GET', `/v1/accounts/${pro}/webhooks/${main.id}`)).body;
     expect(saved.description).toBe('Production content sync (EU)');
     expect(saved.rate_limit).toBe(25);
+    // The list says so, in words for a screen reader.
+    await expect.poll(() => page.getByText('At most 25 deliveries a second').count()).toBe(1);
     // The form shows it again, and emptying it removes the limit.
     await page.goto(`${h.url}/settings/webhooks/${main.id}`);
     await expect.poll(() => rate.inputValue(), { timeout: 10_000 }).toBe('25');

@@ -90,6 +90,18 @@ describe('delivery worker', () => {
     for (const t of started) expect(started.filter((x) => x >= t && x < t + 1000).length).toBeLessThanOrEqual(12);
   });
 
+  it('claims a rate-limited webhook again as soon as its bucket has credit, not at the next poll', async () => {
+    const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '5000' });
+    const rx = await receiver();
+    await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'], rate_limit: 5 });
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: 15 }, (_, i) => h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { i } })));
+    await waitFor(() => rx.received.length >= 15, 15_000);
+    // 5 at once, then one every 200 ms: about 2 s. Waiting for the poll every 5 s would take
+    // 10 s (5 more at each poll).
+    expect(Math.max(...rx.received.map((r) => r.at)) - t0).toBeLessThan(7000);
+  });
+
   it('keeps outcomes through a fault that refuses every write for a while, instead of dropping them and sending again', async () => {
     const { h, acc } = await herald();
     const rx = await receiver();

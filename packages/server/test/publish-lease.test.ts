@@ -67,17 +67,17 @@ describe('leasing at publish', () => {
     expect(perHook(await publish(8, offer()))).toEqual([6, 6]);
   });
 
-  it('leases a rate-limited webhook only what its bucket holds, and the claim after spends the same bucket', async () => {
+  it('leaves a rate-limited webhook\'s deliveries to the claim, which takes the oldest first', async () => {
+    const other = (await s.createWebhook({ accountId: acc, url: 'https://example.com/g', description: '', events: ['*'], headersEnc: null, secretEnc: null, enabled: true })).id;
     const w = (await s.getWebhookById(hook))!;
     await s.updateWebhook({ ...w, rateLimit: 2 });
-    const before = Date.now();
-    const out = await publish(5, { owner: 'w1', leaseMs: 15_000, limit: 10, endpointLimit: 16, prefetch: { extra: 8, webhooks: new Set([hook]) } });
-    expect(out.flatMap((r) => r.leased ?? [])).toHaveLength(2);
-    // A claim dated before the publish finds the bucket as the publish left it: empty.
-    const claim = (now: number) => s.claimDue({ owner: 'w2', now, leaseMs: 15_000, limit: 10, lane: 'first', endpointLimit: 16 });
-    expect(await claim(before)).toEqual([]);
-    // A second later it holds two again.
-    expect(await claim(Date.now() + 1000)).toHaveLength(2);
+    const older = await publish(3, null);
+    const out = await publish(3, { owner: 'w1', leaseMs: 15_000, limit: 10, endpointLimit: 16 });
+    // The unlimited webhook's new deliveries are leased at publish; the limited one's are not.
+    expect(out.flatMap((r) => r.leased ?? []).map((l) => l.webhookId)).toEqual([other, other, other]);
+    const claimed = await s.claimDue({ owner: 'w2', now: Date.now(), leaseMs: 15_000, limit: 10, lane: 'first', endpointLimit: 16, webhooks: [hook], onlyWebhooks: true });
+    const oldest = older.flatMap((r) => r.deliveries).filter((d) => d.webhookId === hook).slice(0, 2).map((d) => d.id);
+    expect(claimed.map((c) => c.id).sort()).toEqual(oldest.sort());
   });
 
   it('leases nothing without an offer', async () => {

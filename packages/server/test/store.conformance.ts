@@ -760,10 +760,13 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         const o = { limit: 20, endpointLimit: 16, webhooks: both, onlyWebhooks, prefetch: { extra: 8, webhooks: new Set(both) } };
         const ofSlow = (got: ClaimedDelivery[]) => got.filter((x) => x.webhookId === slow.id).length;
         const backlogged = new Set<string>();
-        const first = await claim({ ...o, owner: 'A', now: T0 + 100, backlogged });
+        const throttled = new Map<string, number>();
+        const first = await claim({ ...o, owner: 'A', now: T0 + 100, backlogged, throttled });
         expect(ofSlow(first)).toBe(3); // a full bucket: one second of the limit, nothing ahead
         expect(first.length - ofSlow(first)).toBe(10); // the other webhook is not held back
         expect(backlogged.has(slow.id)).toBe(true);
+        // The bucket is empty: it holds one delivery again a third of a second later.
+        expect([...throttled]).toEqual([[slow.id, T0 + 100 + 334]]);
         // Another owner at the same moment finds the bucket empty.
         expect(ofSlow(await claim({ ...o, owner: 'B', now: T0 + 100 }))).toBe(0);
         // 500 ms on it holds 1.5 deliveries: one goes, half of one is kept…
@@ -772,9 +775,44 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(ofSlow(await claim({ ...o, owner: 'A', now: T0 + 900 }))).toBe(1);
         expect(ofSlow(await claim({ ...o, owner: 'C', now: T0 + 900 }))).toBe(0);
         // However long it rests, it holds one second of the limit at most.
-        expect(ofSlow(await claim({ ...o, owner: 'C', now: T0 + 3_600_000 }))).toBe(3);
-        // A clock behind the last claim (another process's) adds nothing.
-        expect(ofSlow(await claim({ ...o, owner: 'D', now: T0 + 1000 }))).toBe(0);
+        expect(ofSlow(await claim({ ...o, owner: 'C', now: T0 + 60_000 }))).toBe(3);
+      });
+
+      for (const onlyWebhooks of [false, true])
+      it(`a rate-limited webhook's retries and first attempts spend one bucket, and a disabled webhook's limit holds nothing back${onlyWebhooks ? ', named webhooks only' : ''}`, async () => {
+        const a = await acct();
+        const w = await hook(a.id, { rateLimit: 4 });
+        for (let i = 0; i < 6; i++) await publish(a.id, { now: T0 + i });
+        // Two of them failed once and are due again.
+        const tried = await claim({ owner: 'A', webhooks: [w.id], onlyWebhooks, now: T0 + 100, limit: 2 });
+        await store.recordAttempts(tried.map((d) => ({
+          attempt: attempt(d.id, 1), owner: 'A', status: 'pending' as const, nextAttemptAt: T0 + 200, error: 'HTTP 500', disableWebhook: null, webhookId: w.id,
+        })), T0 + 150);
+        // 2 spent at T0+100; 0.4 refilled by T0+200: 2 whole ones, shared by both lanes.
+        const first = await claim({ owner: 'B', webhooks: [w.id], onlyWebhooks, now: T0 + 200 });
+        const retries = await claim({ owner: 'B', webhooks: [w.id], onlyWebhooks, now: T0 + 200, lane: 'retry' });
+        expect(first).toHaveLength(2);
+        expect(retries).toEqual([]);
+        expect(await claim({ owner: 'C', webhooks: [w.id], onlyWebhooks, now: T0 + 450, lane: 'retry' })).toHaveLength(1);
+        // Disabled: its deliveries are claimed to be failed without an attempt, at once.
+        await store.updateWebhook({ ...w, enabled: false }, T0 + 450);
+        expect(await claim({ owner: 'D', webhooks: [w.id], onlyWebhooks, now: T0 + 450 })).toHaveLength(2);
+        expect(await claim({ owner: 'D', webhooks: [w.id], onlyWebhooks, now: T0 + 450, lane: 'retry' })).toHaveLength(1);
+      });
+
+      it('a clock stepped back does not stop a rate-limited webhook; one a little behind adds nothing', async () => {
+        const a = await acct();
+        const w = await hook(a.id, { rateLimit: 2 });
+        for (let i = 0; i < 12; i++) await publish(a.id, { now: T0 + i });
+        const at = (now: number, owner: string) => claim({ owner, webhooks: [w.id], now, leaseMs: 10 * DAY });
+        expect(await at(T0 + 3_600_000, 'A')).toHaveLength(2); // a clock an hour ahead spends the bucket
+        expect(await at(T0 + 3_600_500, 'B')).toHaveLength(1); // half a second later: one more
+        // The clock is put right: the last spend counts as now, and the bucket refills from then.
+        expect(await at(T0 + 1000, 'C')).toHaveLength(0);
+        expect(await at(T0 + 2000, 'D')).toHaveLength(2);
+        // Up to a second behind the last spend adds nothing, and the later time is kept.
+        expect(await at(T0 + 1500, 'E')).toHaveLength(0);
+        expect(await at(T0 + 2500, 'F')).toHaveLength(1);
       });
 
       it('a new rate limit starts with a full bucket; other changes to the webhook keep what is left', async () => {

@@ -608,7 +608,10 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
                 autocomplete="off"
                 placeholder="No limit"
                 value={rate}
-                onInput={(e) => setRate((e.target as HTMLInputElement).value)}
+                onInput={(e) => {
+                  setRate((e.target as HTMLInputElement).value);
+                  if (errors.rate) setErrors({ ...errors, rate: undefined });
+                }}
                 {...(errors.rate ? err('rate') : { 'aria-describedby': 'rate-hint' })}
               />
               <FieldError f="rate" />

@@ -117,6 +117,12 @@ export function WebhooksList({ ctx }: { ctx: ScreenCtx }) {
                         <IconShield /> Signed
                       </span>
                     )}
+                    {w.rate_limit !== null && (
+                      <span class="rate-note" title="Herald sends this webhook at most this many deliveries a second">
+                        <span aria-hidden="true">≤ {w.rate_limit.toLocaleString('en-US')}/s</span>
+                        <span class="sr-only">At most {w.rate_limit.toLocaleString('en-US')} deliveries a second</span>
+                      </span>
+                    )}
                   </div>
                   {w.description && <p class="webhook-description">{w.description}</p>}
                   <ul class="chips" aria-label="Subscribed events">

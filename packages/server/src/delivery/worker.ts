@@ -142,6 +142,13 @@ export class DeliveryWorker {
    * claim transaction that found nothing, about one per delivery at a steady rate.
    */
   readonly #backlogged = new Set<string>();
+  /**
+   * Rate-limited webhooks whose bucket ran short while they had work due, with the time a claim
+   * for them will find credit again (Store's ClaimOptions.throttled). They are out of
+   * #backlogged until then, so their freed slots cost no claims that would find nothing, and
+   * the loop wakes at that time to claim for them instead of waiting for the poll.
+   */
+  readonly #throttled = new Map<string, number>();
   /** The last claim filled every free slot of this worker: a freed slot may find more. */
   #wantSlots = false;
   /**
@@ -292,7 +299,8 @@ export class DeliveryWorker {
       // Due times already past stay listed until the retry lane is asked (#claimOnce): a full
       // worker cannot ask it, and dropping them here lost the wake-up until the next poll.
       const now = Date.now();
-      const untilDue = Math.min(...this.#dueTimes.filter((t) => t >= now)) - now + 1;
+      // Rate-limited webhooks' times likewise (one already past waits for a free slot to be claimed for).
+      const untilDue = Math.min(...this.#dueTimes.filter((t) => t >= now), ...[...this.#throttled.values()].filter((t) => t >= now)) - now + 1;
       await this.#sleep(backoffMs || Math.max(1, Math.min(this.opts.pollIntervalMs, untilDue)));
       // Let every response that is already in finish first (they are I/O callbacks, which run
       // before setImmediate), so one claim fills all the slots they free instead of one each.
@@ -339,6 +347,12 @@ export class DeliveryWorker {
       return false;
     }
     const now = Date.now();
+    for (const [w, at] of this.#throttled) {
+      if (at > now) continue;
+      this.#throttled.delete(w);
+      if (this.#refill.size < MAX_TRACKED_WEBHOOKS) this.#refill.add(w);
+      if (this.#backlogged.size < MAX_TRACKED_WEBHOOKS) this.#backlogged.add(w);
+    }
     const base = { owner: this.owner, now, leaseMs: this.opts.leaseMs, endpointLimit: this.opts.endpointConcurrency };
     const firstLimit = Math.min(free, CLAIM_BATCH);
     // This claim answers every wake asked for until now: one left standing (asked for between
@@ -367,7 +381,8 @@ export class DeliveryWorker {
     // the database; their HTTP requests are over, so their webhooks' slots are free again.
     const finished = [...this.#unwrittenIds];
     const backlogged = new Set<string>();
-    const first = await this.#claim({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished, backlogged, onlyWebhooks, prefetch: this.#prefetch(this.#aheadMax(now, firstLimit, free)) });
+    const throttled = new Map<string, number>();
+    const first = await this.#claim({ ...base, lane: 'first', limit: firstLimit, webhooks, thorough, finished, backlogged, throttled, onlyWebhooks, prefetch: this.#prefetch(this.#aheadMax(now, firstLimit, free)) });
     // A claim that leased rows ahead (they are held at once) took every row it could send of
     // those it looked at (the store orders rows ahead last), so its reaching the limit says
     // nothing about work waiting for a slot: counting it as full made every freed slot wake a
@@ -390,7 +405,7 @@ export class DeliveryWorker {
       const retryLimit = Math.min(retryFree, CLAIM_BATCH);
       const retryThorough = retryNow >= this.#retryThoroughAt;
       if (retryThorough) this.#retryThoroughAt = retryNow + this.opts.pollIntervalMs;
-      const retries = await this.#claim({ ...base, now: retryNow, lane: 'retry', limit: retryLimit, webhooks, thorough: retryThorough, finished, backlogged, prefetch: this.#prefetch() });
+      const retries = await this.#claim({ ...base, now: retryNow, lane: 'retry', limit: retryLimit, webhooks, thorough: retryThorough, finished, backlogged, throttled, prefetch: this.#prefetch() });
       let retriesAhead = false;
       for (const d of retries) if (this.#start(d, retryNow)) retriesAhead = true;
       retriesFull = retries.length === retryLimit && !retriesAhead;
@@ -399,6 +414,11 @@ export class DeliveryWorker {
     // The webhooks asked about in both lanes and not reported backlogged had nothing more due.
     if (retryAsked) for (const w of webhooks) if (!backlogged.has(w)) this.#backlogged.delete(w);
     for (const w of backlogged) if (this.#backlogged.size < MAX_TRACKED_WEBHOOKS) this.#backlogged.add(w);
+    // Rate-limited webhooks short of credit wait for their time, not for a freed slot.
+    for (const [w, at] of throttled) {
+      this.#backlogged.delete(w);
+      if (this.#throttled.size < MAX_TRACKED_WEBHOOKS || this.#throttled.has(w)) this.#throttled.set(w, at);
+    }
     const more = (first.length === firstLimit && !aheadTaken) || retriesFull;
     if (more) this.#wide = true;
     // Retries may be waiting for the retry share of the slots, which any ending attempt frees.

@@ -144,18 +144,49 @@ const admission = (used: Map<string, number>, limitOf: (w: string) => number, en
 interface Throttle {
   credit: number;
   at: number;
+  /** Deliveries a second. */
+  limit: number;
+  /** The stored time was taken to be `at` (see throttleOf): written back even if nothing is leased. */
+  reset?: boolean;
 }
 type DbThrottle = { id: string; rate_limit: Num; rate_credit: Num | null; rate_at: Num | null };
-const THROTTLE_COLS = 'id, rate_limit, rate_credit, rate_at';
 const SPEND_COLS: readonly Column[] = [['id', 'text'], ['credit', 'bigint'], ['at', 'bigint']];
 
-/** The bucket as of `now`. A `now` behind the last spend (another process's clock) adds nothing. */
+/**
+ * The bucket as of `now`. A `now` a little behind the last spend (another process's clock, up
+ * to CLOCK_SLACK_MS) adds nothing and keeps the later time. A last spend further ahead than
+ * that (a clock stepped back, or a process whose clock is far ahead) is taken to be now and
+ * written back, so a wrong clock cannot stop a webhook until real time catches up with it.
+ * (Clocks that stay more than a second apart can let a webhook exceed its limit, as they can
+ * its concurrency limit: see DELIVERY.md, Clocks.)
+ */
 const throttleOf = (r: DbThrottle, now: number): Throttle => {
-  const full = n(r.rate_limit) * 1000;
-  if (r.rate_at === null || r.rate_credit === null) return { credit: full, at: now };
+  const limit = n(r.rate_limit);
+  const full = limit * 1000;
+  if (r.rate_at === null || r.rate_credit === null) return { credit: full, at: now, limit };
   const at = n(r.rate_at);
-  return { credit: Math.min(full, n(r.rate_credit) + Math.max(0, now - at) * n(r.rate_limit)), at: Math.max(now, at) };
+  const credit = Math.min(full, n(r.rate_credit));
+  if (at > now + CLOCK_SLACK_MS) return { credit, at: now, limit, reset: true };
+  return { credit: Math.min(full, credit + Math.max(0, now - at) * limit), at: Math.max(now, at), limit };
 };
+
+/**
+ * Fills ClaimOptions.throttled from the buckets as a claim left them (`taken` spent): each
+ * rate-limited webhook the claim reports backlogged whose bucket holds less than a claim's
+ * worth, with the time it will. A claim's worth is one delivery, or for a limit over 20 a
+ * second a twentieth of a second of it, so a busy rate-limited webhook is claimed for some
+ * 20 times a second rather than at every token.
+ */
+function markThrottled(o: ClaimOptions, throttles: ReadonlyMap<string, Throttle>, taken: ReadonlyMap<string, number>): void {
+  if (!o.throttled || !o.backlogged) return;
+  for (const [w, th] of throttles) {
+    if (!o.backlogged.has(w)) continue;
+    const left = th.credit - (taken.get(w) ?? 0) * 1000;
+    const want = Math.max(1, Math.ceil(th.limit / 20)) * 1000;
+    if (left < want) o.throttled.set(w, th.at + Math.ceil((want - left) / th.limit));
+  }
+}
+const CLOCK_SLACK_MS = 1000;
 
 /**
  * `limitOf` with rate limits: a throttled webhook may lease, beyond its live leases, no more
@@ -251,6 +282,12 @@ export interface ClaimOptions {
    * claim for it again when one of its slots frees up.
    */
   backlogged?: Set<string>;
+  /**
+   * Filled by the claim (with `backlogged`) with the rate-limited webhooks it left due work of
+   * because their bucket ran short, each with the time (epoch ms) a claim for it will find
+   * some credit again: until then a freed slot of theirs is no reason to claim.
+   */
+  throttled?: Map<string, number>;
   /** See Prefetch. */
   prefetch?: Prefetch;
 }
@@ -579,23 +616,22 @@ export class Store {
    * webhook's concurrency limit (live leases counted as in claimDue). What does not fit stays
    * pending for the normal claim.
    */
-  async #leaseAtPublish(t: SqlExecutor, results: PublishResult[], lease: PublishLease, throttled: readonly DbThrottle[]): Promise<void> {
+  async #leaseAtPublish(t: SqlExecutor, results: PublishResult[], lease: PublishLease, throttled: ReadonlySet<string>): Promise<void> {
     const d = this.q.dialect;
     const now = Date.now();
     const fresh = results.filter((r) => !r.replayed && r.deliveries.length);
     const { used, shared } = await this.#liveLeases(t, now, lease.owner, lease.finished ?? []);
-    const throttles = new Map(throttled.map((r) => [r.id, throttleOf(r, now)]));
-    const admit = admission(used, throttledLimit(leaseLimit(lease, shared), throttles, new Map(used), lease.endpointLimit), lease.endpointLimit, lease.prefetch?.max);
-    const taken = new Map<string, number>();
+    const admit = admission(used, leaseLimit(lease, shared), lease.endpointLimit, lease.prefetch?.max);
     const ids: string[] = [];
     const ahead: Array<[PublishResult, { id: string; webhookId: string }]> = [];
     const take = (r: PublishResult, x: { id: string; webhookId: string }, later: boolean): void => {
-      if (ids.length >= lease.limit) return;
+      // A rate-limited webhook's new deliveries wait for a claim, which takes its oldest due
+      // first: leased here they would spend its bucket ahead of a backlog queued earlier.
+      if (ids.length >= lease.limit || throttled.has(x.webhookId)) return;
       const a = admit(x.webhookId, later);
       if (a === 'ahead') ahead.push([r, x]);
       if (a !== 'take') return;
       ids.push(x.id);
-      taken.set(x.webhookId, (taken.get(x.webhookId) ?? 0) + 1);
       (r.leased ??= []).push({
         id: x.id, accountId: r.event.accountId, webhookId: x.webhookId, eventId: r.event.id, eventType: r.event.type,
         attempts: 0, eventCreatedAt: r.event.createdAt, data: r.event.data,
@@ -603,9 +639,7 @@ export class Store {
     };
     for (const r of fresh) for (const x of r.deliveries) take(r, x, true);
     for (const [r, x] of ahead) take(r, x, false);
-    if (!ids.length) return;
-    await this.#spend(t, throttles, taken);
-    await t.run(`UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}`, [now + lease.leaseMs, lease.owner, d.listParam(ids)]);
+    if (ids.length) await t.run(`UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}`, [now + lease.leaseMs, lease.owner, d.listParam(ids)]);
   }
 
   /**
@@ -622,15 +656,15 @@ export class Store {
       const replays = (p: PublishInput) => p.idempotencyKey !== null && prior.has(keyOf(p));
       const accounts = [...new Set(inputs.filter((p) => !p.noDeliveries && !replays(p)).map((p) => p.accountId))];
       const hooksByAccount = new Map<string, Array<{ id: string; events: string[] }>>();
-      // Rate-limited ones, for the publish lease: they are read here anyway.
-      const throttled: DbThrottle[] = [];
+      // Rate-limited ones, which the publish lease leaves to the claims.
+      const throttled = new Set<string>();
       if (accounts.length) {
-        const rows = await t.all<{ id: string; account_id: string; events: string } & DbThrottle>(
-          `SELECT account_id, events, ${THROTTLE_COLS} FROM webhooks WHERE ${d.inList('account_id')} AND enabled = 1 ORDER BY id`,
+        const rows = await t.all<{ id: string; account_id: string; events: string; rate_limit: Num | null }>(
+          `SELECT id, account_id, events, rate_limit FROM webhooks WHERE ${d.inList('account_id')} AND enabled = 1 ORDER BY id`,
           [d.listParam(accounts)],
         );
         for (const r of rows) {
-          if (r.rate_limit !== null) throttled.push(r);
+          if (r.rate_limit !== null) throttled.add(r.id);
           let l = hooksByAccount.get(r.account_id);
           if (!l) hooksByAccount.set(r.account_id, (l = []));
           l.push({ id: r.id, events: JSON.parse(r.events) as string[] });
@@ -873,11 +907,11 @@ export class Store {
     const laneCond = o.lane === 'first' ? 'attempts = 0' : 'attempts > 0';
     const webhooks = [...new Set(o.webhooks)];
     const fast = o.prefetch ? webhooks.filter((w) => o.prefetch!.webhooks.has(w)) : [];
-    type Out = { rooms: Array<[string, number, number]>; claimed: Array<LeasedRow & { next_attempt_at: Num }> };
+    type Out = { rooms: Array<[string, number, number, Num | null, Num | null, Num | null]>; claimed: Array<LeasedRow & { next_attempt_at: Num }> };
     // rooms: `room_now` is what a webhook may send at once, `room` adds the rows it may be leased
     // ahead (Prefetch: only when no other owner holds leases of it). A rate-limited webhook
-    // (thr) gets no more than its bucket allows and nothing ahead, and `spent` takes what was
-    // leased out of its bucket. Rows leased ahead come
+    // (thr: its bucket as throttleOf reads it) gets no more than the bucket allows and nothing
+    // ahead, and `spent` takes what was leased out of the bucket. Rows leased ahead come
     // after every webhook's `room_now` rows, as in the general path's take(), and at most
     // Prefetch.max of them are taken (k counts them).
     // upd updates the picked rows by primary key, not joined with picked: the planner cannot
@@ -891,14 +925,18 @@ export class Store {
           WHERE lease_until IS NOT NULL AND lease_until > ? AND NOT (lease_owner = ? AND id = ANY(?::text[]))
           GROUP BY webhook_id),
        thr AS (
-         SELECT id AS w, GREATEST(?::bigint, COALESCE(rate_at, 0)) AS at,
+         SELECT id AS w, rate_limit AS lim,
+                CASE WHEN rate_at IS NULL OR rate_credit IS NULL OR rate_at > c.now + ${CLOCK_SLACK_MS} THEN c.now ELSE GREATEST(c.now, rate_at) END AS at,
+                COALESCE(rate_at > c.now + ${CLOCK_SLACK_MS} AND rate_credit IS NOT NULL, false) AS reset,
                 CASE WHEN rate_at IS NULL OR rate_credit IS NULL THEN rate_limit::bigint * 1000
-                     ELSE LEAST(rate_limit::bigint * 1000, rate_credit + GREATEST(?::bigint - rate_at, 0) * rate_limit) END AS credit
-           FROM webhooks WHERE id = ANY(?::text[]) AND rate_limit IS NOT NULL),
+                     WHEN rate_at > c.now + ${CLOCK_SLACK_MS} THEN LEAST(rate_limit::bigint * 1000, rate_credit)
+                     ELSE LEAST(rate_limit::bigint * 1000, rate_credit + GREATEST(c.now - rate_at, 0) * rate_limit) END AS credit
+           FROM webhooks CROSS JOIN (SELECT ?::bigint AS now) c
+          WHERE id = ANY(?::text[]) AND rate_limit IS NOT NULL AND enabled = 1),
        rooms AS (
-         SELECT w, credit, at, LEAST(room_now, COALESCE(allow, room_now)) AS room_now,
+         SELECT w, credit, at, reset, lim, LEAST(room_now, COALESCE(allow, room_now)) AS room_now,
                 CASE WHEN allow IS NULL THEN room ELSE LEAST(room_now, allow, ?::int) END AS room
-           FROM (SELECT r.w, thr.credit, thr.at, (thr.credit / 1000)::int AS allow, ?::int - COALESCE(live.c, 0)::int AS room_now,
+           FROM (SELECT r.w, thr.credit, thr.at, thr.reset, thr.lim, (thr.credit / 1000)::int AS allow, ?::int - COALESCE(live.c, 0)::int AS room_now,
                         LEAST(CASE WHEN COALESCE(live.others, 0) = 0 AND r.w = ANY(?::text[]) THEN ?::int ELSE ?::int END - COALESCE(live.c, 0)::int, ?::int) AS room
                    FROM unnest(?::text[]) AS r(w) LEFT JOIN live ON live.webhook_id = r.w LEFT JOIN thr ON thr.w = r.w) x),
        picked AS (
@@ -915,14 +953,14 @@ export class Store {
          UPDATE deliveries d SET lease_until = ?, lease_owner = ? WHERE d.id = ANY(ARRAY(SELECT id FROM picked))
          RETURNING d.id, d.account_id, d.webhook_id, d.event_id, d.event_type, d.attempts, d.next_attempt_at),
        spent AS (
-         UPDATE webhooks wh SET rate_credit = rooms.credit - 1000 * k.n, rate_at = rooms.at
-           FROM rooms JOIN (SELECT webhook_id, COUNT(*) AS n FROM upd GROUP BY webhook_id) k ON k.webhook_id = rooms.w
-          WHERE wh.id = rooms.w AND rooms.credit IS NOT NULL)
-       SELECT (SELECT COALESCE(json_agg(json_build_array(w, room, room_now)), '[]'::json) FROM rooms) AS rooms,
+         UPDATE webhooks wh SET rate_credit = rooms.credit - 1000 * COALESCE(k.n, 0), rate_at = rooms.at
+           FROM rooms LEFT JOIN (SELECT webhook_id, COUNT(*) AS n FROM upd GROUP BY webhook_id) k ON k.webhook_id = rooms.w
+          WHERE wh.id = rooms.w AND rooms.credit IS NOT NULL AND (k.n IS NOT NULL OR rooms.reset))
+       SELECT (SELECT COALESCE(json_agg(json_build_array(w, room, room_now, credit, at, lim)), '[]'::json) FROM rooms) AS rooms,
               (SELECT COALESCE(json_agg(upd), '[]'::json) FROM upd) AS claimed`,
       [
         o.owner, o.now, o.owner, [...(o.finished ?? [])],
-        o.now, o.now, webhooks,
+        o.now, webhooks,
         o.limit, o.endpointLimit, fast, o.endpointLimit + (o.prefetch?.extra ?? 0), o.endpointLimit, o.limit, webhooks,
         o.now, o.now, o.prefetch?.max ?? o.limit, o.limit, o.now + o.leaseMs, o.owner,
       ],
@@ -939,6 +977,13 @@ export class Store {
       aheadCut = ahead >= o.prefetch.max;
     }
     if (o.backlogged) markBacklogged(o.backlogged, r!.rooms.map(([w, room]) => [w, room] as const), claimed, claimed.length >= o.limit || aheadCut);
+    if (o.throttled) {
+      const throttles = new Map<string, Throttle>();
+      for (const [w, , , credit, at, lim] of r!.rooms) if (credit !== null) throttles.set(w, { credit: n(credit), at: n(at!), limit: n(lim!) });
+      const taken = new Map<string, number>();
+      for (const c of claimed) taken.set(c.webhook_id, (taken.get(c.webhook_id) ?? 0) + 1);
+      markThrottled(o, throttles, taken);
+    }
     return claimed.map(({ next_attempt_at: _, ...row }) => row);
   }
 
@@ -951,29 +996,42 @@ export class Store {
    * there is deliberately no `webhook_id IN (…)` filter: either would let SQLite (no planner
    * statistics) read a webhook's whole history through deliveries_webhook instead, which made
    * each claim cost ~40 ms at 200,000 rows and each publish grow slower with the history.
+   *
+   * With `throttled`, the same statement (no extra round trip under the claim lock) also reads
+   * the enabled rate-limited webhooks, with their buckets as of `now`: those of the list, or
+   * with 'all' every one (a wide claim may meet any; read through the partial index
+   * webhooks_rate_limited). A disabled webhook's deliveries are failed without an attempt, so
+   * its limit does not hold them back.
    */
-  async #liveLeases(t: SqlExecutor, now: number, owner: string, finished: readonly string[]): Promise<{ used: Map<string, number>; shared: Set<string> }> {
+  async #liveLeases(
+    t: SqlExecutor, now: number, owner: string, finished: readonly string[], throttled?: 'all' | readonly string[],
+  ): Promise<{ used: Map<string, number>; shared: Set<string>; throttles: Map<string, Throttle> }> {
     const d = this.q.dialect;
-    const rows = await t.all<{ webhook_id: string; c: Num; others: Num }>(
-      `SELECT webhook_id, COUNT(*) AS c, SUM(CASE WHEN lease_owner <> ? THEN 1 ELSE 0 END) AS others FROM deliveries
-        WHERE lease_until IS NOT NULL AND lease_until > ? AND NOT (lease_owner = ? AND ${d.inList('id')})
-        GROUP BY webhook_id`,
-      [owner, now, owner, d.listParam([...finished])],
-    );
-    return { used: new Map(rows.map((r) => [r.webhook_id, n(r.c)])), shared: new Set(rows.filter((r) => n(r.others) > 0).map((r) => r.webhook_id)) };
-  }
-
-  /**
-   * The rate-limited webhooks a claim may lease for, with their buckets as of `now`: those of
-   * `only`, or every one (a wide claim may meet any webhook; there are few, read through the
-   * partial index webhooks_rate_limited).
-   */
-  async #throttles(t: SqlExecutor, now: number, only?: readonly string[]): Promise<Map<string, Throttle>> {
-    const d = this.q.dialect;
-    const rows = only
-      ? await t.all<DbThrottle>(`SELECT ${THROTTLE_COLS} FROM webhooks WHERE rate_limit IS NOT NULL AND ${d.inList('id')}`, [d.listParam([...only])])
-      : await t.all<DbThrottle>(`SELECT ${THROTTLE_COLS} FROM webhooks WHERE rate_limit IS NOT NULL`);
-    return new Map(rows.map((r) => [r.id, throttleOf(r, now)]));
+    const params: SqlParam[] = [owner, now, owner, d.listParam([...finished])];
+    let sql =
+      `SELECT webhook_id, COUNT(*) AS c, SUM(CASE WHEN lease_owner <> ? THEN 1 ELSE 0 END) AS others, NULL AS rate_limit, NULL AS rate_credit, NULL AS rate_at
+         FROM deliveries WHERE lease_until IS NOT NULL AND lease_until > ? AND NOT (lease_owner = ? AND ${d.inList('id')})
+        GROUP BY webhook_id`;
+    if (throttled === 'all' || throttled?.length) {
+      sql += ' UNION ALL SELECT id, 0, 0, rate_limit, rate_credit, rate_at FROM webhooks WHERE rate_limit IS NOT NULL AND enabled = 1';
+      if (throttled !== 'all') {
+        sql += ` AND ${d.inList('id')}`;
+        params.push(d.listParam([...throttled]));
+      }
+    }
+    type Row = { webhook_id: string; c: Num; others: Num; rate_limit: Num | null; rate_credit: Num | null; rate_at: Num | null };
+    const used = new Map<string, number>();
+    const shared = new Set<string>();
+    const throttles = new Map<string, Throttle>();
+    for (const r of await t.all<Row>(sql, params)) {
+      if (r.rate_limit !== null) {
+        throttles.set(r.webhook_id, throttleOf({ id: r.webhook_id, rate_limit: r.rate_limit, rate_credit: r.rate_credit, rate_at: r.rate_at }, now));
+        continue;
+      }
+      used.set(r.webhook_id, n(r.c));
+      if (n(r.others) > 0) shared.add(r.webhook_id);
+    }
+    return { used, shared, throttles };
   }
 
   /** Take what was leased (`taken` per webhook) out of the rate-limited webhooks' buckets. */
@@ -983,6 +1041,7 @@ export class Store {
       const th = throttles.get(w);
       if (th && k > 0) rows.push([w, th.credit - k * 1000, th.at]);
     }
+    for (const [w, th] of throttles) if (th.reset && !taken.get(w)) rows.push([w, th.credit, th.at]);
     if (!rows.length) return;
     const d = this.q.dialect;
     await t.run(`UPDATE webhooks SET rate_credit = v.credit, rate_at = v.at FROM ${d.rows(SPEND_COLS)} WHERE webhooks.id = v.id`, d.rowsParams(SPEND_COLS, rows));
@@ -1001,8 +1060,7 @@ export class Store {
     const leased = await this.q.tx(
       async (t) => {
         if (d.name === 'postgres' && o.onlyWebhooks && o.webhooks?.length) return this.#claimNamedPostgres(t, o);
-        const { used, shared } = await this.#liveLeases(t, o.now, o.owner, o.finished ?? []);
-        const throttles = await this.#throttles(t, o.now, o.onlyWebhooks ? o.webhooks : undefined);
+        const { used, shared, throttles } = await this.#liveLeases(t, o.now, o.owner, o.finished ?? [], o.onlyWebhooks ? (o.webhooks ?? []) : 'all');
         const limitOf = throttledLimit(leaseLimit(o, shared), throttles, new Map(used), o.endpointLimit);
         const admit = admission(used, limitOf, o.endpointLimit, o.prefetch?.max);
         const taken = new Map<string, number>();
@@ -1104,8 +1162,9 @@ export class Store {
           }
         }
         take(ahead, false); // past Prefetch.max they are full: reported backlogged, left for later
-        if (!chosen.length) return [];
         await this.#spend(t, throttles, taken);
+        markThrottled(o, throttles, taken);
+        if (!chosen.length) return [];
         const rows = await t.all<LeasedRow>(
           `UPDATE deliveries SET lease_until = ?, lease_owner = ? WHERE ${d.inList('id')}
            RETURNING id, account_id, webhook_id, event_id, event_type, attempts`,
