@@ -21,7 +21,7 @@ import { within } from './core/within.js';
 import { BODY_OPTIONAL, installJsonParser } from './api/json-body.js';
 import { AccountCache } from './api/account-cache.js';
 import { EventTypeCache } from './api/event-type-cache.js';
-import { Publisher } from './api/publisher.js';
+import { DEFAULT_PUBLISH_BUDGET, Publisher } from './api/publisher.js';
 import { registerAccountRoutes } from './api/accounts.js';
 import { registerEventTypeRoutes } from './api/event-types.js';
 import { registerWebhookRoutes } from './api/webhooks.js';
@@ -108,7 +108,12 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
     // One process on SQLite: new deliveries are leased to this worker in the publish
     // transaction itself. On PostgreSQL claims take a cluster-wide lock that publishing must
     // not wait for, so there the worker claims them as usual.
-    publisher: new Publisher(store, (webhookIds) => worker?.notify(webhookIds, 'first'), worker && store.dialect === 'sqlite' ? worker : null),
+    publisher: new Publisher(
+      store, (webhookIds) => worker?.notify(webhookIds, 'first'), worker && store.dialect === 'sqlite' ? worker : null,
+      // Room for a few of the largest events allowed, whatever HERALD_MAX_PAYLOAD_BYTES says.
+      { ...DEFAULT_PUBLISH_BUDGET, chars: Math.max(DEFAULT_PUBLISH_BUDGET.chars, 4 * config.maxPayloadBytes) },
+      () => metrics.publishRefused.inc(),
+    ),
     eventTypes: new EventTypeCache(store),
     accounts: new AccountCache(store),
     adminTokenHash: deps.adminTokenHash,

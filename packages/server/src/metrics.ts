@@ -14,6 +14,7 @@ export interface Metrics {
   outcomeWriteDuration: Histogram<string>;
   outcomesWritten: Counter<string>;
   recovered: Counter<string>;
+  publishRefused: Counter<string>;
 }
 
 /** Database round trips, from well under a millisecond (SQLite) to a busy remote PostgreSQL. */
@@ -48,6 +49,9 @@ export function createMetrics(store: Store | null): Metrics {
     }),
     outcomesWritten: new Counter({ name: 'herald_outcomes_written_total', help: 'Attempt outcomes written to the database', registers: [registry] }),
     recovered: new Counter({ name: 'herald_recovered_deliveries_total', help: 'Failed deliveries queued again by recover (POST …/webhooks/{webhook}/recover)', registers: [registry] }),
+    publishRefused: new Counter({
+      name: 'herald_publish_refused_total', help: 'Events refused with 503 because as many as Herald holds at once were already waiting for the database', registers: [registry],
+    }),
   };
   if (store) {
     // Read from the database at scrape time: it is the queue, shared by every process.

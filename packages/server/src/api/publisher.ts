@@ -1,3 +1,4 @@
+import { createError } from '../core/errors.js';
 import { isDatabaseUnavailable } from '../store/executor.js';
 import type { ClaimedDelivery, PublishInput, PublishLease, PublishResult, Store } from '../store/store.js';
 
@@ -9,6 +10,22 @@ export interface LocalWorker {
 
 /** Most events committed by one transaction. */
 const MAX_GROUP = 256;
+/** Most event data one transaction writes, in characters (a single larger event still goes alone). */
+const MAX_GROUP_CHARS = 16 * 1024 * 1024;
+
+/**
+ * What may wait for the database at once, queued or being written: events, and characters of
+ * their data. Past either, publishing answers 503 with Retry-After and stores nothing, rather
+ * than holding ever more request bodies in memory while the database is slow. One event is
+ * always taken when nothing waits, whatever its size.
+ */
+export interface PublishBudget {
+  events: number;
+  chars: number;
+}
+type Queued = { input: PublishInput; resolve: (r: PublishResult) => void; reject: (e: unknown) => void };
+
+export const DEFAULT_PUBLISH_BUDGET: PublishBudget = { events: 10_000, chars: 64 * 1024 * 1024 };
 
 /**
  * Group commit for publishing. Requests that arrive while a transaction is being written join
@@ -17,21 +34,54 @@ const MAX_GROUP = 256;
  * bad one cannot fail its neighbours.
  */
 export class Publisher {
-  #queue: Array<{ input: PublishInput; resolve: (r: PublishResult) => void; reject: (e: unknown) => void }> = [];
+  #queue: Queued[] = [];
   #busy = false;
+  /** Events accepted and not yet answered (queued or in the group being written), and their data's length. */
+  #waiting = 0;
+  #waitingChars = 0;
 
   constructor(
     private readonly store: Store,
     /** Called with the webhooks that just got deliveries not leased to the local worker, so it comes to claim them. */
     private readonly onCommitted: (webhookIds: Set<string>) => void,
     private readonly local: LocalWorker | null = null,
+    private readonly budget: PublishBudget = DEFAULT_PUBLISH_BUDGET,
+    private readonly onRefused: () => void = () => {},
   ) {}
 
+  /** Events waiting for the database now (for /metrics). */
+  get waiting(): number {
+    return this.#waiting;
+  }
+
   publish(input: PublishInput): Promise<PublishResult> {
-    return new Promise((resolve, reject) => {
+    const chars = input.data.length;
+    if (this.#waiting > 0 && (this.#waiting >= this.budget.events || this.#waitingChars + chars > this.budget.chars)) {
+      this.onRefused();
+      return Promise.reject(createError('unavailable', 'more events are waiting to be stored than Herald holds at once; publish again in a second'));
+    }
+    this.#waiting++;
+    this.#waitingChars += chars;
+    const settle = (): void => {
+      this.#waiting--;
+      this.#waitingChars -= chars;
+    };
+    return new Promise<PublishResult>((resolve, reject) => {
       this.#queue.push({ input, resolve, reject });
       if (!this.#busy) setImmediate(() => void this.#drain());
-    });
+    }).finally(settle);
+  }
+
+  /** The next group: up to MAX_GROUP events and MAX_GROUP_CHARS of data, at least one. */
+  #nextGroup(): Queued[] {
+    let n = 0;
+    let chars = 0;
+    while (n < this.#queue.length && n < MAX_GROUP) {
+      chars += this.#queue[n]!.input.data.length;
+      if (n > 0 && chars > MAX_GROUP_CHARS) break;
+      n++;
+    }
+    return this.#queue.splice(0, n);
   }
 
   async #drain(): Promise<void> {
@@ -39,7 +89,7 @@ export class Publisher {
     this.#busy = true;
     try {
       while (this.#queue.length) {
-        const group = this.#queue.splice(0, MAX_GROUP);
+        const group = this.#nextGroup();
         const hooks = new Set<string>();
         const leased: ClaimedDelivery[] = [];
         const done = (g: (typeof group)[number], r: PublishResult): void => {
