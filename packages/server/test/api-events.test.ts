@@ -1,4 +1,7 @@
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Publisher } from '../src/api/publisher.js';
 import { SqliteExecutor } from '../src/store/sqlite/sqlite-executor.js';
 import { createAccount, startHerald, TEST_BACKEND, waitFor, type TestHerald } from './helpers/herald.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
@@ -358,4 +361,47 @@ describe.skipIf(TEST_BACKEND === 'postgres')('publishing while another process h
     expect(await snapshotCounts(h)).toEqual(before);
     expect((await h.api('POST', `/v1/accounts/${a}/events`, { type: 'content.generated', data: { n: 2 } })).status).toBe(202);
   }, 20_000);
+});
+
+describe('a slow database', () => {
+  it('answers 503 with Retry-After at once past what may wait, and stores the events it took', async () => {
+    const t = await startHerald({ HERALD_DEV: 'true' }, { worker: false });
+    try {
+      const acc = await createAccount(t);
+      await publish(t, acc, { type: 'content.generated', data: { warm: true } }); // the account is cached
+      // One event may wait at a time (the default is 10,000).
+      (t.herald.ctx as { publisher: Publisher }).publisher = new Publisher(t.herald.ctx.store, () => {}, null, { events: 1, chars: 1_000_000 });
+      // A real lock: another connection holds the table the publish writes.
+      const db = t.config.db;
+      let release: () => Promise<void>;
+      if (db.kind === 'sqlite') {
+        const c = new Database(db.path);
+        c.exec('BEGIN IMMEDIATE');
+        release = async () => {
+          c.exec('COMMIT');
+          c.close();
+        };
+      } else {
+        const c = new pg.Client({ connectionString: db.url });
+        await c.connect();
+        await c.query('BEGIN');
+        await c.query('LOCK TABLE events IN EXCLUSIVE MODE');
+        release = async () => {
+          await c.query('COMMIT');
+          await c.end();
+        };
+      }
+      const first = publish(t, acc, { type: 'content.generated', data: { n: 1 } });
+      await new Promise((r) => setTimeout(r, 200)); // it waits for the lock
+      const refused = await publish(t, acc, { type: 'content.generated', data: { n: 2 } });
+      expectError(refused, 503, 'unavailable');
+      expect(refused.body.error.message).toContain('waiting to be stored'); // the budget, not a lock timeout
+      expect(refused.headers.get('retry-after')).toBe('1');
+      await release();
+      expect((await first).status).toBe(202);
+      expect(await count(t, 'events', 'account_id = ?', acc)).toBe(2); // the warm-up and n: 1
+    } finally {
+      await t.close();
+    }
+  });
 });

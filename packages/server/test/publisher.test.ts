@@ -23,6 +23,13 @@ describe('publishing while the database is slow', () => {
     blocker = new Database(db.url.slice('sqlite:'.length));
     blocker.exec('BEGIN IMMEDIATE');
   };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  /** Whether a promise has settled yet. */
+  const settled = (p: Promise<unknown>) => {
+    let done = false;
+    p.then(() => (done = true), () => (done = true));
+    return () => done;
+  };
   const unlock = () => {
     blocker?.exec('COMMIT');
     blocker?.close();
@@ -48,9 +55,13 @@ describe('publishing while the database is slow', () => {
     const p = new Publisher(s, () => {}, null, { events: 3, chars: 1_000_000 }, () => refused++);
     lock();
     const taken = ['{"i":0}', '{"i":1}', '{"i":2}'].map((d) => p.publish(input(d)));
+    const done = taken.map(settled);
+    await sleep(100); // the group commit has started and waits for the lock
+    expect(done.map((d) => d())).toEqual([false, false, false]);
     await expect(p.publish(input('{"i":3}'))).rejects.toMatchObject({ code: 'unavailable', statusCode: 503 });
     expect(refused).toBe(1);
     expect(p.waiting).toBe(3);
+    expect(await stored()).toEqual([]);
     unlock();
     expect((await Promise.all(taken)).map((r) => r.event.data)).toEqual(['{"i":0}', '{"i":1}', '{"i":2}']);
     expect(p.waiting).toBe(0);
@@ -64,8 +75,12 @@ describe('publishing while the database is slow', () => {
     const sized = (n: number) => `"${'x'.repeat(n - 2)}"`;
     lock();
     const first = p.publish(input(sized(60)));
+    await sleep(100);
+    expect(p.waiting).toBe(1);
     await expect(p.publish(input(sized(60)))).rejects.toMatchObject({ code: 'unavailable' });
     const small = p.publish(input(sized(40))); // 60 + 40: still within 100
+    await sleep(50);
+    expect(p.waiting).toBe(2);
     unlock();
     await Promise.all([first, small]);
     // Nothing waits: a single event larger than the budget still goes.

@@ -800,11 +800,12 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(await claim({ owner: 'D', webhooks: [w.id], onlyWebhooks, now: T0 + 450, lane: 'retry' })).toHaveLength(1);
       });
 
-      it('a clock stepped back does not stop a rate-limited webhook; one a little behind adds nothing', async () => {
+      for (const onlyWebhooks of [false, true])
+      it(`a clock stepped back does not stop a rate-limited webhook; one a little behind adds nothing${onlyWebhooks ? ', named webhooks only' : ''}`, async () => {
         const a = await acct();
         const w = await hook(a.id, { rateLimit: 2 });
         for (let i = 0; i < 12; i++) await publish(a.id, { now: T0 + i });
-        const at = (now: number, owner: string) => claim({ owner, webhooks: [w.id], now, leaseMs: 10 * DAY });
+        const at = (now: number, owner: string) => claim({ owner, webhooks: [w.id], onlyWebhooks, now, leaseMs: 10 * DAY });
         expect(await at(T0 + 3_600_000, 'A')).toHaveLength(2); // a clock an hour ahead spends the bucket
         expect(await at(T0 + 3_600_500, 'B')).toHaveLength(1); // half a second later: one more
         // The clock is put right: the last spend counts as now, and the bucket refills from then.

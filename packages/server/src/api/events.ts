@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Static } from '@sinclair/typebox';
-import { createError } from '../core/errors.js';
+import { createError, HeraldError } from '../core/errors.js';
 import { scanJson } from '../core/json-scan.js';
 import { envelopeBytes } from '../core/signing.js';
 import { WEBHOOK_PLANS } from '../core/types.js';
+import { isDatabaseUnavailable } from '../store/executor.js';
 import { access } from './auth.js';
 import type { AppContext } from './context.js';
 import * as S from './schemas.js';
@@ -56,6 +57,9 @@ export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void
         ...(WEBHOOK_PLANS.has(acc.plan) ? {} : { noDeliveries: true }),
       })
       .catch(async (e: unknown) => {
+        // Refused (too much waits already) or the database is out of reach: say so at once,
+        // without asking the database about the account as well.
+        if (e instanceof HeraldError || isDatabaseUnavailable(e)) throw e;
         // The cached account may have been deleted by another process since (its event then
         // breaks the foreign key): that is a 404, as it would have been a second later.
         ctx.accounts.invalidate(acc.id);

@@ -128,6 +128,8 @@ export class Publisher {
       }
     } finally {
       this.#busy = false;
+      // Left behind by a throw above: a refused publish schedules nothing, so go on from here.
+      if (this.#queue.length) setImmediate(() => void this.#drain());
     }
   }
 }

@@ -238,7 +238,10 @@ export class DeliveryWorker {
   notify(webhookIds?: Iterable<string> | null, lane?: 'first' | 'retry' | null): void {
     if (!webhookIds) this.#wide = true;
     if (webhookIds) {
+      const now = Date.now();
       for (const w of webhookIds) {
+        // A rate-limited webhook short of credit is claimed for at its time, not per publish.
+        if ((this.#throttled.get(w) ?? 0) > now) continue;
         if (this.#refill.size < MAX_TRACKED_WEBHOOKS) this.#refill.add(w);
         if (this.#backlogged.size < MAX_TRACKED_WEBHOOKS) this.#backlogged.add(w);
       }
@@ -299,16 +302,21 @@ export class DeliveryWorker {
       // Due times already past stay listed until the retry lane is asked (#claimOnce): a full
       // worker cannot ask it, and dropping them here lost the wake-up until the next poll.
       const now = Date.now();
-      // Rate-limited webhooks' times likewise (one already past waits for a free slot to be claimed for).
-      const untilDue = Math.min(...this.#dueTimes.filter((t) => t >= now), ...[...this.#throttled.values()].filter((t) => t >= now)) - now + 1;
-      await this.#sleep(backoffMs || Math.max(1, Math.min(this.opts.pollIntervalMs, untilDue)));
+      const untilDue = Math.min(...this.#dueTimes.filter((t) => t >= now)) - now + 1;
+      // Rate-limited webhooks short of credit, at their time: one already past means at once,
+      // unless the worker is full (then a freed slot wakes it, and it claims for them).
+      const untilCredit = Math.min(...[...this.#throttled.values()].filter((t) => !full || t >= now)) - now + 1;
+      const ms = backoffMs || Math.max(1, Math.min(this.opts.pollIntervalMs, untilDue, untilCredit));
+      // Woken for credit alone, the claim looks at those webhooks only, not at the whole queue.
+      await this.#sleep(ms, backoffMs > 0 || untilCredit > Math.min(this.opts.pollIntervalMs, untilDue));
       // Let every response that is already in finish first (they are I/O callbacks, which run
       // before setImmediate), so one claim fills all the slots they free instead of one each.
       await new Promise<void>((r) => setImmediate(r));
     }
   }
 
-  #sleep(ms: number): Promise<void> {
+  /** Waits `ms`, or until woken; `wide`: the wait ending by itself makes the next claim look at everything. */
+  #sleep(ms: number, wide = true): Promise<void> {
     if (this.#wakeRequested) {
       this.#wakeRequested = false;
       return Promise.resolve();
@@ -326,7 +334,7 @@ export class DeliveryWorker {
         finish();
       };
       const t = setTimeout(() => {
-        this.#wide = true; // the poll: look at everything
+        if (wide) this.#wide = true; // the poll: look at everything
         finish();
       }, ms);
       this.#wake = wake;
@@ -416,8 +424,9 @@ export class DeliveryWorker {
     for (const w of backlogged) if (this.#backlogged.size < MAX_TRACKED_WEBHOOKS) this.#backlogged.add(w);
     // Rate-limited webhooks short of credit wait for their time, not for a freed slot.
     for (const [w, at] of throttled) {
+      if (this.#throttled.size >= MAX_TRACKED_WEBHOOKS && !this.#throttled.has(w)) continue; // stays backlogged
       this.#backlogged.delete(w);
-      if (this.#throttled.size < MAX_TRACKED_WEBHOOKS || this.#throttled.has(w)) this.#throttled.set(w, at);
+      this.#throttled.set(w, at);
     }
     const more = (first.length === firstLimit && !aheadTaken) || retriesFull;
     if (more) this.#wide = true;
