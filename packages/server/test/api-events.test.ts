@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Publisher } from '../src/api/publisher.js';
@@ -375,11 +374,11 @@ describe('a slow database', () => {
       const db = t.config.db;
       let release: () => Promise<void>;
       if (db.kind === 'sqlite') {
-        const c = new Database(db.path);
-        c.exec('BEGIN IMMEDIATE');
+        const c = new SqliteExecutor(db.path, { synchronous: 'normal' }); // another process
+        c.db.exec('BEGIN IMMEDIATE');
         release = async () => {
-          c.exec('COMMIT');
-          c.close();
+          c.db.exec('COMMIT');
+          await c.close();
         };
       } else {
         const c = new pg.Client({ connectionString: db.url });
