@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, expectError } from './helpers/api-kit.js';
 import { createAccount, startHerald, type TestHerald } from './helpers/herald.js';
@@ -76,5 +77,49 @@ describe('other input at the edges', () => {
     const ok = await h.api('POST', '/v1/event-types', undefined, { raw: body('deep.schema', 128) });
     expect(ok.status).toBe(201);
     expect((await h.api('GET', '/v1/event-types/deep.schema')).status).toBe(200);
+  });
+});
+
+describe('a caller without credentials', () => {
+  /**
+   * Sends only the head of a request that announces a body of `length` bytes, and returns what
+   * comes back within `ms` (empty if nothing): a server that read the body before checking
+   * credentials would still be waiting for it.
+   */
+  function headOnly(path: string, headers: Record<string, string>, length: number, ms = 3000): Promise<string> {
+    const u = new URL(h.url);
+    return new Promise((resolve, reject) => {
+      const sock = connect(Number(u.port), u.hostname);
+      let got = '';
+      const done = () => {
+        clearTimeout(t);
+        sock.destroy();
+        resolve(got);
+      };
+      const t = setTimeout(done, ms);
+      sock.on('data', (d) => {
+        got += d.toString('latin1');
+        if (got.includes('\r\n\r\n') && /\}\}$/.test(got)) done();
+      });
+      sock.on('error', reject);
+      const lines = [`POST ${path} HTTP/1.1`, `Host: ${u.host}`, 'Content-Type: application/json', `Content-Length: ${length}`];
+      for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+      sock.write(lines.join('\r\n') + '\r\n\r\n');
+    });
+  }
+
+  it('is answered 401 before Herald reads a byte of the body it announces', async () => {
+    for (const headers of [{}, { Authorization: 'Bearer not-a-real-token' }]) {
+      const answer = await headOnly(`/v1/accounts/${acc}/events`, headers, 4 * 1024 * 1024);
+      expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+      expect(answer).toContain('"code":"unauthorized"');
+    }
+  });
+
+  it('with a key of another account is answered 404 before the body too', async () => {
+    const other = await createAccount(h);
+    const answer = await headOnly(`/v1/accounts/${other}/events`, { Authorization: `Bearer ${key}` }, 4 * 1024 * 1024);
+    expect(answer).toMatch(/^HTTP\/1\.1 404 /);
+    expect(answer).toContain('"code":"account_not_found"');
   });
 });

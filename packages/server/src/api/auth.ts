@@ -70,17 +70,18 @@ export function requireWebhookPlan(account: Account): void {
 }
 
 /**
- * Who may call a route, checked in `preValidation`, i.e. before the body is validated, so a
- * caller without credentials learns nothing from validation messages (401 comes first), and an
- * account key on another account's path gets the same 404 whatever it sends:
+ * Who may call a route, checked in `onRequest`, before the body is even read: a caller without
+ * credentials can make Herald receive and parse no body (up to 5 MB each on publishing), and
+ * learns nothing from validation messages (401 comes first); an account key on another
+ * account's path gets the same 404 whatever it sends:
  * - `any`: any valid credential;
  * - `account`: the admin token, or a key of the account named in the path;
  * - `admin`: the admin token; an account key gets 404 on other accounts and 403 on its own.
  * Handlers still load the account (a missing one is 404 for the admin too).
  */
-export function access(ctx: AppContext, who: 'any' | 'account' | 'admin'): { preValidation: (request: FastifyRequest) => Promise<void> } {
+export function access(ctx: AppContext, who: 'any' | 'account' | 'admin'): { onRequest: (request: FastifyRequest) => Promise<void> } {
   return {
-    async preValidation(request) {
+    async onRequest(request) {
       const p = await authenticate(request, ctx);
       const account = (request.params as { account?: string } | undefined)?.account;
       if (who !== 'any' && p.kind === 'account' && account !== undefined && account !== p.accountId) {

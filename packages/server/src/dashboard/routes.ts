@@ -66,10 +66,9 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
       params: S.AccountParams, body: PortalSessionIn,
       response: { 201: S.PortalSession, ...S.errors(400, 401, 403, 404) },
     },
+    // Credentials before the body is read (see access).
+    ...access(ctx, 'admin'),
     preValidation: async (req) => {
-      // Credentials before the body: a caller without them learns nothing from validation
-      // errors, and an account key on another account's path gets that account's 404.
-      await access(ctx, 'admin').preValidation(req);
       // The body is optional: a bodiless POST is validated as `{}` (all defaults).
       if (req.body === undefined || req.body === null) req.body = {};
     },
