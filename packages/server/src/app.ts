@@ -22,6 +22,7 @@ import { BODY_OPTIONAL, installJsonParser } from './api/json-body.js';
 import { AccountCache } from './api/account-cache.js';
 import { EventTypeCache } from './api/event-type-cache.js';
 import { DEFAULT_PUBLISH_BUDGET, Publisher } from './api/publisher.js';
+import { ApiRateLimiter } from './api/rate-limit.js';
 import { registerAccountRoutes } from './api/accounts.js';
 import { registerEventTypeRoutes } from './api/event-types.js';
 import { registerWebhookRoutes } from './api/webhooks.js';
@@ -119,6 +120,7 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
     adminTokenHash: deps.adminTokenHash,
     adminSessionTag: adminSessionTag(deps.secretKey, deps.adminTokenHash),
     principalSources: [bearerPrincipal],
+    rateLimiter: new ApiRateLimiter(config.apiRateLimit, () => metrics.rateLimited.inc()),
   };
 
   const app: FastifyInstance = Fastify({

@@ -15,6 +15,7 @@ export interface Metrics {
   outcomesWritten: Counter<string>;
   recovered: Counter<string>;
   publishRefused: Counter<string>;
+  rateLimited: Counter<string>;
 }
 
 /** Database round trips, from well under a millisecond (SQLite) to a busy remote PostgreSQL. */
@@ -49,6 +50,7 @@ export function createMetrics(store: Store | null): Metrics {
     }),
     outcomesWritten: new Counter({ name: 'herald_outcomes_written_total', help: 'Attempt outcomes written to the database', registers: [registry] }),
     recovered: new Counter({ name: 'herald_recovered_deliveries_total', help: 'Failed deliveries queued again by recover (POST …/webhooks/{webhook}/recover)', registers: [registry] }),
+    rateLimited: new Counter({ name: 'herald_http_rate_limited_total', help: 'API requests refused with 429 by HERALD_API_RATE_LIMIT', registers: [registry] }),
     publishRefused: new Counter({
       name: 'herald_publish_refused_total', help: 'Events refused with 503 because as many as Herald holds at once were already waiting for the database', registers: [registry],
     }),

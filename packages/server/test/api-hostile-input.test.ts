@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey, expectError } from './helpers/api-kit.js';
+import { count, createApiKey, expectError } from './helpers/api-kit.js';
 import { createAccount, startHerald, type TestHerald } from './helpers/herald.js';
 
 /**
@@ -109,7 +109,7 @@ describe('a caller without credentials', () => {
   }
 
   it('is answered 401 before Herald reads a byte of the body it announces', async () => {
-    for (const headers of [{}, { Authorization: 'Bearer not-a-real-token' }]) {
+    for (const headers of [{}, { Authorization: 'Bearer not-a-real-token' }] as Array<Record<string, string>>) {
       const answer = await headOnly(`/v1/accounts/${acc}/events`, headers, 4 * 1024 * 1024);
       expect(answer).toMatch(/^HTTP\/1\.1 401 /);
       expect(answer).toContain('"code":"unauthorized"');
@@ -121,5 +121,36 @@ describe('a caller without credentials', () => {
     const answer = await headOnly(`/v1/accounts/${other}/events`, { Authorization: `Bearer ${key}` }, 4 * 1024 * 1024);
     expect(answer).toMatch(/^HTTP\/1\.1 404 /);
     expect(answer).toContain('"code":"account_not_found"');
+  });
+});
+
+describe('HERALD_API_RATE_LIMIT', () => {
+  it('refuses a key past its rate with 429 and Retry-After, before the body, and leaves other keys and the admin token alone', async () => {
+    const t = await startHerald({ HERALD_API_RATE_LIMIT: '5' }, { worker: false });
+    try {
+      const [a, b] = [await createAccount(t), await createAccount(t)];
+      const [ka, kb] = [(await createApiKey(t, a)).key, (await createApiKey(t, b)).key];
+      const list = (acc: string, token?: string) => t.api('GET', `/v1/accounts/${acc}/webhooks`, undefined, { token });
+      // 12 at once: the bucket holds 5, and the few milliseconds they take add no more than one.
+      const burst = await Promise.all(Array.from({ length: 12 }, () => list(a, ka)));
+      const ok = burst.filter((r) => r.status === 200).length;
+      expect(ok).toBeGreaterThanOrEqual(5);
+      expect(ok).toBeLessThanOrEqual(7);
+      const refused = burst.find((r) => r.status === 429)!;
+      expectError(refused, 429, 'rate_limited');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      // A publish past the rate stores nothing.
+      const pub = await t.api('POST', `/v1/accounts/${a}/events`, { type: 'content.generated', data: {} }, { token: ka });
+      expect(pub.status).toBe(429);
+      expect(await count(t, 'events', 'account_id = ?', a)).toBe(0);
+      // Another account's key, and the admin token, are not held back.
+      expect((await list(b, kb)).status).toBe(200);
+      for (let i = 0; i < 10; i++) expect((await list(a)).status).toBe(200);
+      // A second later the key may go on.
+      await new Promise((r) => setTimeout(r, 1100));
+      expect((await list(a, ka)).status).toBe(200);
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -83,6 +83,7 @@ export function access(ctx: AppContext, who: 'any' | 'account' | 'admin'): { onR
   return {
     async onRequest(request) {
       const p = await authenticate(request, ctx);
+      ctx.rateLimiter.check(p);
       const account = (request.params as { account?: string } | undefined)?.account;
       if (who !== 'any' && p.kind === 'account' && account !== undefined && account !== p.accountId) {
         throw createError('account_not_found', account);

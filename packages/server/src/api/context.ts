@@ -8,6 +8,7 @@ import type { WebhookCache } from '../delivery/webhook-cache.js';
 import type { DeliveryWorker } from '../delivery/worker.js';
 import type { PrincipalSource } from './auth.js';
 import type { Publisher } from './publisher.js';
+import type { ApiRateLimiter } from './rate-limit.js';
 import type { AccountCache } from './account-cache.js';
 import type { EventTypeCache } from './event-type-cache.js';
 
@@ -29,5 +30,7 @@ export interface AppContext {
   /** Binds operator sessions to the current admin token: HMAC of its hash under the secret key. */
   adminSessionTag: string;
   principalSources: PrincipalSource[];
+  /** HERALD_API_RATE_LIMIT, checked with the credentials (api/auth.ts access). */
+  rateLimiter: ApiRateLimiter;
   log: Logger;
 }

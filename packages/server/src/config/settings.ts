@@ -47,6 +47,7 @@ export interface RawConfigKeys {
   pgPreparedStatements: boolean;
   sqliteSynchronous: 'full' | 'normal';
   logLevel: string;
+  apiRateLimit: number;
 }
 
 export const SETTINGS: readonly Setting[] = [
@@ -71,6 +72,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'HERALD_RETENTION_DAYS', key: 'retentionDays', type: 'int', default: '30', min: 1, max: 3650, description: 'deliveries, attempt logs and audit log entries older than this are purged' },
   { env: 'HERALD_WORKER_CONCURRENCY', key: 'workerConcurrency', type: 'int', default: '128', min: 1, max: 10000, description: 'deliveries in flight per worker process' },
   { env: 'HERALD_ENDPOINT_CONCURRENCY', key: 'endpointConcurrency', type: 'int', default: '16', min: 1, max: 1000, description: 'deliveries in flight per webhook, across all worker processes' },
+  { env: 'HERALD_API_RATE_LIMIT', key: 'apiRateLimit', type: 'int', default: '0', min: 0, max: 1000000, description: 'API requests a second per API key (and per account for its dashboard sessions) in each process, past which a request is `429 rate_limited` with `Retry-After`; the admin token is never limited; 0: no limit' },
   { env: 'HERALD_POLL_INTERVAL_MS', key: 'pollIntervalMs', type: 'int', default: '200', min: 5, max: 60000, description: 'how often an idle worker looks for due deliveries (new events wake it at once)' },
   { env: 'HERALD_DB_POOL_SIZE', key: 'dbPoolSize', type: 'int', default: '10', min: 1, max: 1000, description: 'PostgreSQL connections per process' },
   { env: 'HERALD_PG_PREPARED_STATEMENTS', key: 'pgPreparedStatements', type: 'bool', default: 'true', description: 'PostgreSQL: run the hot statements as named prepared statements (parsed and planned once per connection); set `false` behind a transaction-mode pooler without prepared-statement support' },
