@@ -374,8 +374,17 @@ describe('a slow database', () => {
       const db = t.config.db;
       let release: () => Promise<void>;
       if (db.kind === 'sqlite') {
-        const c = new SqliteExecutor(db.path, { synchronous: 'normal' }); // another process
-        c.db.exec('BEGIN IMMEDIATE');
+        const c = new SqliteExecutor(db.path, { synchronous: 'normal' }); // a second connection
+        // It waits for nothing itself (busy_timeout 0): try again while Herald happens to write.
+        for (let i = 0; ; i++) {
+          try {
+            c.db.exec('BEGIN IMMEDIATE');
+            break;
+          } catch (e) {
+            if (i >= 100) throw e;
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        }
         release = async () => {
           c.db.exec('COMMIT');
           await c.close();

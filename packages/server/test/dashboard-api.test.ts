@@ -248,6 +248,10 @@ describe('dashboard API: portal links, sessions, CSRF', () => {
     const b = new Browser(h.url);
     const wrong = await b.req('POST', '/v1/session', { body: { admin_token: 'not-the-token-at-all' } });
     expect(wrong.status).toBe(401);
+    // The token comes in the body, read before any credential is known: 4 KiB at most.
+    const big = await b.req('POST', '/v1/session', { body: { admin_token: 'x'.repeat(5000) } });
+    expect(big.status).toBe(413);
+    expect(big.json).toMatchObject({ error: { code: 'payload_too_large' } });
     expect(b.cookie).toBeNull();
     expect((await b.req('GET', '/v1/session')).status).toBe(401);
     const r = await b.req('POST', '/v1/session', { body: { admin_token: ADMIN_TOKEN } });

@@ -9,7 +9,8 @@ const MAX_TRACKED = 100_000;
  * HERALD_API_RATE_LIMIT: requests a second per API key, and per account for its dashboard
  * sessions, in this process; the admin token and operator sessions are not limited. Past it a request is refused with
  * `429 rate_limited` and a Retry-After in whole seconds, before its body is read, so one
- * account's client cannot slow the API for the others.
+ * account's client cannot take the API's time from the others. A refused request still costs
+ * the look-up of its credential (one indexed read), not more.
  */
 export class ApiRateLimiter {
   readonly #buckets = new Map<string, Bucket>();

@@ -120,6 +120,9 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.post('/v1/session', {
+    // The admin token comes in the body, so the body is read before any credential is known:
+    // 4 KiB is plenty for it (at most 1024 characters) and all a stranger can make Herald read.
+    bodyLimit: 4096,
     schema: { tags: ['Dashboard'], summary: 'Sign the operator in to the dashboard with the admin token', body: SessionIn, response: { 200: SessionOut, ...S.errors(400, 401) } },
   }, async (req, reply) => {
     const { admin_token } = req.body as Static<typeof SessionIn>;
@@ -133,6 +136,7 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   app.delete('/v1/session', {
+    bodyLimit: 4096, // takes no body
     schema: { tags: ['Dashboard'], summary: 'Sign out of the dashboard', response: { 204: Type.Null(), ...S.errors(403) } },
   }, async (req, reply) => {
     const s = await readSession(req, ctx);
