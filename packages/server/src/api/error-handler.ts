@@ -43,8 +43,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       request.log.error({ err: error }, 'request failed');
       herr = error.statusCode === 503 || isDatabaseUnavailable(error) ? createError('unavailable', 'try again shortly') : createError('internal_error');
     }
-    if (herr.statusCode === 503) void reply.header('retry-after', '1');
-    if (herr.statusCode === 429) void reply.header('retry-after', String((herr as { retryAfterS?: number }).retryAfterS ?? 1));
+    if (herr.statusCode === 503 || herr.statusCode === 429) void reply.header('retry-after', String(herr.retryAfterS ?? 1));
     // RFC 9110 §11.6.1: a 401 names the scheme the client should use.
     if (herr.code === 'unauthorized') void reply.header('www-authenticate', 'Bearer');
     return reply.status(herr.statusCode).send({ error: { code: herr.code, message: herr.message } });

@@ -49,7 +49,7 @@ export class Publisher {
     private readonly onRefused: () => void = () => {},
   ) {}
 
-  /** Events waiting for the database now (for /metrics). */
+  /** Events accepted and not yet answered: queued, or in the group being written. */
   get waiting(): number {
     return this.#waiting;
   }

@@ -33,7 +33,8 @@ export class ApiRateLimiter {
     this.#buckets.set(key, r.bucket);
     if (r.ok) return;
     this.onLimited();
-    const retryAfterS = Math.max(1, Math.ceil(r.waitMs / 1000));
-    throw Object.assign(createError('rate_limited'), { retryAfterS });
+    const e = createError('rate_limited');
+    e.retryAfterS = Math.max(1, Math.ceil(r.waitMs / 1000));
+    throw e;
   }
 }

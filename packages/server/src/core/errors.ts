@@ -40,6 +40,8 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export class HeraldError extends Error {
   readonly code: ErrorCode;
   readonly statusCode: number;
+  /** For a 429 or 503: when to try again, in whole seconds (the Retry-After header; 1 if unset). */
+  retryAfterS?: number;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'HeraldError';

@@ -149,8 +149,10 @@ interface Throttle {
   /** The stored time was taken to be `at` (see throttleOf): written back even if nothing is leased. */
   reset?: boolean;
 }
-type DbThrottle = { id: string; rate_limit: Num; rate_credit: Num | null; rate_at: Num | null };
+type DbThrottle = { rate_limit: Num; rate_credit: Num | null; rate_at: Num | null };
 const SPEND_COLS: readonly Column[] = [['id', 'text'], ['credit', 'bigint'], ['at', 'bigint']];
+/** How far behind the last spend a clock may be before that spend is taken for a wrong clock (throttleOf). */
+const CLOCK_SLACK_MS = 1000;
 
 /**
  * The bucket as of `now`. A `now` a little behind the last spend (another process's clock, up
@@ -186,7 +188,6 @@ function markThrottled(o: ClaimOptions, throttles: ReadonlyMap<string, Throttle>
     if (left < want) o.throttled.set(w, th.at + Math.ceil((want - left) / th.limit));
   }
 }
-const CLOCK_SLACK_MS = 1000;
 
 /**
  * `limitOf` with rate limits: a throttled webhook may lease, beyond its live leases, no more
@@ -1025,7 +1026,7 @@ export class Store {
     const throttles = new Map<string, Throttle>();
     for (const r of await t.all<Row>(sql, params)) {
       if (r.rate_limit !== null) {
-        throttles.set(r.webhook_id, throttleOf({ id: r.webhook_id, rate_limit: r.rate_limit, rate_credit: r.rate_credit, rate_at: r.rate_at }, now));
+        throttles.set(r.webhook_id, throttleOf({ rate_limit: r.rate_limit, rate_credit: r.rate_credit, rate_at: r.rate_at }, now));
         continue;
       }
       used.set(r.webhook_id, n(r.c));
