@@ -122,6 +122,15 @@ describe('a caller without credentials', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 404 /);
     expect(answer).toContain('"code":"account_not_found"');
   });
+
+  it('on a path no route matches is answered 404 before the body too', async () => {
+    for (const path of ['/v1/no-such-route', `/v1/accounts/${acc}/webhooks/${hook}/no-such-action`]) {
+      const answer = await headOnly(path, { Authorization: `Bearer ${key}` }, 1024 * 1024 - 1);
+      expect(answer).toMatch(/^HTTP\/1\.1 404 /);
+      expect(answer).toContain('"code":"not_found"');
+      expect(answer).toMatch(/x-request-id: /i);
+    }
+  });
 });
 
 describe('HERALD_API_RATE_LIMIT', () => {
