@@ -140,6 +140,8 @@ export function onSessionLost(fn: () => void): void {
 }
 
 const SAFE = new Set(['GET', 'HEAD']);
+/** The longest Retry-After a read waits out by itself before showing the error. */
+const MAX_READ_WAIT_S = 5;
 
 export async function request<T>(method: string, path: string, body?: unknown, retried = false): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
@@ -174,6 +176,16 @@ export async function request<T>(method: string, path: string, body?: unknown, r
         csrfToken = s.csrf_token;
         return request<T>(method, path, body, true);
       }
+    }
+    if (res.status === 429) {
+      // Past HERALD_API_RATE_LIMIT (the account's tabs share one budget, and some poll): a read
+      // waits out a short Retry-After once; a change is never repeated behind the user's back.
+      const waitS = Math.max(1, Number(res.headers.get('retry-after')) || 1);
+      if (SAFE.has(method) && !retried && waitS <= MAX_READ_WAIT_S) {
+        await new Promise((r) => setTimeout(r, waitS * 1000));
+        return request<T>(method, path, body, true);
+      }
+      throw new ApiError(429, 'rate_limited', `Too many requests from this account just now. Try again in ${waitS} second${waitS === 1 ? '' : 's'}.`);
     }
     const e = new ApiError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? `The server answered ${res.status}.`);
     if (res.status === 401 && path !== '/v1/session') onSignedOut?.();

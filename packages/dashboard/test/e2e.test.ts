@@ -586,6 +586,65 @@ suite('dashboard in a browser', () => {
     await ctx.close();
   });
 
+  it('waits out the API rate limit on reads, and says when to try again when a save is refused', async () => {
+    const busy = await startHerald({ HERALD_DEV: 'true', HERALD_API_RATE_LIMIT: '5' }, { plugins: [dashboardPlugin()], worker: false });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+    try {
+      const acc = await createAccount(busy, 'pro', 'Busy Co');
+      const url = 'https://example.com/hooks/busy';
+      await busy.api('POST', `/v1/accounts/${acc}/webhooks`, { url, events: ['*'], description: 'Busy endpoint' });
+      const p = await ctx.newPage();
+      watch(p);
+      await p.goto((await busy.api('POST', `/v1/accounts/${acc}/portal-sessions`)).body.url as string);
+      const edit = p.getByRole('link', { name: `Edit ${url}` });
+      await expect.poll(() => edit.isVisible(), { timeout: 10_000 }).toBe(true);
+      /**
+       * Spends the session's budget from the page itself (an account's tabs share it), then
+       * clicks the button named, at once; answers how many of the spending reads were refused.
+       */
+      const spendThenClick = (button: string | null) =>
+        p.evaluate(
+          async ([path, name]: [string, string | null]) => {
+            const answers = await Promise.all(Array.from({ length: 30 }, () => fetch(path, { credentials: 'same-origin' })));
+            if (name) [...document.querySelectorAll('a, button')].find((b: any) => b.textContent.trim() === name || b.getAttribute('aria-label') === name).click();
+            return answers.filter((r: { status: number }) => r.status === 429).length;
+          },
+          [`/v1/accounts/${acc}`, button] as [string, string | null],
+        );
+
+      // Reads refused with Retry-After are waited out once: the form opens, with no error.
+      expect(await spendThenClick(`Edit ${url}`)).toBeGreaterThan(0);
+      await expect.poll(() => p.getByLabel('Description').inputValue(), { timeout: 10_000 }).toBe('Busy endpoint');
+      expect(await p.getByText('Could not open this webhook').count()).toBe(0);
+
+      // A change is never repeated behind the user's back: a refused save says when to try
+      // again, and nothing is saved. (The budget refills one request every 200 ms, so a click
+      // may land just after a refill and save: then it is tried again, a few times at most.)
+      const refused = p.getByText(/Too many requests from this account just now\. Try again in \d+ seconds?\./);
+      const saved = p.getByText('Webhook saved.');
+      const description = async () => (await busy.api('GET', `/v1/accounts/${acc}/webhooks`)).body.data[0].description as string;
+      let tries = 0;
+      while (!(await refused.isVisible()) && tries++ < 5) {
+        if (await saved.isVisible()) await edit.click();
+        const before = await description();
+        await p.getByLabel('Description').fill(`Busy endpoint, try ${tries}`);
+        expect(await spendThenClick('Save Webhook')).toBeGreaterThan(0);
+        await expect.poll(async () => (await refused.isVisible()) || (await saved.isVisible()), { timeout: 10_000 }).toBe(true);
+        if (await refused.isVisible()) expect(await description()).toBe(before);
+      }
+      expect(await refused.isVisible()).toBe(true);
+      expect(await p.getByRole('alert').filter({ hasText: 'Too many requests' }).count()).toBe(1);
+      // Once the budget has refilled, the same click saves.
+      await new Promise((r) => setTimeout(r, 1200));
+      await p.getByRole('button', { name: 'Save Webhook' }).click();
+      await expect.poll(() => saved.isVisible(), { timeout: 10_000 }).toBe(true);
+      expect(await description()).toBe(`Busy endpoint, try ${tries}`);
+    } finally {
+      await ctx.close();
+      await busy.close();
+    }
+  });
+
   it('ran without a CSP violation or a page error', () => {
     expect(problems).toEqual([]);
   });

@@ -171,7 +171,17 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
         const { openapiObject } = doc;
         for (const ops of Object.values(openapiObject.paths ?? {})) {
           for (const op of Object.values(ops as Record<string, Record<string, unknown>>)) {
-            if (typeof op !== 'object' || op === null || !(BODY_OPTIONAL in op)) continue;
+            if (typeof op !== 'object' || op === null) continue;
+            // Every route that checks credentials may refuse a caller past HERALD_API_RATE_LIMIT.
+            const responses = op.responses as Record<string, Record<string, unknown>> | undefined;
+            if (responses?.['401'] && !responses['429']) {
+              responses['429'] = {
+                ...responses['401'],
+                description: 'rate_limited: this API key (or account session) is past HERALD_API_RATE_LIMIT; Retry-After gives the seconds to wait',
+                headers: { 'Retry-After': { schema: { type: 'integer', minimum: 1 } } },
+              };
+            }
+            if (!(BODY_OPTIONAL in op)) continue;
             delete op[BODY_OPTIONAL];
             if (op.requestBody) (op.requestBody as { required?: boolean }).required = false;
           }

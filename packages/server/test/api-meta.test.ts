@@ -98,7 +98,12 @@ describe('OpenAPI document', () => {
       expect(op.security, `${r.method} ${r.path}`).toEqual([{ bearer: [] }]);
       const err = op.responses['401']?.content?.['application/json']?.schema;
       expect(err?.properties?.error?.required?.sort(), `${r.method} ${r.path} documents 401`).toEqual(['code', 'message']);
+      // Any credentialed call may meet HERALD_API_RATE_LIMIT.
+      expect(op.responses['429']?.content?.['application/json']?.schema, `${r.method} ${r.path} documents 429`).toEqual(err);
+      expect(op.responses['429'].headers?.['Retry-After'], `${r.method} ${r.path} 429 says Retry-After`).toBeDefined();
     }
+    // Publishing refuses at once while the process's publish queue is full.
+    expect(Object.keys(doc.paths['/v1/accounts/{account}/events'].post.responses)).toContain('503');
     for (const p of ['/healthz', '/readyz', '/metrics']) expect(doc.paths[p].get.security).toBeUndefined();
   });
 

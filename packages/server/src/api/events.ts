@@ -23,7 +23,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void
       tags: ['Events'], security: [{ bearer: [] }], summary: 'Publish an event to every subscribed webhook of the account',
       description: `Answers 202 once the event and all its deliveries are committed. Honours \`Idempotency-Key\` for 24 h. The delivered body may be at most ${maxBytes} bytes (413 payload_too_large).`,
       params: S.AccountParams, body: S.PublishIn,
-      response: { 202: S.Published, ...S.errors(400, 401, 403, 404, 413, 422) },
+      response: { 202: S.Published, ...S.errors(400, 401, 403, 404, 413, 422, 503) },
     },
   }, async (req, reply) => {
     const { account } = req.params as { account: string };
