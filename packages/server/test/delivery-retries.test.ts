@@ -329,4 +329,27 @@ describe('410 Gone', () => {
       await rx.close();
     }
   });
+
+  it('sends nothing more for an account moved to free: its queued retries fail, saying why', async () => {
+    const acc = await createAccount(c.h, 'pro');
+    const own: Ctx = { h: c.h, acc };
+    const rx = await startReceiver((_r, res) => res.writeHead(500).end('not yet'));
+    try {
+      const { deliveryId } = await hookAndPublish(own, rx.url);
+      await waitFor(async () => rx.received.length >= 1);
+      expect((await c.h.api('PATCH', `/v1/accounts/${acc}`, { plan: 'free' })).status).toBe(200);
+      const row = () => c.h.herald.ctx.store.getDeliveryRow(acc, deliveryId);
+      const failed = await waitFor(async () => {
+        const d = await row();
+        return d?.status === 'failed' ? d : null;
+      });
+      expect(failed.lastError).toBe('account plan does not include webhooks');
+      // The retries were due within 200 + 400 + 800 ms: none of them went out.
+      await sleep(1500);
+      expect(rx.received.length).toBeLessThanOrEqual(2); // one retry may have been in flight at the PATCH
+      expect((await row())!.attempts).toBe(rx.received.length);
+    } finally {
+      await rx.close();
+    }
+  });
 });

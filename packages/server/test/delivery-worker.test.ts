@@ -69,6 +69,28 @@ describe('delivery worker', () => {
     expect(fast.received).toHaveLength(ids.length);
   });
 
+  it('does not fail a new delivery on a cached "disabled" when another process turned the webhook on again', async () => {
+    const { h, acc } = await herald();
+    const rx = await receiver();
+    const { store, webhooks } = h.herald.ctx;
+    const w = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] })).body;
+    const row = (await store.getWebhook(acc, w.id))!;
+    // Another process turns it off, and this one's worker reads it so (and caches that)...
+    await store.updateWebhook({ ...row, enabled: false });
+    webhooks.invalidate(w.id);
+    expect((await webhooks.get(w.id))!.enabled).toBe(false);
+    // ...then turns it on again, which this process does not hear of, and an event comes.
+    await store.updateWebhook({ ...row, enabled: true });
+    const p = await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { again: true } });
+    const id = p.body.deliveries[0].id as string;
+    const d = await waitFor(async () => {
+      const r = await store.getDeliveryRow(acc, id);
+      return r && r.status !== 'pending' ? r : null;
+    });
+    expect(d).toMatchObject({ status: 'succeeded', lastError: null });
+    expect(rx.received).toHaveLength(1);
+  });
+
   it('sends a rate-limited webhook no more than its limit a second, and every one of its deliveries', async () => {
     const { h, acc } = await herald();
     const rx = await receiver();
@@ -465,12 +487,12 @@ describe('delivery worker', () => {
     // lease, and worker B would send the delivery a second time while A's is still open.
     class SlowOnce extends WebhookCache {
       slow = true;
-      override async get(id: string): Promise<WebhookTarget | null> {
+      override async get(id: string, readAfter?: number): Promise<WebhookTarget | null> {
         if (this.slow) {
           this.slow = false;
           await sleep(1700);
         }
-        return super.get(id);
+        return super.get(id, readAfter);
       }
     }
     const box = new SecretBox(Buffer.from(SECRET_KEY, 'hex'));

@@ -61,6 +61,9 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     const a = await ctx.store.updateAccount(account, patch);
     ctx.accounts.invalidate(account);
     if (!a) throw createError('account_not_found', account);
+    // This process's worker sees a plan change at its next attempt; other processes' within
+    // their webhook cache's two seconds.
+    if (patch.plan !== undefined) for (const w of await ctx.store.listWebhooks(account)) ctx.webhooks.invalidate(w.id);
     await audit(req, ctx, account, 'account.updated', null, { ...patch });
     return accountOut(a);
   });

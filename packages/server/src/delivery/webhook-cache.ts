@@ -1,5 +1,5 @@
 import type { SecretBox } from '../core/secret-box.js';
-import type { WebhookRow } from '../core/types.js';
+import { WEBHOOK_PLANS, type WebhookRow } from '../core/types.js';
 import type { Store } from '../store/store.js';
 
 /** What the worker needs of a webhook, with the secret and header values decrypted. */
@@ -12,6 +12,11 @@ export interface WebhookTarget {
   previousSecret: string | null;
   previousSecretUntil: number | null;
   headers: Record<string, string>;
+  /**
+   * Whether the account's plan includes webhooks. An account moved to `free` keeps its
+   * webhooks, switched off: what was queued for them is not sent.
+   */
+  planAllows: boolean;
 }
 
 /** Whether a rotated-out secret kept until `until` still signs at `now`. */
@@ -26,8 +31,9 @@ export const openHeaders = (box: SecretBox, headersEnc: string | null): Record<s
   headersEnc ? (JSON.parse(box.open(headersEnc)) as Record<string, string>) : {};
 
 /** A stored webhook with its secret and custom header values decrypted. */
-export function openTarget(box: SecretBox, row: WebhookRow): WebhookTarget {
+export function openTarget(box: SecretBox, row: WebhookRow, planAllows: boolean): WebhookTarget {
   return {
+    planAllows,
     id: row.id,
     url: row.url,
     enabled: row.enabled,
@@ -41,11 +47,12 @@ export function openTarget(box: SecretBox, row: WebhookRow): WebhookTarget {
 
 /**
  * Decrypting a secret per attempt would cost more than signing, so targets are cached. An
- * entry lives `ttlMs` (other processes' edits show up within that), and this process's own
- * API edits drop the entry at once through invalidate().
+ * entry lives `ttlMs` (other processes' edits, and plan changes, show up within that), and
+ * this process's own API edits of the webhook drop the entry at once through invalidate().
  */
 export class WebhookCache {
-  readonly #entries = new Map<string, { at: number; target: WebhookTarget | null }>();
+  /** `mono` (performance.now) ages an entry, so a clock step cannot keep it; `wall` is when it was read. */
+  readonly #entries = new Map<string, { mono: number; wall: number; target: WebhookTarget | null }>();
 
   constructor(
     private readonly store: Store,
@@ -53,13 +60,20 @@ export class WebhookCache {
     private readonly ttlMs = 2000,
   ) {}
 
-  async get(id: string, now = Date.now()): Promise<WebhookTarget | null> {
+  /**
+   * The webhook as cached, or read again when the entry is older than the TTL or, with
+   * `readAfter` (epoch ms), when it was read before then.
+   */
+  async get(id: string, readAfter?: number): Promise<WebhookTarget | null> {
     const hit = this.#entries.get(id);
-    if (hit && now - hit.at < this.ttlMs) return hit.target;
+    if (hit && performance.now() - hit.mono < this.ttlMs && (readAfter === undefined || hit.wall >= readAfter)) return hit.target;
+    const wall = Date.now();
+    const mono = performance.now();
     const row = await this.store.getWebhookById(id);
-    const target = row ? openTarget(this.box, row) : null;
+    const account = row ? await this.store.getAccount(row.accountId) : null;
+    const target = row && account ? openTarget(this.box, row, WEBHOOK_PLANS.has(account.plan)) : null;
     if (this.#entries.size > 10_000) this.#entries.clear(); // bounded: a cache, not a copy of the table
-    this.#entries.set(id, { at: now, target });
+    this.#entries.set(id, { mono, wall, target });
     return target;
   }
 

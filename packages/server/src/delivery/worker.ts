@@ -490,9 +490,13 @@ export class DeliveryWorker {
   }
 
   async #deliver(d: ClaimedDelivery, claimedAt: number): Promise<void> {
-    const target = await this.webhooks.get(d.webhookId);
-    if (!target || !target.enabled) {
-      await this.store.failWithoutAttempt([d.id], this.owner, target ? 'webhook disabled' : 'webhook deleted');
+    let target = await this.webhooks.get(d.webhookId);
+    // Refusing is for good, so a cached refusal is confirmed by a read made after the claim: the
+    // webhook may have been turned on again (by another process) and this delivery made since.
+    if (!target || !target.enabled || !target.planAllows) target = await this.webhooks.get(d.webhookId, claimedAt);
+    if (!target || !target.enabled || !target.planAllows) {
+      const why = !target ? 'webhook deleted' : !target.enabled ? 'webhook disabled' : 'account plan does not include webhooks';
+      await this.store.failWithoutAttempt([d.id], this.owner, why);
       this.metrics.deliveries.inc({ outcome: 'failed' });
       return;
     }
