@@ -99,7 +99,10 @@ export interface Attempt {
 /** One delivery in full. Here `attempts` is the list itself (its length is the count). */
 export interface DeliveryDetail extends Omit<Delivery, 'attempts'> {
   request: { url: string | null; body: string };
+  /** The latest 50, oldest first. */
   attempts: Attempt[];
+  /** Attempts before those listed, left out. */
+  earlier_attempts: number;
 }
 /** One entry of the account's audit log (GET …/audit-events). */
 export interface AuditEvent {

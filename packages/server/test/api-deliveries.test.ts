@@ -63,6 +63,30 @@ describe('one delivery', () => {
     expect(d.attempts[0].request_headers).toMatchObject({ 'x-herald-delivery': id, 'x-herald-attempt': '1', 'x-hub-signature-256': '[redacted]' });
   });
 
+  it('lists the latest 50 attempts and counts the earlier ones, however often a delivery was redelivered', async () => {
+    const p = await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { many: true } });
+    const id = p.body.deliveries.find((d: { webhook_id: string }) => d.webhook_id === okHook).id;
+    await settled(id, (x) => x.status === 'succeeded');
+    // 60 more attempts, as 60 redeliveries would leave them (each may hold 64 KiB of response).
+    const q = h.herald.ctx.store.q;
+    await q.tx(async (t) => {
+      for (let no = 2; no <= 61; no++) {
+        await t.run(
+          `INSERT INTO attempts (id, delivery_id, attempt_no, started_at, duration_ms, status_code, success, error_kind, error_message, request_headers, response_headers, response_body, response_truncated)
+           VALUES (?, ?, ?, ?, 1, 200, 1, NULL, NULL, '{}', '{}', ?, 0)`,
+          [`att_many${String(no).padStart(22, '0')}`, id, no, Date.now() + no, 'x'.repeat(1000)],
+        );
+      }
+      await t.run('UPDATE deliveries SET attempts = 61 WHERE id = ?', [id]);
+    });
+    const d = (await detail(id)).body;
+    expect(d.attempts.map((a: { attempt: number }) => a.attempt)).toEqual(Array.from({ length: 50 }, (_, i) => 12 + i));
+    expect(d.earlier_attempts).toBe(11);
+    // A delivery with few attempts lists them all.
+    const one = (await list(`?webhook_id=${okHook}&status=succeeded&limit=200`)).body.data.find((x: { attempts: number }) => x.attempts === 1);
+    expect((await detail(one.id)).body).toMatchObject({ earlier_attempts: 0, attempts: [expect.objectContaining({ attempt: 1 })] });
+  });
+
   it('a failed attempt is recorded with its status and body, and the delivery waits for its retry', async () => {
     const p = await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { fail: 1 } });
     const id = p.body.deliveries.find((d: { webhook_id: string }) => d.webhook_id === failHook).id;

@@ -33,7 +33,7 @@ export function DeliveryDetail({ ctx, webhookId, deliveryId }: { ctx: ScreenCtx;
       setD(x);
       setError(null);
       const w = watchRef.current;
-      if (w && x.attempts.length > w.attemptsBefore && x.status !== 'pending') {
+      if (w && attemptCount(x) > w.attemptsBefore && x.status !== 'pending') {
         setWatch(null);
         const last = [...x.attempts].sort((a, b) => b.attempt - a.attempt)[0];
         setAnnounce(
@@ -66,7 +66,7 @@ export function DeliveryDetail({ ctx, webhookId, deliveryId }: { ctx: ScreenCtx;
     setRedelivering(true);
     try {
       await api.redeliver(ctx.accountId, d.id);
-      setWatch({ attemptsBefore: d.attempts.length });
+      setWatch({ attemptsBefore: attemptCount(d) });
       setAnnounce('Queued for redelivery. Waiting for your endpoint to answer…');
       await load();
     } catch (e) {
@@ -105,7 +105,7 @@ export function DeliveryDetail({ ctx, webhookId, deliveryId }: { ctx: ScreenCtx;
         title={
           <span class="title-with-badge">
             <span class="mono">{d.event_type}</span>
-            <StatusBadge status={d.status} attempts={d.attempts.length} />
+            <StatusBadge status={d.status} attempts={attemptCount(d)} />
           </span>
         }
         description={
@@ -168,7 +168,11 @@ export function DeliveryDetail({ ctx, webhookId, deliveryId }: { ctx: ScreenCtx;
         )}
       </Card>
 
-      <Card id="attempts" title={`Attempts (${d.attempts.length})`} description="Newest first. Each attempt is one HTTP request with its own answer.">
+      <Card
+        id="attempts"
+        title={`Attempts (${attemptCount(d)})`}
+        description={`Newest first. Each attempt is one HTTP request with its own answer.${d.earlier_attempts > 0 ? ` The ${d.attempts.length} latest are shown; ${d.earlier_attempts} earlier ${d.earlier_attempts === 1 ? 'is' : 'are'} not.` : ''}`}
+      >
         {attempts.length === 0 ? (
           <p class="muted">No attempt yet: the delivery is queued and will be sent within seconds.</p>
         ) : (
@@ -183,8 +187,11 @@ export function DeliveryDetail({ ctx, webhookId, deliveryId }: { ctx: ScreenCtx;
   );
 }
 
+/** Every attempt made, those the detail lists and the earlier ones it leaves out. */
+const attemptCount = (d: Detail): number => d.attempts.length + d.earlier_attempts;
+
 function Summary({ d, last, maxAttempts, now, timeoutMs }: { d: Detail; last: Attempt | undefined; maxAttempts?: number; now: number; timeoutMs?: number }) {
-  const count = d.attempts.length;
+  const count = attemptCount(d);
   let headline: string;
   if (d.status === 'succeeded') headline = 'Delivered. Your endpoint accepted this event.';
   else if (d.status === 'failed') headline = count === 0 ? 'Not delivered.' : `Not delivered after ${count} attempt${count === 1 ? '' : 's'}. Herald has stopped trying.`;

@@ -55,12 +55,17 @@ export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): v
 
   app.get('/v1/accounts/:account/deliveries/:delivery', {
     ...acct,
-    schema: { tags, security, summary: 'One delivery: the exact request body and every attempt', params: S.DeliveryParams, response: { 200: S.DeliveryDetail, ...S.errors(401, 404) } },
+    schema: { tags, security, summary: 'One delivery: the exact request body and its latest 50 attempts', params: S.DeliveryParams, response: { 200: S.DeliveryDetail, ...S.errors(401, 404) } },
   }, async (req) => {
     const { acc, found: { delivery, event, attempts } } = await load(req, (a, id) => ctx.store.getDelivery(a, id));
     const webhook = await ctx.store.getWebhook(acc.id, delivery.webhookId);
     const body = buildBody({ eventType: event.type, createdAt: event.createdAt, deliveryId: delivery.id, data: event.data });
-    return { ...deliveryOut(delivery), request: { url: webhook?.url ?? null, body: body.toString('utf8') }, attempts: attempts.map(attemptOut) };
+    return {
+      ...deliveryOut(delivery),
+      request: { url: webhook?.url ?? null, body: body.toString('utf8') },
+      attempts: attempts.map(attemptOut),
+      earlier_attempts: Math.max(0, delivery.attempts - attempts.length),
+    };
   });
 
   app.post('/v1/accounts/:account/deliveries/:delivery/redeliver', {

@@ -254,7 +254,8 @@ export const DeliveryDetail = Type.Object(
   {
     ...Delivery.properties,
     request: Type.Object({ url: Nullable(Type.String()), body: Type.String({ description: 'the exact bytes sent (UTF-8)' }) }),
-    attempts: Type.Array(Attempt),
+    attempts: Type.Array(Attempt, { description: 'the latest 50 attempts, oldest first' }),
+    earlier_attempts: Type.Integer({ minimum: 0, description: 'attempts made before those listed, not shown (0 unless the delivery was redelivered many times)' }),
   },
   { $id: 'DeliveryDetail' },
 );

@@ -795,14 +795,22 @@ export class Store {
     return d ? toDelivery(d) : null;
   }
 
-  async getDelivery(accountId: string, id: string): Promise<{ delivery: DeliveryRow; event: EventRow; attempts: AttemptRow[] } | null> {
+  /**
+   * A delivery with its event and its latest `maxAttempts` attempts, oldest first (redelivery
+   * has no limit, and each attempt may hold 64 KiB of response: the detail must stay bounded).
+   */
+  async getDelivery(accountId: string, id: string, maxAttempts = 50): Promise<{ delivery: DeliveryRow; event: EventRow; attempts: AttemptRow[] } | null> {
     const delivery = await this.getDeliveryRow(accountId, id);
     if (!delivery) return null;
     const [e] = await this.q.all<{ id: string; type: string; created_at: Num; data: string }>('SELECT id, type, created_at, data FROM events WHERE id = ?', [delivery.eventId]);
-    const atts = await this.q.all<DbAttempt>('SELECT * FROM attempts WHERE delivery_id = ? ORDER BY attempt_no, started_at', [id]);
+    if (!e) return null; // the account was deleted between the two reads
+    const atts = await this.q.all<DbAttempt>(
+      'SELECT * FROM (SELECT * FROM attempts WHERE delivery_id = ? ORDER BY attempt_no DESC, started_at DESC LIMIT ?) AS latest ORDER BY attempt_no, started_at',
+      [id, maxAttempts],
+    );
     return {
       delivery,
-      event: { id: e!.id, accountId, type: e!.type, createdAt: n(e!.created_at), data: e!.data },
+      event: { id: e.id, accountId, type: e.type, createdAt: n(e.created_at), data: e.data },
       attempts: atts.map(toAttempt),
     };
   }
