@@ -15,15 +15,15 @@
  * - A name with one public and one private answer must be refused as a whole (Hook0's rule),
  *   otherwise a connection failure on the public one falls back to the private one.
  */
-import { promises as dns, type LookupAddress, type LookupOptions } from 'node:dns';
+import type { LookupAddress, LookupOptions } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import { checkAddress, type AddressPolicyOptions } from '../core/address-policy.js';
+import { createResolver, dnsFailure, type ResolvedAddress, type ResolveFn } from './resolver.js';
 
-export type ResolvedAddress = { address: string; family: number };
-export type ResolveFn = (hostname: string) => Promise<ResolvedAddress[]>;
+export type { ResolvedAddress, ResolveFn };
 
 export interface SafeLookupOptions extends AddressPolicyOptions {
-  /** Name resolution; defaults to dns.lookup({ all: true }) (the OS resolver, /etc/hosts included). */
+  /** Name resolution; defaults to DNS off the thread pool, the OS resolver as fallback (resolver.ts). */
   resolve?: ResolveFn;
 }
 
@@ -42,7 +42,8 @@ export class DestinationBlockedError extends Error {
   }
 }
 
-const defaultResolve: ResolveFn = (hostname) => dns.lookup(hostname, { all: true });
+let systemResolve: ResolveFn | null = null;
+const defaultResolve: ResolveFn = (hostname) => (systemResolve ??= createResolver())(hostname);
 
 /**
  * Resolve and vet. Every resolved address is checked, of every family, even when the socket
@@ -55,7 +56,7 @@ async function vettedAddresses(hostname: string, opts: SafeLookupOptions): Promi
   const answers = literalFamily
     ? [{ address: bare, family: literalFamily }]
     : await (opts.resolve ?? defaultResolve)(bare);
-  if (answers.length === 0) throw notFound(bare);
+  if (answers.length === 0) throw dnsFailure(bare);
   for (const a of answers) {
     const verdict = checkAddress(a.address, opts);
     if (!verdict.allowed) throw new DestinationBlockedError(`${bare} -> ${a.address}: ${verdict.reason}`);
@@ -75,7 +76,7 @@ export function createSafeLookup(opts: SafeLookupOptions): LookupFunction {
     vettedAddresses(hostname, opts).then(
       (answers) => {
         const wanted = family === 0 ? answers : answers.filter((a) => a.family === family);
-        if (wanted.length === 0) return reply(notFound(hostname), o.all ? [] : '', undefined);
+        if (wanted.length === 0) return reply(dnsFailure(hostname), o.all ? [] : '', undefined);
         const list: LookupAddress[] = wanted.map((a) => ({ address: a.address, family: a.family }));
         if (o.all) return reply(null, list);
         const first = list[0] as LookupAddress;
@@ -133,11 +134,4 @@ function familyNumber(f: LookupOptions['family']): number {
   if (f === 4 || f === 'IPv4') return 4;
   if (f === 6 || f === 'IPv6') return 6;
   return 0;
-}
-
-function notFound(hostname: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), {
-    code: 'ENOTFOUND',
-    hostname,
-  });
 }
