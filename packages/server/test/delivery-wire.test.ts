@@ -215,4 +215,15 @@ describe('what a receiver gets (SPEC §4)', () => {
     const sent = rx.received.find((x) => x.url === '/redact')!;
     expect(all).not.toContain(String(sent.headers['x-hub-signature-256']).slice(7));
   });
+
+  it('sends a custom header named __proto__, which the rules allow, and redacts it in the log', async () => {
+    const wh = await webhook(rx.url + '/proto', { headers: JSON.parse('{"__proto__":"kept","X-Other":"too"}') });
+    const pub = await publish('{"n":3}');
+    const d = await settled(pub.deliveries.find((x) => x.webhook_id === wh)!.id);
+    const sent = rx.received.find((x) => x.url === '/proto')!;
+    const raw = sent.rawHeaders;
+    expect(raw.findIndex((v, i) => i % 2 === 0 && v === '__proto__' && raw[i + 1] === 'kept')).toBeGreaterThanOrEqual(0);
+    expect(sent.headers['x-other']).toBe('too');
+    expect(Object.entries(d.attempts[0].request_headers)).toContainEqual(['__proto__', '[redacted]']);
+  });
 });

@@ -62,7 +62,8 @@ export interface HeaderParts {
  * no custom header can forge or duplicate a signature, whatever rules applied when it was saved.
  */
 export function deliveryHeaders(h: HeaderParts, body: Uint8Array): Record<string, string> {
-  const out: Record<string, string> = {};
+  // Null prototype: a custom header named `__proto__` (allowed, see header-policy.ts) is a key.
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [name, value] of Object.entries(h.custom)) {
     const lower = name.toLowerCase();
     if (RESERVED_HEADERS.has(lower) || OWN_HEADERS.has(lower) || RESERVED_PREFIXES.some((p) => lower.startsWith(p))) continue;
@@ -93,7 +94,7 @@ export function redactHeaders(
 ): Record<string, string> {
   const secretNames = new Set(['x-hub-signature-256', 'webhook-signature', 'authorization']);
   for (const n of customNames) secretNames.add(n.toLowerCase());
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(headers)) out[k] = secretNames.has(k.toLowerCase()) ? '[redacted]' : v;
   return out;
 }

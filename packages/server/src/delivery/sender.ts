@@ -1,9 +1,9 @@
 import { Agent, ProxyAgent, type Dispatcher } from 'undici';
 import { isIP } from 'node:net';
-import { checkAddress, type AddressPolicyOptions, type AddressVerdict } from '../core/address-policy.js';
+import { checkAddress, type AddressVerdict } from '../core/address-policy.js';
 import { isSuccessStatus } from '../core/retry-policy.js';
 import type { ErrorKind } from '../core/types.js';
-import { createSafeLookup, DESTINATION_BLOCKED, DESTINATION_BLOCKED_MESSAGE, resolveAndCheck } from './safe-lookup.js';
+import { createSafeLookup, DESTINATION_BLOCKED, DESTINATION_BLOCKED_MESSAGE, resolveAndCheck, type SafeLookupOptions } from './safe-lookup.js';
 
 /** A webhook URL as a send uses it (see Sender.#target). */
 interface Target {
@@ -24,7 +24,8 @@ const UNDICI_TIMER_SLACK_MS = 1000;
 
 export interface SenderOptions {
   timeoutMs: number;
-  policy: AddressPolicyOptions;
+  /** The address rules, and optionally the name resolution (resolver.ts by default). */
+  policy: SafeLookupOptions;
   /** HTTP CONNECT proxy for every request (fixed egress IPs). */
   proxyUrl?: string;
 }

@@ -6,6 +6,8 @@ export interface Received {
   method: string;
   url: string;
   headers: IncomingMessage['headers'];
+  /** Names and values as sent, in order (`headers` cannot hold a header named `__proto__`). */
+  rawHeaders: string[];
   body: Buffer;
 }
 
@@ -29,7 +31,7 @@ export async function startReceiver(reply: Reply = (_r, res) => res.end('ok')): 
   const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const r: Received = { at: Date.now(), method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) };
+    const r: Received = { at: Date.now(), method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks) };
     received.push(r);
     try {
       await current(r, res, received.length);
