@@ -15,7 +15,8 @@ import { WebhookCache } from './delivery/webhook-cache.js';
 import { DeliveryWorker, prefetchDepth } from './delivery/worker.js';
 import { adminSessionTag, bearerPrincipal } from './api/auth.js';
 import type { AppContext } from './api/context.js';
-import { frameworkErrors, installErrorHandling } from './api/error-handler.js';
+import { clientErrors, frameworkErrors, installErrorHandling } from './api/error-handler.js';
+import { createError } from './core/errors.js';
 import { installNulGuard } from './api/nul-guard.js';
 import { within } from './core/within.js';
 import { BODY_OPTIONAL, installJsonParser } from './api/json-body.js';
@@ -129,6 +130,9 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
     genReqId: requestIds(),
     requestIdHeader: false,
     frameworkErrors,
+    clientErrorHandler: clientErrors,
+    // While closing, requests are refused by our own hook below, in the one error shape.
+    return503OnClosing: false,
     // One line per request is written by our onResponse hook instead (with route and timing).
     logController: new LogController({ disableRequestLogging: true }),
   });
@@ -148,6 +152,10 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
   let draining = false;
   app.addHook('onSend', async (_req, reply) => {
     if (draining) void reply.header('connection', 'close');
+  });
+  // A request that arrives on a kept-alive connection once closing has begun is sent elsewhere.
+  app.addHook('onRequest', async () => {
+    if (draining) throw createError('unavailable', 'this Herald process is shutting down; try again');
   });
   installErrorHandling(app);
   installNulGuard(app);

@@ -95,6 +95,8 @@ describe('accounts', () => {
     expect(seen).toEqual([...new Set(seen)]);
     for (const id of ids) expect(seen).toContain(id);
     expectError(await h.api('GET', '/v1/accounts?limit=0'), 400, 'invalid_request');
+    // A cursor that is not an account id, like any list's (API.md), is refused, not read as a position.
+    for (const bad of ['zzz', 'whk_00000000000000000000000000', '']) expectError(await h.api('GET', `/v1/accounts?cursor=${bad}`), 400, 'invalid_request');
   });
 });
 

@@ -80,6 +80,58 @@ describe('other input at the edges', () => {
   });
 });
 
+describe('answers Fastify or Node give before any route, in the one error shape', () => {
+  /** Writes `head` on a fresh connection and returns all that comes back until it closes (or `ms`). */
+  function raw(target: TestHerald, head: string, ms = 3000, midway?: () => void, tail = ''): Promise<string> {
+    const u = new URL(target.url);
+    return new Promise((resolve, reject) => {
+      const sock = connect(Number(u.port), u.hostname);
+      let got = '';
+      const t = setTimeout(() => (sock.destroy(), resolve(got)), ms);
+      sock.on('data', (d) => (got += d.toString('latin1')));
+      sock.on('close', () => (clearTimeout(t), resolve(got)));
+      sock.on('error', reject);
+      sock.write(head);
+      if (midway) {
+        midway();
+        setTimeout(() => sock.write(tail), 100);
+      }
+    });
+  }
+  const body = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+
+  it('request headers too large: 431', async () => {
+    const answer = await raw(h, `GET /v1/meta HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1\.1 431 /);
+    expect(body(answer)).toEqual({ error: { code: 'invalid_request', message: 'the request headers are too large' } });
+  });
+
+  it('a request that is not valid HTTP: 400', async () => {
+    const answer = await raw(h, 'GET /v1/meta HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(body(answer).error.code).toBe('invalid_request');
+  });
+
+  it('a path Fastify cannot route still carries its request id', async () => {
+    const r = await h.api('GET', `/v1/accounts/${acc}/webhooks/%E0%A4%A`, undefined, { token: key });
+    expect(r.headers.get('x-request-id')).toMatch(/^req_/);
+  });
+
+  it('a request that arrives while the process shuts down: 503 with Retry-After, and the connection closed', async () => {
+    const closing = await startHerald({}, { worker: false });
+    let closed: Promise<void> | undefined;
+    // The head arrives before close starts (so the connection is not idle), its end after.
+    const answer = await raw(closing, `GET /v1/meta HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\n`, 3000, () => {
+      setTimeout(() => (closed = closing.close()), 20);
+    }, '\r\n');
+    await closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 503 /);
+    expect(answer).toMatch(/\r\nretry-after: 1\r\n/i);
+    expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+    expect(body(answer).error.code).toBe('unavailable');
+  });
+});
+
 describe('a caller without credentials', () => {
   /**
    * Sends only the head of a request that announces a body of `length` bytes, and returns what

@@ -119,6 +119,10 @@ describe('dashboard API: portal links, sessions, CSRF', () => {
     const day = await h.api('POST', `/v1/accounts/${acme}/portal-sessions`, { ttl_seconds: 24 * 3600 });
     expect(day.status).toBe(201);
     expect(Math.abs(Date.parse(day.body.expires_at) - before - 24 * 3600_000)).toBeLessThan(5000);
+    // No body, with the JSON content type many clients send on every POST: the defaults.
+    const bare = await h.api('POST', `/v1/accounts/${acme}/portal-sessions`, undefined, { raw: '', headers: { 'content-type': 'application/json' } });
+    expect(bare.status).toBe(201);
+    expect(Date.parse(bare.body.expires_at) - Date.now()).toBeGreaterThan(14 * 60_000);
     expect((await h.api('POST', `/v1/accounts/acc_nope/portal-sessions`)).status).toBe(404);
     expect((await h.api('POST', `/v1/accounts/${acme}/portal-sessions`, undefined, { token: null })).status).toBe(401);
     // Credentials are checked before the body, so a stranger learns nothing from validation.

@@ -39,6 +39,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     },
   }, async (req) => {
     const q = req.query as { limit?: number; cursor?: string };
+    if (q.cursor !== undefined && !isId('acc', q.cursor)) throw createError('invalid_request', 'cursor is not valid');
     const limit = q.limit ?? 50;
     const rows = await ctx.store.listAccounts(limit + 1, q.cursor ?? null);
     return S.pageOf(rows, limit, accountOut);

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createError, HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
 import { isDatabaseUnavailable } from '../store/executor.js';
@@ -16,12 +17,32 @@ const FASTIFY_CODES: Record<string, (e: FastifyError) => HeraldError> = {
  * option): a path that is not valid percent-encoding, a path parameter past the router's
  * length limit. Answered in the one error shape too.
  */
-export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  // No hook runs for these, so the request id the onRequest hook adds is set here.
+  void reply.header('x-request-id', request.id);
   const herr =
     error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? createError('invalid_request', 'a path segment is too long')
     : error.code === 'FST_ERR_BAD_URL' ? createError('invalid_request', 'the path is not valid percent-encoding')
     : createError('internal_error');
   void reply.status(herr.statusCode).send({ error: { code: herr.code, message: herr.message } });
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them (headers too large, a malformed
+ * request, a client too slow to send its headers), answered in the one error shape too, on
+ * the raw socket, which is then closed, as Node does.
+ */
+export function clientErrors(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, message] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'the request headers are too large']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'the request took too long to arrive']
+    : [400, 'Bad Request', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code: 'invalid_request', message } });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }
 
 export function installErrorHandling(app: FastifyInstance): void {
@@ -35,7 +56,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       herr = createError('invalid_request', `${error.validationContext ?? 'request'}${error.message.replace(/^(body|querystring|params|headers)/, '')}`);
     } else if (error.code && FASTIFY_CODES[error.code]) herr = FASTIFY_CODES[error.code]!(error);
     else if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
-      const code: ErrorCode = error.statusCode === 404 ? 'not_found' : error.statusCode === 405 ? 'method_not_allowed' : error.statusCode === 429 ? 'rate_limited' : 'invalid_request';
+      const code: ErrorCode = error.statusCode === 404 ? 'not_found' : error.statusCode === 429 ? 'rate_limited' : 'invalid_request';
       herr = new HeraldError(code, error.message);
       (herr as { statusCode: number }).statusCode = error.statusCode;
     } else {

@@ -18,7 +18,6 @@ export const ERROR_CODES = {
   webhook_not_found: { status: 404, message: 'Webhook %s not found' },
   delivery_not_found: { status: 404, message: 'Delivery %s not found' },
   event_type_not_found: { status: 404, message: 'Event type %s not found' },
-  method_not_allowed: { status: 405, message: 'Method not allowed' },
   conflict: { status: 409, message: '%s' },
   event_type_exists: { status: 409, message: 'Event type %s already exists' },
   portal_link_invalid: { status: 401, message: 'This sign-in link is invalid, used or expired' },

@@ -5,6 +5,7 @@ import { access, sha256 } from '../api/auth.js';
 import { audit } from '../api/audit.js';
 import type { AppContext } from '../api/context.js';
 import * as S from '../api/schemas.js';
+import { BODY_OPTIONAL } from '../api/json-body.js';
 import { createError } from '../core/errors.js';
 import { isId } from '../core/ids.js';
 import { linkInvalidPage, PAGE_CSP } from './pages.js';
@@ -65,13 +66,11 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
       description: 'The link works once, within `ttl_seconds`, and opens the dashboard signed in to this account. Herald stores only a hash of it.',
       params: S.AccountParams, body: PortalSessionIn,
       response: { 201: S.PortalSession, ...S.errors(400, 401, 403, 404) },
+      // The body is optional: none, or an empty one with `Content-Type: application/json`, is `{}`.
+      [BODY_OPTIONAL]: true,
     },
     // Credentials before the body is read (see access).
     ...access(ctx, 'admin'),
-    preValidation: async (req) => {
-      // The body is optional: a bodiless POST is validated as `{}` (all defaults).
-      if (req.body === undefined || req.body === null) req.body = {};
-    },
   }, async (req, reply) => {
     const { account } = req.params as { account: string };
     if (!isId('acc', account) || !(await ctx.store.getAccount(account))) throw createError('account_not_found', account);
