@@ -62,6 +62,25 @@ describe('Test Connection', () => {
     expect(d.body.request.body).toBe(rx.received.at(-1)!.body.toString());
   });
 
+  it('answers 404, not 500, when the webhook is deleted while its ping is out', async () => {
+    const slow = await startReceiver(async (_r, res) => {
+      await new Promise((r) => setTimeout(r, 400));
+      res.end('late');
+    });
+    try {
+      const w = await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: slow.url + '/doomed', events: ['content.generated'] });
+      const testing = h.api('POST', `/v1/accounts/${acc}/webhooks/${w.body.id}/test`);
+      await new Promise((r) => setTimeout(r, 150));
+      expect((await h.api('DELETE', `/v1/accounts/${acc}/webhooks/${w.body.id}`)).status).toBe(204);
+      const r = await testing;
+      expect(slow.received).toHaveLength(1);
+      expect(r.status).toBe(404);
+      expect(r.body.error.code).toBe('webhook_not_found');
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('shows a non-2xx answer as ok=false with its status and body', async () => {
     const bad = await startReceiver((_r, res) => res.writeHead(401).end('{"error":"bad signature"}'));
     try {

@@ -228,8 +228,8 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
           T0 + 9,
           { secret: true },
         );
-        expect(changed.updatedAt).toBe(T0 + 9);
-        expect(changed.secretEnc).toBe('enc-2');
+        expect(changed!.updatedAt).toBe(T0 + 9);
+        expect(changed!.secretEnc).toBe('enc-2');
         expect(await store.getWebhook(a.id, w.id)).toEqual(changed);
         expect(await store.deleteWebhook(a.id, w.id)).toBe(true);
         expect(await store.getWebhookById(w.id)).toBeNull();
@@ -291,7 +291,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(saved).toMatchObject({ description: 'changed from the old read', secretEnc: 'enc-rotated', previousSecretEnc: 'enc-read', previousSecretUntil: T0 + 1000 });
         expect(await store.getWebhookById(w.id)).toEqual(saved);
         // With `secret: true` the given secret is set, and the previous one ends.
-        expect(await store.updateWebhook({ ...saved, secretEnc: 'enc-set' }, T0 + 3, { secret: true })).toMatchObject({ secretEnc: 'enc-set', previousSecretEnc: null, previousSecretUntil: null });
+        expect(await store.updateWebhook({ ...saved!, secretEnc: 'enc-set' }, T0 + 3, { secret: true })).toMatchObject({ secretEnc: 'enc-set', previousSecretEnc: null, previousSecretUntil: null });
       });
 
       it("another account's webhook id is not found, not changed, not deleted", async () => {
@@ -300,7 +300,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         const w = await hook(a.id);
         expect(await store.getWebhook(b.id, w.id)).toBeNull();
         expect(await store.listWebhooks(b.id)).toEqual([]);
-        await store.updateWebhook({ ...w, accountId: b.id, url: 'https://evil.example/' });
+        expect(await store.updateWebhook({ ...w, accountId: b.id, url: 'https://evil.example/' })).toBeNull();
         expect(await store.deleteWebhook(b.id, w.id)).toBe(false);
         expect(await store.getWebhook(a.id, w.id)).toEqual(w);
       });

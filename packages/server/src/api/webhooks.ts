@@ -6,6 +6,7 @@ import { checkCustomHeaders } from '../core/header-policy.js';
 import { isId } from '../core/ids.js';
 import { checkWebhookUrl, type UrlPolicyOptions } from '../core/url-policy.js';
 import type { WebhookRow } from '../core/types.js';
+import { isDatabaseUnavailable } from '../store/executor.js';
 import { resolveAndCheck } from '../delivery/safe-lookup.js';
 import { sendPing } from '../delivery/test-connection.js';
 import { openHeaders, openTarget, previousSecretAt, previousSecretLive } from '../delivery/webhook-cache.js';
@@ -188,7 +189,9 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
       else next.disabledReason = null;
     }
     const saved = await ctx.store.updateWebhook(next, Date.now(), { secret: b.secret !== undefined });
-    ctx.webhooks.invalidate(saved.id);
+    ctx.webhooks.invalidate(webhook.id);
+    // Deleted since it was read (the URL's DNS check takes up to two seconds).
+    if (!saved) throw createError('webhook_not_found', webhook.id);
     // An empty PATCH changes nothing and leaves no entry.
     if (Object.keys(b).length) await audit(req, ctx, webhook.accountId, 'webhook.updated', webhook.id, webhookChanges(webhook, saved, b));
     return webhookOut(ctx, saved);
@@ -297,6 +300,10 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     await ctx.store.recordPing({
       accountId, webhookId: webhook.id, data: ping.data, deliveryId: ping.deliveryId, now: ping.now,
       attempt: ping.attempt, succeeded: ping.result.ok, error: ping.result.error,
+    }).catch(async (e: unknown) => {
+      // Deleted while the ping was out (up to the timeout): its record has nowhere to go.
+      if (!isDatabaseUnavailable(e) && !(await ctx.store.getWebhook(accountId, webhook.id).catch(() => webhook))) throw createError('webhook_not_found', webhook.id);
+      throw e;
     });
     return { ...ping.result, delivery_id: ping.deliveryId };
   });

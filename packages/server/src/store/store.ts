@@ -543,7 +543,8 @@ export class Store {
    * change made from an older read (a PATCH of the description, say) must not undo a rotation
    * that committed in between. Answers the row as stored.
    */
-  async updateWebhook(row: WebhookRow, now = Date.now(), o: { secret?: boolean } = {}): Promise<WebhookRow> {
+  /** The webhook as saved; null when it is not (any more) the account's. */
+  async updateWebhook(row: WebhookRow, now = Date.now(), o: { secret?: boolean } = {}): Promise<WebhookRow | null> {
     const next = { ...row, description: text(row.description), disabledReason: textN(row.disabledReason), updatedAt: now };
     const secretCols = o.secret ? 'secret_enc = ?, previous_secret_enc = NULL, previous_secret_until = NULL, ' : '';
     return this.q.tx(async (t) => {
@@ -558,7 +559,7 @@ export class Store {
           next.enabled ? 1 : 0, next.disabledReason, next.rateLimit, next.rateLimit, next.rateLimit, now, next.id, next.accountId],
       );
       const [r] = await t.all<DbWebhook>('SELECT * FROM webhooks WHERE id = ? AND account_id = ?', [next.id, next.accountId]);
-      return r ? toWebhook(r) : next;
+      return r ? toWebhook(r) : null;
     });
   }
 
