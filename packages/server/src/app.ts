@@ -238,11 +238,14 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
       closed = true;
       draining = true;
       unlisten?.();
+      // The worker stops claiming at once, while the HTTP server finishes its requests (a Test
+      // Connection may hold it for the whole timeout): both within the same grace. In-flight
+      // attempts are bounded by the timeout; they get that long plus a second.
+      const stopping = worker?.stop(config.deliveryTimeoutMs + 1000);
       // Requests waiting on an unresponsive database must not hold the shutdown: they end when
       // their statements time out, or with the process.
       await within(app.close(), config.deliveryTimeoutMs + 1000);
-      // In-flight attempts are bounded by the timeout; give them that long plus a second.
-      await worker?.stop(config.deliveryTimeoutMs + 1000);
+      await stopping;
       await sender.close();
     },
   };

@@ -91,6 +91,25 @@ describe('delivery worker', () => {
     expect(rx.received).toHaveLength(1);
   });
 
+  it('claims nothing once closing starts, though a Test Connection holds the HTTP server open', async () => {
+    const { h, acc } = await herald();
+    const slow = await receiver(async (_r, res) => {
+      await sleep(1200);
+      res.end('pong');
+    });
+    const rx = await receiver();
+    await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] });
+    const testing = h.api('POST', `/v1/accounts/${acc}/webhooks/test`, { url: slow.url });
+    await waitFor(() => slow.received.length === 1);
+    const closing = h.herald.close();
+    await sleep(100);
+    // Queued by another process meanwhile; this one polls every 50 ms.
+    await h.herald.ctx.store.publishMany([{ accountId: acc, type: 'content.generated', data: '{}', idempotencyKey: null, now: Date.now() }]);
+    await closing;
+    expect((await testing).status).toBe(200); // the request in flight was answered
+    expect(rx.received).toHaveLength(0);
+  });
+
   it('sends a rate-limited webhook no more than its limit a second, and every one of its deliveries', async () => {
     const { h, acc } = await herald();
     const rx = await receiver();

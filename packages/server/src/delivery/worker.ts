@@ -491,6 +491,11 @@ export class DeliveryWorker {
 
   async #deliver(d: ClaimedDelivery, claimedAt: number): Promise<void> {
     let target = await this.webhooks.get(d.webhookId);
+    if (!this.#running) {
+      // Stopping began while the webhook loaded: not sent, so given back for another process.
+      await this.store.releaseLeases([d.id], this.owner).catch(() => {});
+      return;
+    }
     // Refusing is for good, so a cached refusal is confirmed by a read made after the claim: the
     // webhook may have been turned on again (by another process) and this delivery made since.
     if (!target || !target.enabled || !target.planAllows) target = await this.webhooks.get(d.webhookId, claimedAt);
