@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SecretBox } from '../src/core/secret-box.js';
 import { Sender } from '../src/delivery/sender.js';
 import { WebhookCache, type WebhookTarget } from '../src/delivery/webhook-cache.js';
@@ -450,6 +450,33 @@ describe('delivery worker', () => {
     // A poll or two, plus what a loaded machine took from this process meanwhile.
     expect(Date.now() - t0).toBeLessThan(1000 + lost.stop());
     expect(busy.received.length).toBeLessThan(3000); // A was still busy when B's arrived
+  });
+
+  it('still finds work nobody named after the clock is stepped back an hour', async () => {
+    const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '300', HERALD_ENDPOINT_CONCURRENCY: '2' });
+    const busy = await receiver(async (_r, res) => {
+      await sleep(2);
+      res.end('ok');
+    });
+    const quiet = await receiver();
+    const webhookA = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: busy.url, events: ['*'] })).body.id as string;
+    const acc2 = await createAccount(h, 'pro', 'Other');
+    await h.api('POST', `/v1/accounts/${acc2}/webhooks`, { url: quiet.url, events: ['*'] });
+    await sleep(700); // the worker has polled, and set when it next walks every webhook
+    // The wall clock goes back an hour (NTP, a VM resumed) and runs on from there. Then the
+    // scene above: a busy webhook keeps the worker woken by refills, its backlog fills the
+    // window of oldest due rows, and only the walk finds B's delivery.
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true, now: Date.now() - 3_600_000 });
+    try {
+      await h.herald.ctx.store.publishMany(Array.from({ length: 3000 }, (_, i) => ({ accountId: acc, type: 'content.generated', data: `{"i":${i}}`, idempotencyKey: null, now: Date.now() })));
+      h.herald.ctx.worker!.notify([webhookA]);
+      await waitFor(() => busy.received.length >= 10);
+      await h.herald.ctx.store.publishMany([{ accountId: acc2, type: 'content.generated', data: '{}', idempotencyKey: null, now: Date.now() }]);
+      await waitFor(() => quiet.received.length === 1, 5000);
+      expect(busy.received.length).toBeLessThan(3000); // A was still busy when B's arrived
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('fails a queued delivery whose webhook was disabled, without sending it', async () => {

@@ -162,6 +162,15 @@ export class DeliveryWorker {
   /** The same for the retry lane, which is asked on its own schedule (see #retryLaneQuietUntil). */
   #retryThoroughAt = 0;
 
+  /**
+   * Whether a wall-clock time this worker set at most a poll interval ahead has come. One
+   * further ahead than that means the clock was stepped back since: it counts as come, or the
+   * walk and the retry lane would wait out the step.
+   */
+  #reached(at: number, now: number): boolean {
+    return now >= at || at - now > this.opts.pollIntervalMs;
+  }
+
   constructor(
     private readonly store: Store,
     private readonly sender: Sender,
@@ -196,7 +205,7 @@ export class DeliveryWorker {
    * webhooks out of a full worker until the fast webhook's backlog ran dry.
    */
   #aheadMax(now: number, limit: number, free: number): number {
-    const retriesMayWait = now >= this.#retryLaneQuietUntil || this.#dueTimes.some((t) => t <= now);
+    const retriesMayWait = this.#reached(this.#retryLaneQuietUntil, now) || this.#dueTimes.some((t) => t <= now);
     const retryRoom = retriesMayWait ? Math.max(0, this.#retrySlots() - this.#retriesInFlight) : 0;
     return Math.max(0, Math.min(limit, free - retryRoom));
   }
@@ -378,7 +387,7 @@ export class DeliveryWorker {
     // It is also due whatever woke the loop: a steady stream of refills on a busy webhook wakes
     // the loop before the poll timer ever fires, and must not hide work nobody named (an
     // expired lease, a webhook left full, a retry behind another's).
-    const walkDue = now >= this.#thoroughAt;
+    const walkDue = this.#reached(this.#thoroughAt, now);
     const ownDue = this.#dueTimes.some((t) => t <= now);
     if (named && !webhooks.length && !this.#wide && !walkDue && !ownDue) return false;
     const onlyWebhooks = !this.#wide && !walkDue && webhooks.length > 0;
@@ -407,11 +416,11 @@ export class DeliveryWorker {
     const retryNow = Date.now();
     const ownRetryDue = this.#dueTimes.some((t) => t <= retryNow);
     // Not once the worker is stopping: the first lane's claim may have come back late.
-    if (this.#running && retryFree > 0 && (retryNow >= this.#retryLaneQuietUntil || ownRetryDue)) {
+    if (this.#running && retryFree > 0 && (this.#reached(this.#retryLaneQuietUntil, retryNow) || ownRetryDue)) {
       retryAsked = true;
       this.#dueTimes = this.#dueTimes.filter((t) => t > retryNow); // looked for now
       const retryLimit = Math.min(retryFree, CLAIM_BATCH);
-      const retryThorough = retryNow >= this.#retryThoroughAt;
+      const retryThorough = this.#reached(this.#retryThoroughAt, retryNow);
       if (retryThorough) this.#retryThoroughAt = retryNow + this.opts.pollIntervalMs;
       const retries = await this.#claim({ ...base, now: retryNow, lane: 'retry', limit: retryLimit, webhooks, thorough: retryThorough, finished, backlogged, throttled, prefetch: this.#prefetch() });
       let retriesAhead = false;
@@ -431,7 +440,7 @@ export class DeliveryWorker {
     const more = (first.length === firstLimit && !aheadTaken) || retriesFull;
     if (more) this.#wide = true;
     // Retries may be waiting for the retry share of the slots, which any ending attempt frees.
-    this.#wantSlots = more || (retryFree <= 0 && (retryNow >= this.#retryLaneQuietUntil || ownRetryDue));
+    this.#wantSlots = more || (retryFree <= 0 && (this.#reached(this.#retryLaneQuietUntil, retryNow) || ownRetryDue));
     return more;
   }
 
@@ -700,7 +709,7 @@ export class DeliveryWorker {
     this.#running = false;
     this.#wake?.();
     // One grace for both waits below: a claim stuck on the database and attempts in flight.
-    const deadline = Date.now() + graceMs;
+    const deadline = performance.now() + graceMs;
     // The loop ends after its current claim. A claim stuck on an unresponsive database (which
     // the statement timeout ends later) must not hold the shutdown past the grace period; what
     // it claims after that is given back when it returns.
@@ -708,13 +717,13 @@ export class DeliveryWorker {
     // Held deliveries never started (#startHeld stops with the worker): they go back now, not
     // after the grace period, which an orchestrator may cut short with a SIGKILL.
     await within(this.#giveBackHeld(), STOP_STEP_MS);
-    while (this.#inFlight.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (this.#inFlight.size && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const abandoned = [...this.#inFlight];
     // Outcomes not written by then are lost to this process only: their leases run out and the
     // deliveries are sent again (at-least-once), so shutdown never hangs on a dead database.
-    const writeDeadline = Date.now() + 5000;
-    while ((this.#unwritten.length || this.#writing) && Date.now() < writeDeadline) {
-      await within(this.#flush(), writeDeadline - Date.now());
+    const writeDeadline = performance.now() + 5000;
+    while ((this.#unwritten.length || this.#writing) && performance.now() < writeDeadline) {
+      await within(this.#flush(), writeDeadline - performance.now());
     }
     this.#stopped = true;
     if (this.#writeTimer) clearTimeout(this.#writeTimer);
