@@ -1,3 +1,4 @@
+import pg from 'pg';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SecretBox } from '../src/core/secret-box.js';
@@ -477,6 +478,32 @@ describe('delivery worker', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  // PostgreSQL only: a lock on the attempts table stops outcome writes and leaves claims alone.
+  it.runIf(TEST_BACKEND === 'postgres')('stops claiming once the unwritten outcomes hold 32 Mi characters of response, not only at 10,000 of them', async () => {
+    const { h, acc } = await herald({ HERALD_WORKER_CONCURRENCY: '32' });
+    const page = 'x'.repeat(60_000); // a receiver answering every delivery with a 60 KB error page
+    const rx = await receiver((_r, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(page));
+    await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] });
+    const db = h.config.db as { url: string };
+    const locker = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    cleanup.push(() => locker.end());
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE attempts IN EXCLUSIVE MODE');
+    const n = 1500;
+    await h.herald.ctx.store.publishMany(Array.from({ length: n }, (_, i) => ({ accountId: acc, type: 'content.generated', data: `{"i":${i}}`, idempotencyKey: null, now: Date.now() })));
+    h.herald.ctx.worker!.notify(null);
+    // 32 Mi characters are about 560 such answers; in flight and held deliveries add at most 32.
+    await waitFor(() => rx.received.length >= 500, 20_000);
+    await sleep(1500);
+    const sent = rx.received.length;
+    expect(sent).toBeLessThan(700);
+    await locker.query('COMMIT');
+    // Nothing was lost: once the writes go through, every delivery is sent and recorded.
+    await waitFor(async () => (await count(h, 'deliveries', "status = 'succeeded' AND account_id = ?", acc)) === n, 60_000);
+    expect(new Set(rx.received.map((r) => r.headers['x-herald-delivery'])).size).toBe(n);
   });
 
   it('fails a queued delivery whose webhook was disabled, without sending it', async () => {

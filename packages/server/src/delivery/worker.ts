@@ -31,8 +31,12 @@ const FIRST_ATTEMPT_RESERVE = 0.25;
 const WRITE_BATCH = 256;
 /** …and at most this long after the attempt ended. */
 const WRITE_DELAY_MS = 5;
-/** Stop claiming while this many outcomes wait to be written (the database is struggling). */
+/**
+ * Stop claiming while this many outcomes wait to be written (the database is struggling), or
+ * while what they hold of responses (up to 64 KiB of body each) passes this many characters.
+ */
 const MAX_UNWRITTEN = 10_000;
+const MAX_UNWRITTEN_CHARS = 32 * 1024 * 1024;
 /** An attempt starts only while its lease has at least the timeout plus this much left. */
 const LEASE_SAFETY_MS = 1000;
 /** Most deliveries leased by one claim per lane. */
@@ -86,6 +90,13 @@ interface Endpoint {
   held: Array<{ d: ClaimedDelivery; claimedAt: number }>;
 }
 
+/** What an outcome holds of the response, in characters: its body and its headers. */
+function recordChars(a: AttemptRow): number {
+  let n = a.responseBody?.length ?? 0;
+  if (a.responseHeaders) for (const k in a.responseHeaders) n += k.length + a.responseHeaders[k]!.length;
+  return n;
+}
+
 /**
  * The delivery loop of one process: lease due deliveries in batches, send each, decide what
  * comes next, and write the outcomes back in batches. At-least-once: a delivery leaves the
@@ -107,6 +118,8 @@ export class DeliveryWorker {
   /** Webhooks whose last attempt was fast (FAST_ATTEMPT_MS): they get prefetch. */
   readonly #fast = new Set<string>();
   #unwritten: AttemptRecord[] = [];
+  /** The characters of response the unwritten outcomes hold (recordChars), for MAX_UNWRITTEN_CHARS. */
+  #unwrittenChars = 0;
   /** Ids whose outcome is known but not yet committed: the lease is still ours. */
   readonly #unwrittenIds = new Set<string>(); // delivery ids
   /** Write failures per record, counted as in #settleRefused, and since when it fails. */
@@ -227,7 +240,7 @@ export class DeliveryWorker {
    * Store.PublishLease), or null while it is not taking work.
    */
   leaseOffer(): PublishLease | null {
-    if (!this.#running || this.#stopped || this.#unwritten.length >= MAX_UNWRITTEN) return null;
+    if (!this.#running || this.#stopped || this.#backedUp()) return null;
     const free = this.opts.concurrency - this.#inFlight.size;
     if (free <= 0) return null;
     const limit = Math.min(free, CLAIM_BATCH);
@@ -304,7 +317,7 @@ export class DeliveryWorker {
         this.log.error({ err: e }, 'claiming deliveries failed');
       }
       if (!this.#running) break;
-      const full = this.#inFlight.size >= this.opts.concurrency || this.#unwritten.length >= MAX_UNWRITTEN;
+      const full = this.#inFlight.size >= this.opts.concurrency || this.#backedUp();
       if (more && !full && backoffMs === 0) continue;
       // +1 ms: a timer may fire in the same millisecond the retry becomes due, and the claim
       // compares next_attempt_at <= now.
@@ -357,7 +370,7 @@ export class DeliveryWorker {
    * claim would find nothing, and a claim reads the queue, which costs more the longer it is.
    */
   async #claimOnce(): Promise<boolean> {
-    if (this.#unwritten.length >= MAX_UNWRITTEN) return false;
+    if (this.#backedUp()) return false;
     const free = this.opts.concurrency - this.#inFlight.size;
     if (free <= 0) {
       this.#wantSlots = true;
@@ -583,6 +596,7 @@ export class DeliveryWorker {
     const nextAttemptAt = step.kind === 'retry' ? Date.now() + step.delayMs : null;
     if (nextAttemptAt !== null && this.#dueTimes.length < MAX_TRACKED_DUE) this.#dueTimes.push(nextAttemptAt);
     this.#unwrittenIds.add(d.id);
+    this.#unwrittenChars += recordChars(attempt);
     this.#unwritten.push({
       attempt,
       owner: this.owner,
@@ -597,6 +611,11 @@ export class DeliveryWorker {
     this.metrics.attemptDuration.observe(res.durationMs / 1000);
     this.metrics.deliveries.inc({ outcome: step.kind === 'retry' ? 'retry_scheduled' : step.kind });
     this.#scheduleWrite();
+  }
+
+  /** Outcomes wait to be written past either bound: claim nothing more until they are. */
+  #backedUp(): boolean {
+    return this.#unwritten.length >= MAX_UNWRITTEN || this.#unwrittenChars >= MAX_UNWRITTEN_CHARS;
   }
 
   #scheduleWrite(): void {
@@ -619,7 +638,11 @@ export class DeliveryWorker {
       .then(async (returned) => {
         const again = this.#settleRefused(returned, db);
         const retry = new Set(again);
-        for (const r of batch) if (!retry.has(r)) this.#unwrittenIds.delete(r.attempt.deliveryId);
+        for (const r of batch) {
+          if (retry.has(r)) continue;
+          this.#unwrittenIds.delete(r.attempt.deliveryId);
+          this.#unwrittenChars -= recordChars(r.attempt);
+        }
         // Written outcomes released their leases: their webhooks have room again, which the
         // claim counts from the database, so this (not the end of the request) is when to look.
         if (again.length < batch.length) this.#freed(batch.filter((r) => !retry.has(r)).map((r) => r.webhookId));
