@@ -151,4 +151,22 @@ describe('response capture', () => {
       await rx.close();
     }
   });
+
+  it('shows an answer in the charset it declares, and never a character the cap cut in two', async () => {
+    const rx = await startReceiver((r, res) => {
+      if (r.url === '/latin1') return res.writeHead(500, { 'content-type': 'text/plain; charset=iso-8859-1' }).end(Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+      // 'é' (two bytes in UTF-8) straddles the 64 KiB cap.
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('a'.repeat(CAP - 1) + 'é' + 'z'.repeat(100));
+    });
+    try {
+      const [latin1] = await deliverTo(rx.url + '/latin1');
+      expect((await finished(latin1!)).attempts[0].response_body).toBe('café');
+      const [cut] = await deliverTo(rx.url + '/cut');
+      const a = (await finished(cut!)).attempts[0];
+      expect(a.response_truncated).toBe(true);
+      expect(a.response_body).toBe('a'.repeat(CAP - 1));
+    } finally {
+      await rx.close();
+    }
+  });
 });

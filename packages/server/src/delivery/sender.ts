@@ -1,6 +1,7 @@
 import { Agent, ProxyAgent, type Dispatcher } from 'undici';
 import { isIP } from 'node:net';
 import { checkAddress, type AddressVerdict } from '../core/address-policy.js';
+import { responseText } from '../core/response-text.js';
 import { isSuccessStatus } from '../core/retry-policy.js';
 import type { ErrorKind } from '../core/types.js';
 import { createSafeLookup, DESTINATION_BLOCKED, DESTINATION_BLOCKED_MESSAGE, resolveAndCheck, type SafeLookupOptions } from './safe-lookup.js';
@@ -227,8 +228,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   #answer(truncated: boolean): void {
     const ok = isSuccessStatus(this.#status);
-    // PostgreSQL TEXT cannot hold NUL; logs show text, so binary bytes become U+FFFD anyway.
-    const text = Buffer.concat(this.#chunks, this.#size).toString('utf8').replace(/\0/g, '\uFFFD');
+    const text = responseText(Buffer.concat(this.#chunks, this.#size), this.#headers?.['content-type'], truncated);
     this.#chunks = [];
     this.#finish({
       statusCode: this.#status,
