@@ -85,6 +85,11 @@ suite('dashboard in a browser', () => {
     expect(r.status).toBe(201);
     return r.body.url as string;
   };
+  /** Opens a portal link as a customer's browser does: its page goes on to the app by itself. */
+  const openLink = async (p: Page, url: string) => {
+    await p.goto(url);
+    await p.waitForURL((u) => !u.pathname.startsWith('/portal/'));
+  };
   const watch = (p: Page) => {
     p.on('console', (m) => {
       // The app's own failed fetches (an expected 401 before sign-in) are logged by Chromium; CSP violations are what matter.
@@ -136,7 +141,7 @@ suite('dashboard in a browser', () => {
   });
 
   it('opens with a portal link, then shows the empty state', async () => {
-    await page.goto(await portal(pro));
+    await openLink(page, await portal(pro));
     // The token left the address bar.
     expect(new URL(page.url()).pathname).not.toContain('/portal/');
     await expect.poll(() => page.getByRole('heading', { name: 'No webhooks yet' }).isVisible(), { timeout: 10_000 }).toBe(true);
@@ -287,7 +292,7 @@ suite('dashboard in a browser', () => {
     const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'en-US', timezoneId: 'UTC' });
     const p = await ctx.newPage();
     watch(p);
-    await p.goto(await portal(pro));
+    await openLink(p, await portal(pro));
     await expect.poll(() => p.getByRole('switch').first().isVisible(), { timeout: 10_000 }).toBe(true);
     // Nothing overflows sideways.
     expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
@@ -437,7 +442,7 @@ suite('dashboard in a browser', () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
     const p = await ctx.newPage();
     watch(p);
-    await p.goto(await portal(free));
+    await openLink(p, await portal(free));
     await expect.poll(() => p.getByRole('heading', { name: 'Webhooks are not included in the Free plan' }).isVisible(), { timeout: 10_000 }).toBe(true);
     expect(await p.getByText('Tiny Blog', { exact: true }).first().isVisible()).toBe(true);
     expect(await p.getByRole('button', { name: 'Save Webhook' }).count()).toBe(0);
@@ -495,7 +500,7 @@ suite('dashboard in a browser', () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
     const p = await ctx.newPage();
     watch(p);
-    await p.goto(await portal(acc));
+    await openLink(p, await portal(acc));
     await p.goto(`${h.url}/settings/webhooks/${wh.id}/history`);
     await expect.poll(() => p.locator(`tr[data-delivery-id="${dlv}"]`).isVisible(), { timeout: 10_000 }).toBe(true);
     // Off: nothing to resend to, so no button (the notice says how to turn it on).
@@ -565,7 +570,7 @@ suite('dashboard in a browser', () => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
     const p = await ctx.newPage();
     watch(p);
-    await p.goto(await portal(acc));
+    await openLink(p, await portal(acc));
     await p.goto(`${h.url}/settings/webhooks/${other}/history`);
     const box = p.getByLabel('Delivery id');
     const search = p.getByRole('search', { name: 'Find a delivery by id' });
@@ -595,7 +600,7 @@ suite('dashboard in a browser', () => {
       await busy.api('POST', `/v1/accounts/${acc}/webhooks`, { url, events: ['*'], description: 'Busy endpoint' });
       const p = await ctx.newPage();
       watch(p);
-      await p.goto((await busy.api('POST', `/v1/accounts/${acc}/portal-sessions`)).body.url as string);
+      await openLink(p, (await busy.api('POST', `/v1/accounts/${acc}/portal-sessions`)).body.url as string);
       const edit = p.getByRole('link', { name: `Edit ${url}` });
       await expect.poll(() => edit.isVisible(), { timeout: 10_000 }).toBe(true);
       /**

@@ -51,6 +51,11 @@ class Browser {
     return { status: res.status, headers: res.headers, text, json };
   }
 
+  /** What the link's page does: a POST from this origin, with the form's (empty) body. */
+  async spendLink(path: string, origin = this.base): Promise<Res> {
+    return this.req('POST', path, { headers: { origin, 'content-type': 'application/x-www-form-urlencoded' } });
+  }
+
   async loadSession(): Promise<any> {
     const r = await this.req('GET', '/v1/session');
     this.csrf = r.json?.csrf_token ?? null;
@@ -67,8 +72,8 @@ async function portalLink(h: TestHerald, account: string, body?: unknown): Promi
 /** Open a portal link in a fresh "browser" and load its session. */
 async function signInWithLink(h: TestHerald, url: string): Promise<Browser> {
   const b = new Browser(h.url);
-  const r = await b.req('GET', new URL(url).pathname);
-  expect(r.status).toBe(303);
+  expect((await b.req('GET', new URL(url).pathname)).status).toBe(200);
+  expect((await b.spendLink(new URL(url).pathname)).status).toBe(303);
   await b.loadSession();
   return b;
 }
@@ -135,7 +140,18 @@ describe('dashboard API: portal links, sessions, CSRF', () => {
   it('a portal link works once, sets a strict cookie and redirects to a clean URL', async () => {
     const url = await portalLink(h, acme);
     const b = new Browser(h.url);
-    const first = await b.req('GET', new URL(url).pathname);
+    // GET shows a page that goes on by itself, and spends nothing (a chat preview may fetch it).
+    for (let i = 0; i < 2; i++) {
+      const page = await b.req('GET', new URL(url).pathname);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('set-cookie')).toBeNull();
+      expect(page.text).toContain('Opening the webhook settings of Acme');
+      expect(page.text).toMatch(/<form id="continue" method="post">/);
+      // Its one inline script is allowed by its hash, and nothing else inline is.
+      const script = /<script>([^<]*)<\/script>/.exec(page.text)![1]!;
+      expect(page.headers.get('content-security-policy')).toContain(`script-src 'self' 'sha256-${createHash('sha256').update(script).digest('base64')}'`);
+    }
+    const first = await b.spendLink(new URL(url).pathname);
     expect(first.status).toBe(303);
     expect(first.headers.get('location')).toBe('/');
     expect(first.headers.get('cache-control')).toBe('no-store');
@@ -158,6 +174,7 @@ describe('dashboard API: portal links, sessions, CSRF', () => {
     expect(s.json.csrf_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(s.headers.get('cache-control')).toBe('no-store');
 
+    expect((await new Browser(h.url).spendLink(new URL(url).pathname)).status).toBe(401);
     const again = await new Browser(h.url).req('GET', new URL(url).pathname);
     expect(again.status).toBe(401);
     expect(again.headers.get('content-type')).toMatch(/^text\/html/);
@@ -187,7 +204,35 @@ describe('dashboard API: portal links, sessions, CSRF', () => {
     expect(head.status).not.toBe(303);
     expect(head.headers.get('set-cookie')).toBeNull();
     const b = new Browser(h.url);
-    expect((await b.req('GET', new URL(url).pathname)).status).toBe(303);
+    expect((await b.spendLink(new URL(url).pathname)).status).toBe(303);
+  });
+
+  it('is spent only from its own page: a post from another site is refused and leaves the link valid', async () => {
+    const url = await portalLink(h, acme);
+    const b = new Browser(h.url);
+    const forged = await b.spendLink(new URL(url).pathname, 'https://evil.example');
+    expect(forged.status).toBe(403);
+    expect(forged.json.error.code).toBe('forbidden');
+    expect(forged.headers.get('set-cookie')).toBeNull();
+    expect((await b.spendLink(new URL(url).pathname)).status).toBe(303);
+  });
+
+  it('asks before switching a browser signed in as someone else, and switches when told to', async () => {
+    const b = await signInWithLink(h, await portalLink(h, globex));
+    const url = await portalLink(h, acme);
+    const page = await b.req('GET', new URL(url).pathname);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('Open the webhook settings of Acme?');
+    expect(page.text).toContain('signed in to the webhook settings for Globex');
+    expect(page.text).not.toContain('<script>'); // nothing goes on by itself
+    expect((await b.loadSession()).json.account_id).toBe(globex);
+    expect((await b.spendLink(new URL(url).pathname)).status).toBe(303);
+    expect((await b.loadSession()).json.account_id).toBe(acme);
+    // The operator is named as such; a link of the account already open goes on by itself.
+    const op = new Browser(h.url);
+    expect((await op.req('POST', '/v1/session', { body: { admin_token: ADMIN_TOKEN } })).status).toBe(200);
+    expect((await op.req('GET', new URL(await portalLink(h, acme)).pathname)).text).toContain('signed in to the webhook settings as the operator');
+    expect((await b.req('GET', new URL(await portalLink(h, acme)).pathname)).text).toContain('<script>');
   });
 
   it('an account session sees only its own account', async () => {

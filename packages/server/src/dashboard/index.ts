@@ -28,7 +28,7 @@ export function dashboardPlugin(options: DashboardOptions = {}): Plugin {
     // Only at start-up: a process still running with the old token during a rolling restart
     // must not delete the sessions opened with the new one.
     await ctx.store.endAdminSessionsExcept(ctx.adminSessionTag);
-    registerSessionRoutes(app, ctx);
+    await registerSessionRoutes(app, ctx);
     await registerStaticApp(app, distDir);
   };
 }

@@ -37,6 +37,11 @@ const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64');
 /** The CSP of these pages: the app's, plus exactly this stylesheet. */
 export const PAGE_CSP = DASHBOARD_CSP.replace("style-src 'self'", `style-src 'self' 'sha256-${STYLE_HASH}'`);
 
+/** The one inline script: the portal page goes on by itself when nothing is in the way. */
+const CONTINUE_SCRIPT = "document.getElementById('continue').submit();";
+/** PAGE_CSP, plus exactly that script. */
+export const PORTAL_CSP = PAGE_CSP.replace("script-src 'self'", `script-src 'self' 'sha256-${createHash('sha256').update(CONTINUE_SCRIPT).digest('base64')}'`);
+
 const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
@@ -55,6 +60,26 @@ export const linkInvalidPage = (): string =>
 <p>The link is invalid, has already been used, or has expired. Sign-in links work once and only for a short time, to keep your account safe.</p>
 <p>Go back to the app you came from and open Webhooks settings again to get a fresh link.</p>`,
   );
+
+/**
+ * A valid portal link, before it is spent: GET only shows this page, so a chat preview or a
+ * mail scanner that fetches the link does not use it up. The form POSTs back to the same
+ * address, which spends the link; it is sent by the page's script at once, unless this browser
+ * is signed in as someone else (another account, or the operator): then the person chooses.
+ */
+export function portalContinuePage(o: { accountName: string; signedInAs: string | null }): string {
+  const name = escapeHtml(o.accountName);
+  const form = `<form id="continue" method="post"><p><button type="submit">Continue to ${name}</button></p></form>`;
+  if (o.signedInAs === null) {
+    return page('Opening webhook settings', `<h1>Opening the webhook settings of ${name}…</h1>${form}<script>${CONTINUE_SCRIPT}</script>`);
+  }
+  return page(
+    'Switch account?',
+    `<h1>Open the webhook settings of ${name}?</h1>
+<p>This browser is signed in to the webhook settings ${escapeHtml(o.signedInAs)}. Continuing signs it out there and into ${name}.</p>
+<p>If you did not ask for this link, close this page.</p>${form}`,
+  );
+}
 
 export const notBuiltPage = (distDir: string): string =>
   page(

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { access, sha256 } from '../api/auth.js';
 import { audit } from '../api/audit.js';
@@ -8,7 +8,7 @@ import * as S from '../api/schemas.js';
 import { BODY_OPTIONAL } from '../api/json-body.js';
 import { createError } from '../core/errors.js';
 import { isId } from '../core/ids.js';
-import { linkInvalidPage, PAGE_CSP } from './pages.js';
+import { linkInvalidPage, PAGE_CSP, PORTAL_CSP, portalContinuePage } from './pages.js';
 import {
   checkCsrf, clearSessionCookie, isTokenShaped, newToken, openSession, PORTAL_TTL_DEFAULT_S, PORTAL_TTL_MAX_S,
   readSession, SESSION_TTL_MS, sessionCookie, tokenHash, type SessionRecord,
@@ -46,7 +46,7 @@ const sessionOut = (s: Pick<SessionRecord, 'accountId' | 'csrfToken' | 'expiresA
  * Sign-in for the dashboard: one-time portal links made by the operator's backend for one
  * account, and the operator's own sign-in with the admin token. Both end in a cookie session.
  */
-export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): void {
+export async function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const secure = ctx.config.publicUrl.startsWith('https:');
   const cookieMaxAgeS = Math.floor(SESSION_TTL_MS / 1000);
 
@@ -85,28 +85,59 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: AppContext): vo
   });
 
   // HEAD is not exposed: a link checker or chat unfurler doing HEAD must not spend the link.
+  /** A refused link: a script checking it gets the API's error shape, a person a page that explains. */
+  const linkInvalid = (req: FastifyRequest, reply: FastifyReply) => {
+    const accept = req.headers.accept ?? '';
+    if (accept.includes('application/json') && !accept.includes('text/html')) throw createError('portal_link_invalid');
+    void reply.header('content-security-policy', PAGE_CSP);
+    return reply.status(401).type('text/html; charset=utf-8').send(linkInvalidPage());
+  };
+
+  // GET shows the link's page and spends nothing: a chat preview, a mail scanner or a link
+  // checker fetching it must not use up the customer's one-time link (HEAD is not exposed).
   app.get('/portal/:token', { exposeHeadRoute: false, schema: { hide: true } }, async (req, reply) => {
     const { token } = req.params as { token: string };
     applySecurityHeaders(reply);
     noStore(reply);
-    const accountId = isTokenShaped(token) ? await ctx.store.consumePortalLink(tokenHash(token)) : null;
-    if (!accountId) {
-      // A script checking a link gets the API's error shape; a person gets a page that explains.
-      const accept = req.headers.accept ?? '';
-      if (accept.includes('application/json') && !accept.includes('text/html')) throw createError('portal_link_invalid');
-      void reply.header('content-security-policy', PAGE_CSP);
-      return reply.status(401).type('text/html; charset=utf-8').send(linkInvalidPage());
-    }
-    // A browser that was signed in already (another account, or the operator) switches over.
-    const previous = await readSession(req, ctx);
-    if (previous) await ctx.store.deleteSession(previous.tokenHash);
-    const { token: sessionToken } = await openSession(ctx, accountId);
-    // Who used a link is not known (that is the operator's product), but that one was used is.
-    req.principal = { kind: 'account', accountId, actor: 'portal_link' };
-    await audit(req, ctx, accountId, 'portal_session.opened');
-    void reply.header('set-cookie', sessionCookie(sessionToken, cookieMaxAgeS, secure));
-    // 303 to a clean URL: the spent token leaves the address bar and the history.
-    return reply.redirect('/', 303);
+    const accountId = isTokenShaped(token) ? await ctx.store.peekPortalLink(tokenHash(token)) : null;
+    const account = accountId ? await ctx.store.getAccount(accountId) : null;
+    if (!account) return linkInvalid(req, reply);
+    // Signed in as someone else already: the person chooses, nothing switches by itself (a
+    // link someone else made must not silently move this browser into their account).
+    const current = await readSession(req, ctx);
+    const other = current && current.accountId !== account.id ? current : null;
+    const signedInAs = !other ? null : other.accountId === null ? 'as the operator' : `for ${(await ctx.store.getAccount(other.accountId))?.name ?? 'another account'}`;
+    void reply.header('content-security-policy', PORTAL_CSP);
+    return reply.type('text/html; charset=utf-8').send(portalContinuePage({ accountName: account.name, signedInAs }));
+  });
+
+  // The page's form: spends the link and opens the session. Only from this origin (or from no
+  // browser at all): a page elsewhere cannot post a link of its own into this browser.
+  await app.register(async (scope) => {
+    // An HTML form posts `application/x-www-form-urlencoded`; this one has no fields.
+    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 1024 }, (_req, _body, done) => done(null, {}));
+    scope.post('/portal/:token', { bodyLimit: 1024, schema: { hide: true } }, async (req, reply) => {
+      const { token } = req.params as { token: string };
+      applySecurityHeaders(reply);
+      noStore(reply);
+      const origin = req.headers.origin;
+      if (origin !== undefined && origin !== new URL(publicBase()).origin && req.headers['sec-fetch-site'] !== 'same-origin') {
+        throw createError('forbidden', 'a portal link is opened from its own page');
+      }
+      const accountId = isTokenShaped(token) ? await ctx.store.consumePortalLink(tokenHash(token)) : null;
+      if (!accountId) return linkInvalid(req, reply);
+      // A browser that was signed in already (another account, or the operator) switches over:
+      // its page asked first.
+      const previous = await readSession(req, ctx);
+      if (previous) await ctx.store.deleteSession(previous.tokenHash);
+      const { token: sessionToken } = await openSession(ctx, accountId);
+      // Who used a link is not known (that is the operator's product), but that one was used is.
+      req.principal = { kind: 'account', accountId, actor: 'portal_link' };
+      await audit(req, ctx, accountId, 'portal_session.opened');
+      void reply.header('set-cookie', sessionCookie(sessionToken, cookieMaxAgeS, secure));
+      // 303 to a clean URL: the spent token leaves the address bar and the history.
+      return reply.redirect('/', 303);
+    });
   });
 
   app.get('/v1/session', {

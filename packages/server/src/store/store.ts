@@ -1369,6 +1369,12 @@ export class Store {
   }
 
   /** Works once: marks the link used and returns its account, or null when unknown, used or expired. */
+  /** The account of a portal link that may still be used, without using it. */
+  async peekPortalLink(tokenHash: string, now = Date.now()): Promise<string | null> {
+    const rows = await this.q.all<{ account_id: string }>('SELECT account_id FROM portal_links WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?', [tokenHash, now]);
+    return rows[0]?.account_id ?? null;
+  }
+
   async consumePortalLink(tokenHash: string, now = Date.now()): Promise<string | null> {
     const rows = await this.q.all<{ account_id: string }>(
       'UPDATE portal_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING account_id',
