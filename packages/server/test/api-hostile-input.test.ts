@@ -65,6 +65,16 @@ describe('other input at the edges', () => {
     expectError(r, 400, 'invalid_request');
   });
 
+  it('a route that takes no body refuses fields sent to it, and accepts none or {}', async () => {
+    const r = await h.api('POST', `/v1/accounts/${acc}/api-keys`, { name: 'ci key' });
+    expectError(r, 400, 'invalid_request');
+    expect(r.body.error.message).toContain('takes no body');
+    expectError(await h.api('POST', `/v1/accounts/${acc}/webhooks/${hook}/test`, [1]), 400, 'invalid_request');
+    expect(await count(h, 'api_keys', 'account_id = ?', acc)).toBe(1); // the key made in beforeAll
+    expect((await h.api('POST', `/v1/accounts/${acc}/api-keys`, {})).status).toBe(201);
+    expect((await h.api('POST', `/v1/accounts/${acc}/api-keys`)).status).toBe(201);
+  });
+
   it('a path that is not valid percent-encoding answers in the one error shape', async () => {
     expectError(await h.api('GET', `/v1/accounts/${acc}/webhooks/%E0%A4%A`, undefined, { token: key }), 400, 'invalid_request');
   });

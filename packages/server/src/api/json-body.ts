@@ -42,6 +42,11 @@ export function installJsonParser(app: FastifyInstance): void {
     }
     try {
       const value: unknown = JSON.parse(text);
+      // A route that takes no body accepts `{}` (some clients always send one) and nothing
+      // else: a field sent to it would be ignored, where every other route refuses unknown ones.
+      if (!request.routeOptions.schema?.body && !isEmptyObject(value)) {
+        return done(createError('invalid_request', 'this request takes no body (send none, or {})'), undefined);
+      }
       request.rawBody = text;
       done(null, value);
     } catch (e) {
@@ -57,6 +62,8 @@ export function installJsonParser(app: FastifyInstance): void {
     route.preValidation = [emptyBodyIsObject, ...own];
   });
 }
+
+const isEmptyObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
 
 function emptyBodyIsObject(request: FastifyRequest, _reply: unknown, done: () => void): void {
   if (request.body === undefined) request.body = {};
