@@ -52,7 +52,8 @@ describe('audit log', () => {
     const rotated = (await h.api('POST', `/v1/accounts/${a}/webhooks/${wh}/secret/rotate`, { previous_secret_valid_for: 60 }, { token: key })).body.secret as string;
     await h.api('PATCH', `/v1/accounts/${a}`, { plan: 'enterprise' });
     const link = (await h.api('POST', `/v1/accounts/${a}/portal-sessions`)).body.url as string;
-    const opened = await fetch(link, { redirect: 'manual' });
+    // As its page does: a post from Herald's own origin spends it.
+    const opened = await fetch(link, { method: 'POST', redirect: 'manual', headers: { origin: new URL(link).origin } });
     expect(opened.status).toBe(303);
     await h.api('DELETE', `/v1/accounts/${a}/webhooks/${wh}`, undefined, { token: key });
     await h.api('DELETE', `/v1/accounts/${a}/api-keys/${keyId}`);
@@ -101,5 +102,31 @@ describe('audit log', () => {
     expect((await log(a, keyA)).map((e) => e.action)).toEqual(['api_key.created', 'account.created']);
     expectError(await h.api('GET', `/v1/accounts/${b}/audit-events`, undefined, { token: keyA }), 404, 'account_not_found');
     expectError(await h.api('GET', `/v1/accounts/${a}/audit-events?cursor=nonsense`, undefined, { token: keyA }), 400, 'invalid_request');
+  });
+
+  it('a change is made only together with its entry: when the entry cannot be written, nothing changes', async () => {
+    const a = await createAccount(h, 'pro', 'All or nothing');
+    const w = (await h.api('POST', `/v1/accounts/${a}/webhooks`, { url: `${rx.url}/whole`, events: ['*'], description: 'before' })).body;
+    const before = await log(a);
+    // The database refuses every new audit entry from here on, as a full disk or a broken table would.
+    const q = h.herald.ctx.store.q;
+    const postgres = q.dialect.name === 'postgres';
+    await q.exec(postgres
+      ? `CREATE FUNCTION audit_refused() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER audit_refused BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_refused();`
+      : "CREATE TRIGGER audit_refused BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit refused'); END;");
+    try {
+      expect((await h.api('PATCH', `/v1/accounts/${a}/webhooks/${w.id}`, { description: 'after' })).status).toBe(500);
+      expect((await h.api('DELETE', `/v1/accounts/${a}/webhooks/${w.id}`)).status).toBe(500);
+      expect((await h.api('POST', `/v1/accounts/${a}/api-keys`)).status).toBe(500);
+      expect((await h.api('POST', `/v1/accounts/${a}/webhooks`, { url: `${rx.url}/more`, events: ['*'] })).status).toBe(500);
+      expect((await h.api('GET', `/v1/accounts/${a}/webhooks/${w.id}/secret`)).status).toBe(500); // not shown unlogged
+      const hooks = (await h.api('GET', `/v1/accounts/${a}/webhooks`)).body.data;
+      expect(hooks).toEqual([expect.objectContaining({ id: w.id, description: 'before' })]);
+      expect((await h.api('GET', `/v1/accounts/${a}/api-keys`)).body.data).toEqual([]);
+    } finally {
+      await q.exec(postgres ? 'DROP TRIGGER audit_refused ON audit_events; DROP FUNCTION audit_refused();' : 'DROP TRIGGER audit_refused;');
+    }
+    expect(await log(a)).toEqual(before);
   });
 });

@@ -427,10 +427,15 @@ describe('delivery worker', () => {
     });
   });
 
-  it('finds work nobody named within a poll or two while a busy webhook keeps the worker awake', async () => {
+  /**
+   * A busy webhook A (a backlog sent 2 at a time, 2 ms each, so a slot frees up every
+   * millisecond or so for seconds: the worker is woken to refill A long before its poll timer
+   * would fire) and a quiet webhook B of another account. `busyA` queues A's backlog and waits
+   * until it flows; `queueB` queues one delivery for B without telling the worker, as a process
+   * that does not notify would: only a poll or the walk over every webhook can find it.
+   */
+  async function busyAndQuiet() {
     const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '300', HERALD_ENDPOINT_CONCURRENCY: '2' });
-    // A: a backlog sent 2 at a time, 2 ms each, so a slot frees up every millisecond or so
-    // for seconds: the worker is woken to refill A long before its poll timer would fire.
     const busy = await receiver(async (_r, res) => {
       await sleep(2);
       res.end('ok');
@@ -439,14 +444,25 @@ describe('delivery worker', () => {
     const webhookA = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: busy.url, events: ['*'] })).body.id as string;
     const acc2 = await createAccount(h, 'pro', 'Other');
     await h.api('POST', `/v1/accounts/${acc2}/webhooks`, { url: quiet.url, events: ['*'] });
-    const events = Array.from({ length: 3000 }, (_, i) => ({ accountId: acc, type: 'content.generated', data: `{"i":${i}}`, idempotencyKey: null, now: Date.now() }));
-    await h.herald.ctx.store.publishMany(events);
-    h.herald.ctx.worker!.notify([webhookA]);
-    await waitFor(() => busy.received.length >= 10);
-    // Queued for B without telling the worker, as a process that does not notify would.
+    const publish = (account: string, count: number) =>
+      h.herald.ctx.store.publishMany(Array.from({ length: count }, (_, i) => ({ accountId: account, type: 'content.generated', data: `{"i":${i}}`, idempotencyKey: null, now: Date.now() })));
+    return {
+      busy, quiet,
+      busyA: async () => {
+        await publish(acc, 3000);
+        h.herald.ctx.worker!.notify([webhookA]);
+        await waitFor(() => busy.received.length >= 10);
+      },
+      queueB: () => publish(acc2, 1),
+    };
+  }
+
+  it('finds work nobody named within a poll or two while a busy webhook keeps the worker awake', async () => {
+    const { busy, quiet, busyA, queueB } = await busyAndQuiet();
+    await busyA();
     const t0 = Date.now();
     const lost = lateness();
-    await h.herald.ctx.store.publishMany([{ accountId: acc2, type: 'content.generated', data: '{}', idempotencyKey: null, now: t0 }]);
+    await queueB();
     await waitFor(() => quiet.received.length === 1, 5000);
     // A poll or two, plus what a loaded machine took from this process meanwhile.
     expect(Date.now() - t0).toBeLessThan(1000 + lost.stop());
@@ -454,25 +470,14 @@ describe('delivery worker', () => {
   });
 
   it('still finds work nobody named after the clock is stepped back an hour', async () => {
-    const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '300', HERALD_ENDPOINT_CONCURRENCY: '2' });
-    const busy = await receiver(async (_r, res) => {
-      await sleep(2);
-      res.end('ok');
-    });
-    const quiet = await receiver();
-    const webhookA = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: busy.url, events: ['*'] })).body.id as string;
-    const acc2 = await createAccount(h, 'pro', 'Other');
-    await h.api('POST', `/v1/accounts/${acc2}/webhooks`, { url: quiet.url, events: ['*'] });
+    const { busy, quiet, busyA, queueB } = await busyAndQuiet();
     await sleep(700); // the worker has polled, and set when it next walks every webhook
     // The wall clock goes back an hour (NTP, a VM resumed) and runs on from there. Then the
-    // scene above: a busy webhook keeps the worker woken by refills, its backlog fills the
-    // window of oldest due rows, and only the walk finds B's delivery.
+    // scene above: A's backlog fills the window of oldest due rows, and only the walk finds B's.
     vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true, now: Date.now() - 3_600_000 });
     try {
-      await h.herald.ctx.store.publishMany(Array.from({ length: 3000 }, (_, i) => ({ accountId: acc, type: 'content.generated', data: `{"i":${i}}`, idempotencyKey: null, now: Date.now() })));
-      h.herald.ctx.worker!.notify([webhookA]);
-      await waitFor(() => busy.received.length >= 10);
-      await h.herald.ctx.store.publishMany([{ accountId: acc2, type: 'content.generated', data: '{}', idempotencyKey: null, now: Date.now() }]);
+      await busyA();
+      await queueB();
       await waitFor(() => quiet.received.length === 1, 5000);
       expect(busy.received.length).toBeLessThan(3000); // A was still busy when B's arrived
     } finally {

@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox';
 import { createError } from '../core/errors.js';
 import type { Account as AccountRow } from '../core/types.js';
 import { isId } from '../core/ids.js';
-import { audit } from './audit.js';
+import { auditEntry } from './audit.js';
 import { access, accountFor, API_KEY_PREFIX, sha256 } from './auth.js';
 import type { AppContext } from './context.js';
 import * as S from './schemas.js';
@@ -25,8 +25,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     schema: { tags, security, summary: 'Create an account', body: S.AccountIn, response: { 201: S.Account, ...S.errors(400, 401, 403) } },
   }, async (req, reply) => {
     const body = req.body as Static<typeof S.AccountIn>;
-    const a = await ctx.store.createAccount(body.name, body.plan);
-    await audit(req, ctx, a.id, 'account.created', null, { name: a.name, plan: a.plan });
+    const a = await ctx.store.createAccount(body.name, body.plan, Date.now(), (c) => auditEntry(req, c.id, 'account.created', null, { name: c.name, plan: c.plan }));
     return reply.status(201).send(accountOut(a));
   });
 
@@ -59,13 +58,12 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
   }, async (req) => {
     const { account } = req.params as { account: string };
     const patch = req.body as Static<typeof S.AccountPatch>;
-    const a = await ctx.store.updateAccount(account, patch);
+    const a = await ctx.store.updateAccount(account, patch, Date.now(), (u) => (u ? auditEntry(req, account, 'account.updated', null, { ...patch }) : null));
     ctx.accounts.invalidate(account);
     if (!a) throw createError('account_not_found', account);
     // This process's worker sees a plan change at its next attempt; other processes' within
     // their webhook cache's two seconds.
     if (patch.plan !== undefined) for (const w of await ctx.store.listWebhooks(account)) ctx.webhooks.invalidate(w.id);
-    await audit(req, ctx, account, 'account.updated', null, { ...patch });
     return accountOut(a);
   });
 
@@ -105,8 +103,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     const key = API_KEY_PREFIX + randomBytes(32).toString('base64url');
     const prefix = key.slice(0, 10);
     const now = Date.now();
-    const { id } = await ctx.store.createApiKey(account, sha256(key).toString('hex'), prefix, now);
-    await audit(req, ctx, account, 'api_key.created', id, { prefix });
+    const { id } = await ctx.store.createApiKey(account, sha256(key).toString('hex'), prefix, now, (k) => auditEntry(req, account, 'api_key.created', k.id, { prefix }));
     return reply.status(201).send({ id, key, prefix, created_at: S.iso(now) });
   });
 
@@ -125,8 +122,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     schema: { tags, security, summary: 'Revoke an API key (takes effect at once)', params: Type.Object({ account: Type.String(), key: Type.String() }), response: { 204: Type.Null(), ...S.errors(401, 403, 404) } },
   }, async (req, reply) => {
     const { account, key } = req.params as { account: string; key: string };
-    if (!(await ctx.store.deleteApiKey(account, key))) throw createError('not_found', `API key ${key}`);
-    await audit(req, ctx, account, 'api_key.revoked', key);
+    if (!(await ctx.store.deleteApiKey(account, key, (gone) => (gone ? auditEntry(req, account, 'api_key.revoked', key) : null)))) throw createError('not_found', `API key ${key}`);
     return reply.status(204).send();
   });
 }

@@ -1,18 +1,14 @@
 import type { FastifyRequest } from 'fastify';
-import type { AppContext } from './context.js';
+import type { AuditEvent } from '../store/store.js';
 
 /**
- * Writes one entry of the account's audit log for a change the request has just made: who
- * (the credential's `actor`), what, to which object, and plain details (field names, URLs,
- * counts; never a secret or a custom header value). It runs after the change committed, so a
- * failure here is logged loudly and does not turn a done change into an error answer.
+ * One entry of the account's audit log for a change the request makes: who (the credential's
+ * `actor`), what, to which object, and plain details (field names, URLs, counts; never a
+ * secret or a custom header value). The store writes it in the change's own transaction (see
+ * Store's AuditOf), so the log has an entry exactly when the change committed.
  */
-export async function audit(
-  req: FastifyRequest, ctx: AppContext, accountId: string, action: string, target: string | null = null, details: Record<string, unknown> | null = null,
-): Promise<void> {
-  try {
-    await ctx.store.recordAudit({ accountId, at: Date.now(), actor: req.principal?.actor ?? 'unknown', action, target, details });
-  } catch (err) {
-    req.log.error({ err, accountId, action, target }, 'audit event not recorded');
-  }
+export function auditEntry(
+  req: FastifyRequest, accountId: string, action: string, target: string | null = null, details: Record<string, unknown> | null = null,
+): Omit<AuditEvent, 'id'> {
+  return { accountId, at: Date.now(), actor: req.principal?.actor ?? 'unknown', action, target, details };
 }

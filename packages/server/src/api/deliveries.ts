@@ -5,7 +5,7 @@ import { isId } from '../core/ids.js';
 import { buildBody } from '../core/signing.js';
 import type { AttemptRow, DeliveryRow } from '../core/types.js';
 import { access, accountFor, requireWebhookPlan } from './auth.js';
-import { audit } from './audit.js';
+import { auditEntry } from './audit.js';
 import type { AppContext } from './context.js';
 import * as S from './schemas.js';
 
@@ -80,12 +80,12 @@ export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): v
     // a delivery that may have succeeded; say so instead.
     const webhook = await ctx.store.getWebhook(acc.id, delivery.webhookId);
     if (!webhook?.enabled) throw createError('validation_failed', 'the webhook is disabled; enable it before redelivering');
-    if (!(await ctx.store.redeliver(acc.id, delivery.id))) {
+    const entry = (queued: boolean) => (queued ? auditEntry(req, acc.id, 'delivery.redelivered', delivery.id, { webhook_id: delivery.webhookId }) : null);
+    if (!(await ctx.store.redeliver(acc.id, delivery.id, Date.now(), entry))) {
       // An attempt is in flight: its outcome would overwrite this request. Say so.
       throw createError('conflict', 'an attempt of this delivery is in progress; redeliver it again once it has finished');
     }
     ctx.worker?.notify([delivery.webhookId], 'retry');
-    await audit(req, ctx, acc.id, 'delivery.redelivered', delivery.id, { webhook_id: delivery.webhookId });
     const again = await ctx.store.getDeliveryRow(acc.id, delivery.id);
     return reply.status(202).send(deliveryOut(again!));
   });

@@ -12,7 +12,7 @@ import { sendPing } from '../delivery/test-connection.js';
 import { openHeaders, openTarget, previousSecretAt, previousSecretLive } from '../delivery/webhook-cache.js';
 import { access, accountFor, requireWebhookPlan } from './auth.js';
 import type { AppContext } from './context.js';
-import { audit } from './audit.js';
+import { auditEntry } from './audit.js';
 import { BODY_OPTIONAL } from './json-body.js';
 import * as S from './schemas.js';
 
@@ -153,13 +153,14 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
       accountId: acc.id, url, description: b.description ?? '', events,
       headersEnc: sealHeaders(ctx, headers), secretEnc: secret ? ctx.box.seal(secret) : null, enabled: b.enabled ?? true,
       rateLimit: b.rate_limit ?? null,
-    }, Date.now(), max);
+    }, Date.now(), max, (c) => c && auditEntry(req, acc.id, 'webhook.created', c.id, {
+      url: auditUrl(c.url), events: c.events, enabled: c.enabled, has_secret: secret !== null, headers: Object.keys(headers), ...(c.rateLimit !== null ? { rate_limit: c.rateLimit } : {}),
+    }));
     // Null also if the account was deleted meanwhile; then its 404 is the better answer.
     if (!w) {
       if (!(await ctx.store.getAccount(acc.id))) throw createError('account_not_found', acc.id);
       throw createError('validation_failed', `an account may have at most ${max} webhooks; delete one first`);
     }
-    await audit(req, ctx, acc.id, 'webhook.created', w.id, { url: auditUrl(w.url), events: w.events, enabled: w.enabled, has_secret: secret !== null, headers: Object.keys(headers), ...(w.rateLimit !== null ? { rate_limit: w.rateLimit } : {}) });
     return reply.status(201).send(webhookOut(ctx, w, secret));
   });
 
@@ -188,12 +189,14 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
       else if (!webhook.enabled) next.disabledReason = webhook.disabledReason;
       else next.disabledReason = null;
     }
-    const saved = await ctx.store.updateWebhook(next, Date.now(), { secret: b.secret !== undefined });
+    const saved = await ctx.store.updateWebhook(next, Date.now(), {
+      secret: b.secret !== undefined,
+      // An empty PATCH changes nothing and leaves no entry.
+      audit: (s) => (s && Object.keys(b).length ? auditEntry(req, webhook.accountId, 'webhook.updated', webhook.id, webhookChanges(webhook, s, b)) : null),
+    });
     ctx.webhooks.invalidate(webhook.id);
     // Deleted since it was read (the URL's DNS check takes up to two seconds).
     if (!saved) throw createError('webhook_not_found', webhook.id);
-    // An empty PATCH changes nothing and leaves no entry.
-    if (Object.keys(b).length) await audit(req, ctx, webhook.accountId, 'webhook.updated', webhook.id, webhookChanges(webhook, saved, b));
     return webhookOut(ctx, saved);
   });
 
@@ -202,10 +205,9 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     schema: { tags, security, summary: 'Delete a webhook and its delivery history', params: S.WebhookParams, response: { 204: Type.Null(), ...S.errors(401, 403, 404) } },
   }, async (req, reply) => {
     const { accountId, webhook } = await load(req);
-    const deleted = await ctx.store.deleteWebhook(accountId, webhook.id);
-    ctx.webhooks.invalidate(webhook.id);
     // Two DELETEs at once: only the one that deleted it says so.
-    if (deleted) await audit(req, ctx, accountId, 'webhook.deleted', webhook.id, { url: auditUrl(webhook.url) });
+    await ctx.store.deleteWebhook(accountId, webhook.id, (deleted) => (deleted ? auditEntry(req, accountId, 'webhook.deleted', webhook.id, { url: auditUrl(webhook.url) }) : null));
+    ctx.webhooks.invalidate(webhook.id);
     return reply.status(204).send();
   });
 
@@ -217,7 +219,8 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
   }, async (req, reply) => {
     const { accountId, webhook } = await load(req);
     void reply.header('cache-control', 'no-store');
-    await audit(req, ctx, accountId, 'webhook.secret_revealed', webhook.id);
+    // Logged before it is shown: a reveal the log could not record is not made.
+    await ctx.store.recordAudit(auditEntry(req, accountId, 'webhook.secret_revealed', webhook.id));
     return { secret: webhook.secretEnc ? ctx.box.open(webhook.secretEnc) : null };
   });
 
@@ -234,11 +237,11 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     const secret = b.secret ?? newSecret();
     const validForS = b.previous_secret_valid_for ?? S.DEFAULT_PREVIOUS_SECRET_S; // the schema fills it in
     const now = Date.now();
-    const saved = await ctx.store.rotateWebhookSecret(accountId, webhook.id, ctx.box.seal(secret), validForS > 0 ? now + validForS * 1000 : null, now);
+    const saved = await ctx.store.rotateWebhookSecret(accountId, webhook.id, ctx.box.seal(secret), validForS > 0 ? now + validForS * 1000 : null, now, (s) =>
+      s && auditEntry(req, accountId, 'webhook.secret_rotated', webhook.id, { previous_secret_valid_for: validForS, secret_given: b.secret !== undefined }));
     if (!saved) throw createError('webhook_not_found', webhook.id);
     ctx.webhooks.invalidate(saved.id);
     void reply.header('cache-control', 'no-store');
-    await audit(req, ctx, accountId, 'webhook.secret_rotated', webhook.id, { previous_secret_valid_for: validForS, secret_given: b.secret !== undefined });
     return { secret, previous_secret_expires_at: previousSecretExpiry(saved, now) };
   });
 
@@ -263,12 +266,12 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     if (b.cursor !== undefined && !isId('dlv', b.cursor)) throw createError('invalid_request', 'cursor is not valid');
     // The worker would finish each one at once as failed again ("webhook disabled"); say so instead.
     if (!webhook.enabled) throw createError('validation_failed', 'the webhook is disabled; enable it before sending its failed deliveries again');
-    const r = await ctx.store.recoverFailed(accountId, webhook.id, { since, until, afterId: b.cursor ?? null }, now);
+    // An entry for each transaction that queued something: a sweep's empty steps would only bury the entries.
+    const r = await ctx.store.recoverFailed(accountId, webhook.id, { since, until, afterId: b.cursor ?? null }, now, (step) =>
+      step.queued ? auditEntry(req, accountId, 'webhook.recovered', webhook.id, { since: S.iso(since), until: S.iso(until), queued: step.queued }) : null);
     if (r.queued) {
       ctx.metrics.recovered.inc(r.queued);
       ctx.worker?.notify([webhook.id], r.retry ? 'retry' : 'first');
-      // Only calls that sent something: a sweep's empty steps would only bury the entries.
-      await audit(req, ctx, accountId, 'webhook.recovered', webhook.id, { since: S.iso(since), until: S.iso(until), queued: r.queued });
     }
     return reply.status(202).send({ queued: r.queued, next_cursor: r.lastId, until: S.iso(until) });
   });

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { access, sha256 } from '../api/auth.js';
-import { audit } from '../api/audit.js';
+import { auditEntry } from '../api/audit.js';
 import type { AppContext } from '../api/context.js';
 import * as S from '../api/schemas.js';
 import { BODY_OPTIONAL } from '../api/json-body.js';
@@ -78,8 +78,7 @@ export async function registerSessionRoutes(app: FastifyInstance, ctx: AppContex
     const ttlS = body.ttl_seconds ?? PORTAL_TTL_DEFAULT_S;
     const token = newToken();
     const expiresAt = Date.now() + ttlS * 1000;
-    await ctx.store.createPortalLink(tokenHash(token), account, expiresAt);
-    await audit(req, ctx, account, 'portal_link.created', null, { expires_at: S.iso(expiresAt) });
+    await ctx.store.createPortalLink(tokenHash(token), account, expiresAt, () => auditEntry(req, account, 'portal_link.created', null, { expires_at: S.iso(expiresAt) }));
     noStore(reply);
     return reply.status(201).send({ url: `${publicBase()}/portal/${token}`, expires_at: S.iso(expiresAt) });
   });
@@ -130,10 +129,9 @@ export async function registerSessionRoutes(app: FastifyInstance, ctx: AppContex
       // its page asked first.
       const previous = await readSession(req, ctx);
       if (previous) await ctx.store.deleteSession(previous.tokenHash);
-      const { token: sessionToken } = await openSession(ctx, accountId);
       // Who used a link is not known (that is the operator's product), but that one was used is.
       req.principal = { kind: 'account', accountId, actor: 'portal_link' };
-      await audit(req, ctx, accountId, 'portal_session.opened');
+      const { token: sessionToken } = await openSession(ctx, accountId, Date.now(), () => auditEntry(req, accountId, 'portal_session.opened'));
       void reply.header('set-cookie', sessionCookie(sessionToken, cookieMaxAgeS, secure));
       // 303 to a clean URL: the spent token leaves the address bar and the history.
       return reply.redirect('/', 303);

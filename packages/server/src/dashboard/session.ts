@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { sha256, type Principal, type PrincipalSource } from '../api/auth.js';
 import type { AppContext } from '../api/context.js';
 import { createError } from '../core/errors.js';
+import type { AuditOf } from '../store/store.js';
 
 /**
  * Dashboard sessions. The browser holds a random token in an HttpOnly cookie; the database
@@ -71,13 +72,13 @@ export async function readSession(request: FastifyRequest, ctx: AppContext): Pro
   return { tokenHash: hash, ...s };
 }
 
-export async function openSession(ctx: AppContext, accountId: string | null, now = Date.now()): Promise<{ token: string; record: SessionRecord }> {
+export async function openSession(ctx: AppContext, accountId: string | null, now = Date.now(), audit?: AuditOf<void>): Promise<{ token: string; record: SessionRecord }> {
   const token = newToken();
   const record: SessionRecord = {
     tokenHash: tokenHash(token), accountId, csrfToken: newToken(), expiresAt: now + SESSION_TTL_MS,
     adminTag: accountId === null ? ctx.adminSessionTag : null,
   };
-  await ctx.store.createSession(record, now);
+  await ctx.store.createSession(record, now, audit);
   return { token, record };
 }
 

@@ -227,6 +227,13 @@ export interface AuditEvent {
   details: Record<string, unknown> | null;
 }
 
+/**
+ * The audit entry a change makes of its result (null: nothing happened worth an entry). The
+ * store writes it in the change's own transaction, so the log has an entry exactly when the
+ * change committed.
+ */
+export type AuditOf<T> = (result: T) => Omit<AuditEvent, 'id'> | null;
+
 export interface DeliveryQuery {
   accountId: string;
   webhookId?: string;
@@ -379,11 +386,13 @@ export class Store {
   }
 
   // ---------------- accounts ----------------
-  async createAccount(name: string, plan: Plan, now = Date.now()): Promise<Account> {
+  async createAccount(name: string, plan: Plan, now = Date.now(), audit?: AuditOf<Account>): Promise<Account> {
     const a: Account = { id: newId('acc', now), name, plan, createdAt: now, updatedAt: now };
     a.name = text(name);
-    await this.q.run('INSERT INTO accounts (id, name, plan, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', [a.id, a.name, plan, now, now]);
-    return a;
+    return this.#audited(audit, async (q) => {
+      await q.run('INSERT INTO accounts (id, name, plan, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', [a.id, a.name, plan, now, now]);
+      return a;
+    });
   }
 
   async getAccount(id: string): Promise<Account | null> {
@@ -396,13 +405,15 @@ export class Store {
     return rows.map(toAccount);
   }
 
-  async updateAccount(id: string, patch: { name?: string; plan?: Plan }, now = Date.now()): Promise<Account | null> {
-    const cur = await this.getAccount(id);
-    if (!cur) return null;
-    const next = { ...cur, ...patch, updatedAt: now };
-    next.name = text(next.name);
-    await this.q.run('UPDATE accounts SET name = ?, plan = ?, updated_at = ? WHERE id = ?', [next.name, next.plan, now, id]);
-    return next;
+  async updateAccount(id: string, patch: { name?: string; plan?: Plan }, now = Date.now(), audit?: AuditOf<Account | null>): Promise<Account | null> {
+    return this.#audited(audit, async (q) => {
+      const [cur] = await q.all<DbAccount>('SELECT * FROM accounts WHERE id = ?', [id]);
+      if (!cur) return null;
+      const next = { ...toAccount(cur), ...patch, updatedAt: now };
+      next.name = text(next.name);
+      const r = await q.run('UPDATE accounts SET name = ?, plan = ?, updated_at = ? WHERE id = ?', [next.name, next.plan, now, id]);
+      return r.changes ? next : null;
+    });
   }
 
   /** Deletes the account and, by cascade, everything it owns. */
@@ -418,17 +429,36 @@ export class Store {
   // ---------------- audit events ----------------
   /** One entry of an account's audit log; `details` is JSON the caller built (never a secret). */
   async recordAudit(e: Omit<AuditEvent, 'id'>): Promise<AuditEvent> {
+    return this.#insertAudit(this.q, e);
+  }
+
+  async #insertAudit(q: SqlExecutor, e: Omit<AuditEvent, 'id'>): Promise<AuditEvent> {
     // Ids sort the log; two entries in one millisecond would otherwise sort at random, so a
     // process keeps its own entries in the order it wrote them (an id's time may run a few ms
     // ahead of `at` under a burst).
     const idMs = Math.max(e.at, this.#lastAuditIdMs + 1);
     this.#lastAuditIdMs = idMs;
     const row: AuditEvent = { ...e, id: newId('aud', idMs) };
-    await this.q.run(
+    await q.run(
       'INSERT INTO audit_events (id, account_id, at, actor, action, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)',
       [row.id, row.accountId, row.at, row.actor, row.action, row.target, row.details === null ? null : JSON.stringify(row.details)],
     );
     return row;
+  }
+
+  /**
+   * Runs a change, and with `audit` writes the entry it makes of the result in the same
+   * transaction (the change's own, joined when it opens one). Without `audit` the change runs
+   * exactly as before, on the store's executor.
+   */
+  async #audited<T>(audit: AuditOf<T> | undefined, change: (q: SqlExecutor) => Promise<T>): Promise<T> {
+    if (!audit) return change(this.q);
+    return this.q.tx(async (t) => {
+      const r = await change(t);
+      const e = audit(r);
+      if (e) await this.#insertAudit(t, e);
+      return r;
+    });
   }
 
   /** An account's audit log, newest first; `beforeId` pages on from the last id of a page. */
@@ -444,10 +474,12 @@ export class Store {
   }
 
   // ---------------- API keys ----------------
-  async createApiKey(accountId: string, keyHash: string, prefix: string, now = Date.now()): Promise<{ id: string }> {
+  async createApiKey(accountId: string, keyHash: string, prefix: string, now = Date.now(), audit?: AuditOf<{ id: string }>): Promise<{ id: string }> {
     const id = newId('key', now);
-    await this.q.run('INSERT INTO api_keys (id, account_id, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?)', [id, accountId, prefix, keyHash, now]);
-    return { id };
+    return this.#audited(audit, async (q) => {
+      await q.run('INSERT INTO api_keys (id, account_id, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?)', [id, accountId, prefix, keyHash, now]);
+      return { id };
+    });
   }
 
   async findApiKey(keyHash: string): Promise<{ id: string; accountId: string } | null> {
@@ -460,8 +492,8 @@ export class Store {
     return rows.map((r) => ({ id: r.id, prefix: r.prefix, createdAt: n(r.created_at) }));
   }
 
-  async deleteApiKey(accountId: string, id: string): Promise<boolean> {
-    return (await this.q.run('DELETE FROM api_keys WHERE account_id = ? AND id = ?', [accountId, id])).changes > 0;
+  async deleteApiKey(accountId: string, id: string, audit?: AuditOf<boolean>): Promise<boolean> {
+    return this.#audited(audit, async (q) => (await q.run('DELETE FROM api_keys WHERE account_id = ? AND id = ?', [accountId, id])).changes > 0);
   }
 
   // ---------------- event types ----------------
@@ -497,8 +529,8 @@ export class Store {
    * place.
    */
   createWebhook(w: NewWebhook, now?: number): Promise<WebhookRow>;
-  createWebhook(w: NewWebhook, now: number, max: number): Promise<WebhookRow | null>;
-  async createWebhook(w: NewWebhook, now = Date.now(), max?: number): Promise<WebhookRow | null> {
+  createWebhook(w: NewWebhook, now: number, max: number, audit?: AuditOf<WebhookRow | null>): Promise<WebhookRow | null>;
+  async createWebhook(w: NewWebhook, now = Date.now(), max?: number, audit?: AuditOf<WebhookRow | null>): Promise<WebhookRow | null> {
     const row: WebhookRow = {
       ...w, description: text(w.description), id: newId('wh', now), previousSecretEnc: null, previousSecretUntil: null, disabledReason: null,
       rateLimit: w.rateLimit ?? null, createdAt: now, updatedAt: now,
@@ -507,17 +539,19 @@ export class Store {
       'INSERT INTO webhooks (id, account_id, url, description, events, headers_enc, secret_enc, enabled, disabled_reason, rate_limit, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       [row.id, row.accountId, row.url, row.description, JSON.stringify(row.events), row.headersEnc, row.secretEnc, row.enabled ? 1 : 0, null, row.rateLimit, now, now],
     );
-    if (max === undefined) {
-      await insert(this.q);
-      return row;
-    }
-    return this.q.tx(async (t) => {
-      const [acc] = await t.all<{ id: string }>(`SELECT id FROM accounts WHERE id = ?${this.q.dialect.forUpdate}`, [w.accountId]);
-      if (!acc) return null;
-      const [c] = await t.all<{ c: Num }>('SELECT COUNT(*) AS c FROM webhooks WHERE account_id = ?', [w.accountId]);
-      if (n(c!.c) >= max) return null;
-      await insert(t);
-      return row;
+    return this.#audited(audit, async (q) => {
+      if (max === undefined) {
+        await insert(q);
+        return row;
+      }
+      return q.tx(async (t) => {
+        const [acc] = await t.all<{ id: string }>(`SELECT id FROM accounts WHERE id = ?${this.q.dialect.forUpdate}`, [w.accountId]);
+        if (!acc) return null;
+        const [c] = await t.all<{ c: Num }>('SELECT COUNT(*) AS c FROM webhooks WHERE account_id = ?', [w.accountId]);
+        if (n(c!.c) >= max) return null;
+        await insert(t);
+        return row;
+      });
     });
   }
 
@@ -544,10 +578,10 @@ export class Store {
    * that committed in between. Answers the row as stored.
    */
   /** The webhook as saved; null when it is not (any more) the account's. */
-  async updateWebhook(row: WebhookRow, now = Date.now(), o: { secret?: boolean } = {}): Promise<WebhookRow | null> {
+  async updateWebhook(row: WebhookRow, now = Date.now(), o: { secret?: boolean; audit?: AuditOf<WebhookRow | null> } = {}): Promise<WebhookRow | null> {
     const next = { ...row, description: text(row.description), disabledReason: textN(row.disabledReason), updatedAt: now };
     const secretCols = o.secret ? 'secret_enc = ?, previous_secret_enc = NULL, previous_secret_until = NULL, ' : '';
-    return this.q.tx(async (t) => {
+    return this.#audited(o.audit, (q) => q.tx(async (t) => {
       // A new rate limit starts with a full bucket; the same one keeps what it has left (SET
       // reads the old row, so `rate_limit = ?` compares with the limit before this change).
       await t.run(
@@ -560,7 +594,7 @@ export class Store {
       );
       const [r] = await t.all<DbWebhook>('SELECT * FROM webhooks WHERE id = ? AND account_id = ?', [next.id, next.accountId]);
       return r ? toWebhook(r) : null;
-    });
+    }));
   }
 
   /**
@@ -569,8 +603,8 @@ export class Store {
    * two rotations at once cannot both keep the same previous secret. A webhook without a
    * secret has nothing to keep. Null when the webhook is not the account's.
    */
-  async rotateWebhookSecret(accountId: string, id: string, secretEnc: string, previousUntil: number | null, now = Date.now()): Promise<WebhookRow | null> {
-    return this.q.tx(async (t) => {
+  async rotateWebhookSecret(accountId: string, id: string, secretEnc: string, previousUntil: number | null, now = Date.now(), audit?: AuditOf<WebhookRow | null>): Promise<WebhookRow | null> {
+    return this.#audited(audit, (q) => q.tx(async (t) => {
       const r = previousUntil === null
         ? await t.run('UPDATE webhooks SET secret_enc = ?, previous_secret_enc = NULL, previous_secret_until = NULL, updated_at = ? WHERE id = ? AND account_id = ?', [secretEnc, now, id, accountId])
         : await t.run(
@@ -581,17 +615,17 @@ export class Store {
       if (r.changes === 0) return null;
       const [row] = await t.all<DbWebhook>('SELECT * FROM webhooks WHERE id = ?', [id]);
       return row ? toWebhook(row) : null;
-    });
+    }));
   }
 
-  async deleteWebhook(accountId: string, id: string): Promise<boolean> {
-    return this.q.tx(async (t) => {
+  async deleteWebhook(accountId: string, id: string, audit?: AuditOf<boolean>): Promise<boolean> {
+    return this.#audited(audit, (q) => q.tx(async (t) => {
       const [r] = await t.all('SELECT id FROM webhooks WHERE id = ? AND account_id = ?', [id, accountId]);
       if (!r) return false;
       await t.run('DELETE FROM deliveries WHERE webhook_id = ?', [id]);
       await t.run('DELETE FROM webhooks WHERE id = ?', [id]);
       return true;
-    });
+    }));
   }
 
   // ---------------- publishing ----------------
@@ -822,8 +856,8 @@ export class Store {
    * expired lease is cleared with it: the owner's outcome, written late, must not match it and
    * undo the redelivery.
    */
-  async redeliver(accountId: string, id: string, now = Date.now()): Promise<boolean> {
-    return this.q.tx(async (t) => {
+  async redeliver(accountId: string, id: string, now = Date.now(), audit?: AuditOf<boolean>): Promise<boolean> {
+    return this.#audited(audit, (q) => q.tx(async (t) => {
       const [r] = await t.all<{ attempts: Num }>(
         `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?, lease_until = NULL, lease_owner = NULL
           WHERE id = ? AND account_id = ? AND (lease_until IS NULL OR lease_until <= ?) RETURNING attempts`,
@@ -831,7 +865,7 @@ export class Store {
       );
       if (r) await this.#wakeWorkers(t, n(r.attempts) > 0 ? 'retry' : 'first');
       return r !== undefined;
-    });
+    }));
   }
 
   /**
@@ -850,6 +884,7 @@ export class Store {
     webhookId: string,
     o: { since: number; until: number; afterId?: string | null; scan?: number; chunk?: number },
     now = Date.now(),
+    audit?: AuditOf<{ queued: number }>,
   ): Promise<{ queued: number; lastId: string | null; retry: boolean }> {
     const chunk = o.chunk ?? 1000;
     const scan = Math.max(chunk, o.scan ?? 10_000);
@@ -858,7 +893,8 @@ export class Store {
     let queued = 0;
     let retry = false;
     for (let looked = 0; looked < scan; looked += chunk) {
-      const r = await this.q.tx(async (t) => {
+      // Each transaction writes the audit entry of what it queued.
+      const r = await this.#audited(audit, (q) => q.tx(async (t) => {
         // The (webhook_id, id) index walks the window in id order, which is creation order.
         const rows = await t.all<{ id: string; status: DeliveryStatus; event_type: string }>(
           'SELECT id, status, event_type FROM deliveries WHERE webhook_id = ? AND account_id = ? AND id >= ? AND id < ? AND id > ? ORDER BY id LIMIT ?',
@@ -881,7 +917,7 @@ export class Store {
           }
         }
         return { looked: rows.length, last: rows.at(-1)?.id ?? null, queued: lanes.length, anyRetry };
-      });
+      }));
       queued += r.queued;
       retry ||= r.anyRetry;
       if (r.looked < chunk) return { queued, lastId: null, retry };
@@ -1364,17 +1400,19 @@ export class Store {
   }
 
   // ---------------- dashboard sign-in ----------------
-  async createPortalLink(tokenHash: string, accountId: string, expiresAt: number): Promise<void> {
-    await this.q.run('INSERT INTO portal_links (token_hash, account_id, expires_at, used_at) VALUES (?, ?, ?, NULL)', [tokenHash, accountId, expiresAt]);
+  async createPortalLink(tokenHash: string, accountId: string, expiresAt: number, audit?: AuditOf<void>): Promise<void> {
+    await this.#audited(audit, async (q) => {
+      await q.run('INSERT INTO portal_links (token_hash, account_id, expires_at, used_at) VALUES (?, ?, ?, NULL)', [tokenHash, accountId, expiresAt]);
+    });
   }
 
-  /** Works once: marks the link used and returns its account, or null when unknown, used or expired. */
   /** The account of a portal link that may still be used, without using it. */
   async peekPortalLink(tokenHash: string, now = Date.now()): Promise<string | null> {
     const rows = await this.q.all<{ account_id: string }>('SELECT account_id FROM portal_links WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?', [tokenHash, now]);
     return rows[0]?.account_id ?? null;
   }
 
+  /** Works once: marks the link used and returns its account, or null when unknown, used or expired. */
   async consumePortalLink(tokenHash: string, now = Date.now()): Promise<string | null> {
     const rows = await this.q.all<{ account_id: string }>(
       'UPDATE portal_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING account_id',
@@ -1384,11 +1422,13 @@ export class Store {
   }
 
   /** `adminTag`: for an operator's session, which admin token opened it (see dashboard/session.ts). */
-  async createSession(s: { tokenHash: string; accountId: string | null; csrfToken: string; expiresAt: number; adminTag?: string | null }, now = Date.now()): Promise<void> {
-    await this.q.run(
-      'INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, expires_at, admin_tag) VALUES (?, ?, ?, ?, ?, ?)',
-      [s.tokenHash, s.accountId, s.csrfToken, now, s.expiresAt, s.adminTag ?? null],
-    );
+  async createSession(s: { tokenHash: string; accountId: string | null; csrfToken: string; expiresAt: number; adminTag?: string | null }, now = Date.now(), audit?: AuditOf<void>): Promise<void> {
+    await this.#audited(audit, async (q) => {
+      await q.run(
+        'INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, expires_at, admin_tag) VALUES (?, ?, ?, ?, ?, ?)',
+        [s.tokenHash, s.accountId, s.csrfToken, now, s.expiresAt, s.adminTag ?? null],
+      );
+    });
   }
 
   async getSession(tokenHash: string, now = Date.now()): Promise<{ accountId: string | null; csrfToken: string; expiresAt: number; adminTag: string | null } | null> {
