@@ -15,7 +15,7 @@ import { WebhookCache } from './delivery/webhook-cache.js';
 import { DeliveryWorker, prefetchDepth } from './delivery/worker.js';
 import { adminSessionTag, bearerPrincipal } from './api/auth.js';
 import type { AppContext } from './api/context.js';
-import { clientErrors, frameworkErrors, installErrorHandling } from './api/error-handler.js';
+import { clientErrors, frameworkErrors, installErrorHandling, notFound } from './api/error-handler.js';
 import { createError } from './core/errors.js';
 import { installNulGuard } from './api/nul-guard.js';
 import { within } from './core/within.js';
@@ -136,8 +136,13 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
     // One line per request is written by our onResponse hook instead (with route and timing).
     logController: new LogController({ disableRequestLogging: true }),
   });
+  // One hook for what every request needs first (a hook per concern costs each request a promise).
+  let draining = false;
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
+    // A request that arrives on a kept-alive connection once closing has begun goes elsewhere.
+    if (draining) throw createError('unavailable', 'this Herald process is shutting down; try again');
+    if (req.is404) return notFound(req, reply);
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -149,13 +154,8 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
   // when close starts, but one busy then (a Test Connection, a publish) would stay open as
   // keep-alive afterwards, and the HTTP server would wait for the client to drop it: up to the
   // 72 s keep-alive timeout, long after any orchestrator's grace period.
-  let draining = false;
   app.addHook('onSend', async (_req, reply) => {
     if (draining) void reply.header('connection', 'close');
-  });
-  // A request that arrives on a kept-alive connection once closing has begun is sent elsewhere.
-  app.addHook('onRequest', async () => {
-    if (draining) throw createError('unavailable', 'this Herald process is shutting down; try again');
   });
   installErrorHandling(app);
   installNulGuard(app);

@@ -28,3 +28,14 @@ describe('responseText', () => {
     expect(responseText(bytes(0x61, 0xff, 0x00, 0x62), undefined, false)).toBe('a\uFFFD\uFFFDb');
   });
 });
+
+describe('responseText, cut UTF-8', () => {
+  it('keeps every whole character and drops only a split last one, of any length', () => {
+    for (const ch of ['é', '€', '😀']) {
+      const whole = Buffer.from(`ab${ch}`, 'utf8');
+      for (let cut = 3; cut < whole.length; cut++) expect(responseText(whole.subarray(0, cut), undefined, true), `${ch} cut at ${cut}`).toBe('ab');
+      expect(responseText(whole, undefined, true)).toBe(`ab${ch}`);
+    }
+    expect(responseText(Buffer.from([0x61, 0x80, 0x80, 0x80]), undefined, true)).toBe('a\uFFFD\uFFFD\uFFFD'); // not text: shown as such
+  });
+});

@@ -69,12 +69,13 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (herr.code === 'unauthorized') void reply.header('www-authenticate', 'Bearer');
     return reply.status(herr.statusCode).send({ error: { code: herr.code, message: herr.message } });
   });
-  const notFound = (request: FastifyRequest, reply: FastifyReply) =>
-    reply.status(404).send({ error: { code: 'not_found', message: `Route ${request.method} ${request.url.split('?')[0]} not found` } });
   app.setNotFoundHandler(notFound);
-  // A path no route matches is answered before its body is read: Fastify would otherwise
-  // receive and parse up to the 1 MiB body limit for a 404 that needs none of it.
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.is404) return notFound(request, reply);
-  });
 }
+
+/**
+ * The 404 of a path no route matches. app.ts also answers it from onRequest, before the body
+ * is read: Fastify would otherwise receive and parse up to the 1 MiB body limit for a 404 that
+ * needs none of it.
+ */
+export const notFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply =>
+  reply.status(404).send({ error: { code: 'not_found', message: `Route ${request.method} ${request.url.split('?')[0]} not found` } });

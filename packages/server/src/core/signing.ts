@@ -56,18 +56,27 @@ export interface HeaderParts {
 }
 
 /**
+ * `o[key] = value`, also for a header named `__proto__` (allowed, see header-policy.ts), which
+ * plain assignment would take for the prototype and drop. Objects stay ordinary ones (a
+ * null-prototype object is slower to fill and read on this hot path).
+ */
+function setKey(o: Record<string, string>, key: string, value: string): void {
+  if (key === '__proto__') Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+  else o[key] = value;
+}
+
+/**
  * Request headers of one attempt. Custom headers were validated when saved (header-policy.ts);
  * a stored one that names a header Herald sets (in any letter case: `X-Hub-Signature-256` is
  * another key than `x-hub-signature-256` here, and both would be sent) is skipped anyway, so
  * no custom header can forge or duplicate a signature, whatever rules applied when it was saved.
  */
 export function deliveryHeaders(h: HeaderParts, body: Uint8Array): Record<string, string> {
-  // Null prototype: a custom header named `__proto__` (allowed, see header-policy.ts) is a key.
-  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(h.custom)) {
     const lower = name.toLowerCase();
     if (RESERVED_HEADERS.has(lower) || OWN_HEADERS.has(lower) || RESERVED_PREFIXES.some((p) => lower.startsWith(p))) continue;
-    out[name] = value;
+    setKey(out, name, value);
   }
   out['content-type'] = 'application/json';
   out['user-agent'] = USER_AGENT;
@@ -94,7 +103,7 @@ export function redactHeaders(
 ): Record<string, string> {
   const secretNames = new Set(['x-hub-signature-256', 'webhook-signature', 'authorization']);
   for (const n of customNames) secretNames.add(n.toLowerCase());
-  const out: Record<string, string> = Object.create(null) as Record<string, string>;
-  for (const [k, v] of Object.entries(headers)) out[k] = secretNames.has(k.toLowerCase()) ? '[redacted]' : v;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) setKey(out, k, secretNames.has(k.toLowerCase()) ? '[redacted]' : v);
   return out;
 }
