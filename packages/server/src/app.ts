@@ -182,7 +182,7 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
             if (typeof op !== 'object' || op === null) continue;
             // Every route that checks credentials may refuse a caller past HERALD_API_RATE_LIMIT.
             const responses = op.responses as Record<string, Record<string, unknown>> | undefined;
-            if (responses?.['401'] && !responses['429']) {
+            if (op.security && responses?.['401'] && !responses['429']) {
               responses['429'] = {
                 ...responses['401'],
                 description: 'rate_limited: this API key (or account session) is past HERALD_API_RATE_LIMIT; Retry-After gives the seconds to wait',

@@ -210,11 +210,18 @@ describe('dashboard API: portal links, sessions, CSRF', () => {
   it('is spent only from its own page: a post from another site is refused and leaves the link valid', async () => {
     const url = await portalLink(h, acme);
     const b = new Browser(h.url);
-    const forged = await b.spendLink(new URL(url).pathname, 'https://evil.example');
-    expect(forged.status).toBe(403);
-    expect(forged.json.error.code).toBe('forbidden');
-    expect(forged.headers.get('set-cookie')).toBeNull();
-    expect((await b.spendLink(new URL(url).pathname)).status).toBe(303);
+    const path = new URL(url).pathname;
+    // The page lets the browser name its origin on the post (under no-referrer it would say `null`).
+    expect((await b.req('GET', path)).headers.get('referrer-policy')).toBe('same-origin');
+    for (const headers of [{ origin: 'https://evil.example' }, { origin: 'null' }, { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' }] as Array<Record<string, string>>) {
+      const forged = await b.req('POST', path, { headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' } });
+      expect(forged.status, JSON.stringify(headers)).toBe(403);
+      expect(forged.json.error.code).toBe('forbidden');
+      expect(forged.headers.get('set-cookie')).toBeNull();
+    }
+    // A browser that sends `Origin: null` but says the post is same-origin is believed.
+    const ok = await b.req('POST', path, { headers: { origin: 'null', 'sec-fetch-site': 'same-origin', 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(ok.status).toBe(303);
   });
 
   it('asks before switching a browser signed in as someone else, and switches when told to', async () => {

@@ -10,7 +10,7 @@ import { migrate } from '../src/store/migrate.js';
 import type { Store } from '../src/store/store.js';
 import { SqliteExecutor } from '../src/store/sqlite/sqlite-executor.js';
 import { freshSqlite } from './helpers/db.js';
-import { count } from './helpers/api-kit.js';
+import { count, query } from './helpers/api-kit.js';
 import { createAccount, SECRET_KEY, startHerald, TEST_BACKEND, waitFor, type TestHerald } from './helpers/herald.js';
 import { lateness } from './helpers/lateness.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
@@ -108,6 +108,23 @@ describe('delivery worker', () => {
     await h.herald.ctx.store.publishMany([{ accountId: acc, type: 'content.generated', data: '{}', idempotencyKey: null, now: Date.now() }]);
     await closing;
     expect((await testing).status).toBe(200); // the request in flight was answered
+    expect(rx.received).toHaveLength(0);
+  });
+
+  it('gives back at once what a publish leased to it after it stopped', async () => {
+    const { h, acc } = await herald({ HERALD_POLL_INTERVAL_MS: '60000' });
+    const rx = await receiver();
+    const w = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] })).body.id as string;
+    const worker = h.herald.ctx.worker!;
+    await worker.stop(1000);
+    // As a publish whose transaction leased to this worker, and committed after it stopped.
+    const store = h.herald.ctx.store;
+    const [pub] = await store.publishMany([{ accountId: acc, type: 'content.generated', data: '{}', idempotencyKey: null, now: Date.now() }]);
+    const leased = await store.claimDue({ owner: worker.owner, now: Date.now(), leaseMs: 60_000, limit: 10, lane: 'first', endpointLimit: 4, webhooks: [w], onlyWebhooks: true });
+    expect(leased.map((d) => d.id)).toEqual([pub!.deliveries[0]!.id]);
+    worker.adopt(leased);
+    // Given back, so another process takes it at once instead of when the lease runs out.
+    await waitFor(async () => (await query<{ lease_owner: string | null }>(h, 'SELECT lease_owner FROM deliveries WHERE id = ?', leased[0]!.id))[0]!.lease_owner === null, 3000);
     expect(rx.received).toHaveLength(0);
   });
 
@@ -565,12 +582,12 @@ describe('delivery worker', () => {
     // lease, and worker B would send the delivery a second time while A's is still open.
     class SlowOnce extends WebhookCache {
       slow = true;
-      override async get(id: string, readAfter?: number): Promise<WebhookTarget | null> {
+      override async get(id: string, fresh?: boolean): Promise<WebhookTarget | null> {
         if (this.slow) {
           this.slow = false;
           await sleep(1700);
         }
-        return super.get(id, readAfter);
+        return super.get(id, fresh);
       }
     }
     const box = new SecretBox(Buffer.from(SECRET_KEY, 'hex'));

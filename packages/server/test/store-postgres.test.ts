@@ -31,6 +31,7 @@ if (admin) {
       const claimed = await s.claimDue({ owner: 'A', now: Date.now(), leaseMs: 30_000, limit: 10, lane: 'first', endpointLimit: 4, webhooks: [w.id], onlyWebhooks: true });
       expect(claimed).toHaveLength(1);
       expect(await s.getWebhookById(w.id)).toMatchObject({ id: w.id });
+      expect(await s.getWebhookWithPlan(w.id)).toMatchObject({ webhook: { id: w.id }, plan: 'pro' });
       return w;
     };
 
@@ -200,6 +201,7 @@ if (admin) {
       }
       await work(s);
       expect(await s.getWebhookById(w.id)).toMatchObject({ id: w.id });
+      expect(await s.getWebhookWithPlan(w.id)).toMatchObject({ webhook: { id: w.id }, plan: 'pro' });
     });
   });
 } else {

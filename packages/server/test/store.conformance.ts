@@ -160,7 +160,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(await store.findApiKey('hash-a')).toBeNull();
         expect(await store.getWebhookById(mine.w.id)).toBeNull();
         expect(await store.getDelivery(a.id, mine.p.deliveries[0]!.id)).toBeNull();
-        expect(await store.consumePortalLink('link-a', T0)).toBeNull();
+        expect(await store.peekPortalLink('link-a', T0)).toBeNull();
         expect(await store.getSession('sess-a', T0)).toBeNull();
         expect([await count('events'), await count('deliveries'), await count('attempts')]).toEqual([1, 1, 1]);
         expect(await store.findApiKey('hash-o')).toEqual({ id: expect.any(String), accountId: other.id });
@@ -221,6 +221,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(w).toMatchObject({ enabled: true, disabledReason: null, createdAt: T0, updatedAt: T0 });
         expect(await store.getWebhook(a.id, w.id)).toEqual(w);
         expect(await store.getWebhookById(w.id)).toEqual(w);
+        expect(await store.getWebhookWithPlan(w.id)).toEqual({ webhook: w, plan: a.plan });
         const w2 = await hook(a.id, {}, T0 + 1);
         expect((await store.listWebhooks(a.id)).map((x) => x.id)).toEqual([w.id, w2.id]);
         const changed = await store.updateWebhook(
@@ -1149,20 +1150,47 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
     });
 
     describe('dashboard sign-in', () => {
-      it('a portal link works once, and not after it expires', async () => {
+      /** Uses a link as the dashboard does: the session it opens is named after the link. */
+      const use = (s: Store, link: string, now: number, replace: string | null = null) =>
+        s.usePortalLink(link, { replace, session: (accountId) => ({ tokenHash: `sess-of-${link}`, accountId, csrfToken: 'c', expiresAt: now + 1000 }) }, now);
+
+      it('a portal link works once, and not after it expires; peeking spends nothing', async () => {
         const a = await acct();
         await store.createPortalLink('tok-1', a.id, T0 + 60_000);
-        expect(await store.consumePortalLink('tok-1', T0)).toBe(a.id);
-        expect(await store.consumePortalLink('tok-1', T0 + 1)).toBeNull();
+        expect(await store.peekPortalLink('tok-1', T0)).toBe(a.id);
+        expect(await store.peekPortalLink('tok-1', T0)).toBe(a.id);
+        expect(await use(store, 'tok-1', T0)).toBe(a.id);
+        expect(await store.getSession('sess-of-tok-1', T0)).toMatchObject({ accountId: a.id });
+        expect(await store.peekPortalLink('tok-1', T0 + 1)).toBeNull();
+        expect(await use(store, 'tok-1', T0 + 1)).toBeNull();
         await store.createPortalLink('tok-2', a.id, T0 + 60_000);
-        expect(await store.consumePortalLink('tok-2', T0 + 60_000)).toBeNull();
-        expect(await store.consumePortalLink('unknown', T0)).toBeNull();
+        expect(await store.peekPortalLink('tok-2', T0 + 60_000)).toBeNull();
+        expect(await use(store, 'tok-2', T0 + 60_000)).toBeNull();
+        expect(await store.getSession('sess-of-tok-2', T0)).toBeNull();
+        expect(await use(store, 'unknown', T0)).toBeNull();
+      });
+
+      it('using a link ends the session it replaces, and with a refused audit entry changes nothing', async () => {
+        const a = await acct();
+        await store.createSession({ tokenHash: 'old', accountId: a.id, csrfToken: 'c0', expiresAt: T0 + 1000 }, T0);
+        await store.createPortalLink('tok-r', a.id, T0 + 60_000);
+        const refused = store.usePortalLink('tok-r', {
+          replace: 'old',
+          session: (accountId) => ({ tokenHash: 'new', accountId, csrfToken: 'c', expiresAt: T0 + 1000 }),
+          audit: (accountId) => ({ accountId: `${accountId}-gone`, at: T0, actor: 'portal_link', action: 'portal_session.opened', target: null, details: null }),
+        }, T0);
+        await expect(refused).rejects.toThrow(); // the entry names no account: its foreign key refuses it
+        expect(await store.getSession('old', T0)).not.toBeNull();
+        expect(await store.getSession('new', T0)).toBeNull();
+        expect(await store.peekPortalLink('tok-r', T0)).toBe(a.id);
+        expect(await use(store, 'tok-r', T0, 'old')).toBe(a.id);
+        expect(await store.getSession('old', T0)).toBeNull();
       });
 
       it('concurrent uses of one portal link: exactly one succeeds', async () => {
         const a = await acct();
         await store.createPortalLink('tok', a.id, T0 + 60_000);
-        const got = await Promise.all((await peers(4)).map((s) => s.consumePortalLink('tok', T0)));
+        const got = await Promise.all((await peers(4)).map((s) => use(s, 'tok', T0)));
         expect(got.filter((x) => x !== null)).toEqual([a.id]);
       });
 

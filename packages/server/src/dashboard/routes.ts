@@ -10,7 +10,7 @@ import { createError } from '../core/errors.js';
 import { isId } from '../core/ids.js';
 import { linkInvalidPage, PAGE_CSP, PORTAL_CSP, portalContinuePage } from './pages.js';
 import {
-  checkCsrf, clearSessionCookie, isTokenShaped, newToken, openSession, PORTAL_TTL_DEFAULT_S, PORTAL_TTL_MAX_S,
+  checkCsrf, clearSessionCookie, isTokenShaped, newSession, newToken, openSession, PORTAL_TTL_DEFAULT_S, PORTAL_TTL_MAX_S,
   readSession, SESSION_TTL_MS, sessionCookie, tokenHash, type SessionRecord,
 } from './session.js';
 import { applySecurityHeaders } from './static.js';
@@ -107,6 +107,9 @@ export async function registerSessionRoutes(app: FastifyInstance, ctx: AppContex
     const other = current && current.accountId !== account.id ? current : null;
     const signedInAs = !other ? null : other.accountId === null ? 'as the operator' : `for ${(await ctx.store.getAccount(other.accountId))?.name ?? 'another account'}`;
     void reply.header('content-security-policy', PORTAL_CSP);
+    // Under `no-referrer` a browser sends `Origin: null` with the form's post, even to its own
+    // origin; `same-origin` lets it name this origin (the page loads nothing from elsewhere).
+    void reply.header('referrer-policy', 'same-origin');
     return reply.type('text/html; charset=utf-8').send(portalContinuePage({ accountName: account.name, signedInAs }));
   });
 
@@ -123,15 +126,24 @@ export async function registerSessionRoutes(app: FastifyInstance, ctx: AppContex
       if (origin !== undefined && origin !== new URL(publicBase()).origin && req.headers['sec-fetch-site'] !== 'same-origin') {
         throw createError('forbidden', 'a portal link is opened from its own page');
       }
-      const accountId = isTokenShaped(token) ? await ctx.store.consumePortalLink(tokenHash(token)) : null;
-      if (!accountId) return linkInvalid(req, reply);
       // A browser that was signed in already (another account, or the operator) switches over:
       // its page asked first.
       const previous = await readSession(req, ctx);
-      if (previous) await ctx.store.deleteSession(previous.tokenHash);
-      // Who used a link is not known (that is the operator's product), but that one was used is.
-      req.principal = { kind: 'account', accountId, actor: 'portal_link' };
-      const { token: sessionToken } = await openSession(ctx, accountId, Date.now(), () => auditEntry(req, accountId, 'portal_session.opened'));
+      let sessionToken = '';
+      const accountId = !isTokenShaped(token) ? null : await ctx.store.usePortalLink(tokenHash(token), {
+        replace: previous?.tokenHash ?? null,
+        session: (account) => {
+          const made = newSession(ctx, account);
+          sessionToken = made.token;
+          return made.record;
+        },
+        audit: (account) => {
+          // Who used a link is not known (that is the operator's product), but that one was used is.
+          req.principal = { kind: 'account', accountId: account, actor: 'portal_link' };
+          return auditEntry(req, account, 'portal_session.opened');
+        },
+      });
+      if (!accountId) return linkInvalid(req, reply);
       void reply.header('set-cookie', sessionCookie(sessionToken, cookieMaxAgeS, secure));
       // 303 to a clean URL: the spent token leaves the address bar and the history.
       return reply.redirect('/', 303);

@@ -3,7 +3,6 @@ import type { FastifyRequest } from 'fastify';
 import { sha256, type Principal, type PrincipalSource } from '../api/auth.js';
 import type { AppContext } from '../api/context.js';
 import { createError } from '../core/errors.js';
-import type { AuditOf } from '../store/store.js';
 
 /**
  * Dashboard sessions. The browser holds a random token in an HttpOnly cookie; the database
@@ -72,14 +71,20 @@ export async function readSession(request: FastifyRequest, ctx: AppContext): Pro
   return { tokenHash: hash, ...s };
 }
 
-export async function openSession(ctx: AppContext, accountId: string | null, now = Date.now(), audit?: AuditOf<void>): Promise<{ token: string; record: SessionRecord }> {
+/** A new session of an account (or, with null, of the operator), not stored yet: its cookie token and its row. */
+export function newSession(ctx: AppContext, accountId: string | null, now = Date.now()): { token: string; record: SessionRecord } {
   const token = newToken();
   const record: SessionRecord = {
     tokenHash: tokenHash(token), accountId, csrfToken: newToken(), expiresAt: now + SESSION_TTL_MS,
     adminTag: accountId === null ? ctx.adminSessionTag : null,
   };
-  await ctx.store.createSession(record, now, audit);
   return { token, record };
+}
+
+export async function openSession(ctx: AppContext, accountId: string | null, now = Date.now()): Promise<{ token: string; record: SessionRecord }> {
+  const made = newSession(ctx, accountId, now);
+  await ctx.store.createSession(made.record, now);
+  return made;
 }
 
 function sameSecret(a: string, b: string): boolean {

@@ -51,8 +51,8 @@ export function openTarget(box: SecretBox, row: WebhookRow, planAllows: boolean)
  * this process's own API edits of the webhook drop the entry at once through invalidate().
  */
 export class WebhookCache {
-  /** `mono` (performance.now) ages an entry, so a clock step cannot keep it; `wall` is when it was read. */
-  readonly #entries = new Map<string, { mono: number; wall: number; target: WebhookTarget | null }>();
+  /** `mono` (performance.now) ages an entry, so a clock step cannot keep it. */
+  readonly #entries = new Map<string, { mono: number; target: WebhookTarget | null }>();
 
   constructor(
     private readonly store: Store,
@@ -60,20 +60,15 @@ export class WebhookCache {
     private readonly ttlMs = 2000,
   ) {}
 
-  /**
-   * The webhook as cached, or read again when the entry is older than the TTL or, with
-   * `readAfter` (epoch ms), when it was read before then.
-   */
-  async get(id: string, readAfter?: number): Promise<WebhookTarget | null> {
-    const hit = this.#entries.get(id);
-    if (hit && performance.now() - hit.mono < this.ttlMs && (readAfter === undefined || hit.wall >= readAfter)) return hit.target;
-    const wall = Date.now();
+  /** The webhook as cached, or read again when the entry is older than the TTL, or `fresh`. */
+  async get(id: string, fresh = false): Promise<WebhookTarget | null> {
+    const hit = fresh ? undefined : this.#entries.get(id);
+    if (hit && performance.now() - hit.mono < this.ttlMs) return hit.target;
     const mono = performance.now();
-    const row = await this.store.getWebhookById(id);
-    const account = row ? await this.store.getAccount(row.accountId) : null;
-    const target = row && account ? openTarget(this.box, row, WEBHOOK_PLANS.has(account.plan)) : null;
+    const r = await this.store.getWebhookWithPlan(id);
+    const target = r ? openTarget(this.box, r.webhook, WEBHOOK_PLANS.has(r.plan)) : null;
     if (this.#entries.size > 10_000) this.#entries.clear(); // bounded: a cache, not a copy of the table
-    this.#entries.set(id, { mono, wall, target });
+    this.#entries.set(id, { mono, target });
     return target;
   }
 

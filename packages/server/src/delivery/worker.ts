@@ -252,6 +252,12 @@ export class DeliveryWorker {
 
   /** Send deliveries that were leased to this worker at publish, without a claim. */
   adopt(deliveries: readonly ClaimedDelivery[]): void {
+    // Leased in a publish that committed after stopping began (the HTTP server finishes its
+    // requests while the worker stops): nothing would start them, so they go back at once.
+    if (!this.#running || this.#stopped) {
+      if (deliveries.length) void this.store.releaseLeases(deliveries.map((d) => d.id), this.owner).catch(() => {});
+      return;
+    }
     const now = Date.now();
     for (const d of deliveries) this.#start(d, now);
   }
@@ -518,9 +524,10 @@ export class DeliveryWorker {
       await this.store.releaseLeases([d.id], this.owner).catch(() => {});
       return;
     }
-    // Refusing is for good, so a cached refusal is confirmed by a read made after the claim: the
-    // webhook may have been turned on again (by another process) and this delivery made since.
-    if (!target || !target.enabled || !target.planAllows) target = await this.webhooks.get(d.webhookId, claimedAt);
+    // Refusing is for good, so a cached refusal is confirmed by a fresh read (made after the
+    // claim): the webhook may have been turned on again by another process, and this delivery
+    // made since.
+    if (!target || !target.enabled || !target.planAllows) target = await this.webhooks.get(d.webhookId, true);
     if (!target || !target.enabled || !target.planAllows) {
       const why = !target ? 'webhook deleted' : !target.enabled ? 'webhook disabled' : 'account plan does not include webhooks';
       await this.store.failWithoutAttempt([d.id], this.owner, why);

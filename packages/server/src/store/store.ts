@@ -234,6 +234,15 @@ export interface AuditEvent {
  */
 export type AuditOf<T> = (result: T) => Omit<AuditEvent, 'id'> | null;
 
+/** A dashboard session as stored (see dashboard/session.ts). */
+export interface SessionRow {
+  tokenHash: string;
+  accountId: string | null;
+  csrfToken: string;
+  expiresAt: number;
+  adminTag?: string | null;
+}
+
 export interface DeliveryQuery {
   accountId: string;
   webhookId?: string;
@@ -450,10 +459,16 @@ export class Store {
    * Runs a change, and with `audit` writes the entry it makes of the result in the same
    * transaction (the change's own, joined when it opens one). Without `audit` the change runs
    * exactly as before, on the store's executor.
+   *
+   * `lockFirst`: the account whose row the entry's foreign key will lock, for a change that
+   * locks a row of the account's before (a webhook, a key). On PostgreSQL that lock is taken
+   * first, in the order deleting the account takes them (the account, then what it owns);
+   * taken last, the two could deadlock.
    */
-  async #audited<T>(audit: AuditOf<T> | undefined, change: (q: SqlExecutor) => Promise<T>): Promise<T> {
+  async #audited<T>(audit: AuditOf<T> | undefined, change: (q: SqlExecutor) => Promise<T>, lockFirst?: string): Promise<T> {
     if (!audit) return change(this.q);
     return this.q.tx(async (t) => {
+      if (lockFirst !== undefined && t.dialect.name === 'postgres') await t.all('SELECT id FROM accounts WHERE id = ? FOR KEY SHARE', [lockFirst]);
       const r = await change(t);
       const e = audit(r);
       if (e) await this.#insertAudit(t, e);
@@ -493,7 +508,7 @@ export class Store {
   }
 
   async deleteApiKey(accountId: string, id: string, audit?: AuditOf<boolean>): Promise<boolean> {
-    return this.#audited(audit, async (q) => (await q.run('DELETE FROM api_keys WHERE account_id = ? AND id = ?', [accountId, id])).changes > 0);
+    return this.#audited(audit, async (q) => (await q.run('DELETE FROM api_keys WHERE account_id = ? AND id = ?', [accountId, id])).changes > 0, accountId);
   }
 
   // ---------------- event types ----------------
@@ -560,6 +575,12 @@ export class Store {
     return r ? toWebhook(r) : null;
   }
 
+  /** For the worker: a webhook with its account's plan, in one read (null when either is gone). */
+  async getWebhookWithPlan(id: string): Promise<{ webhook: WebhookRow; plan: Plan } | null> {
+    const [r] = await this.q.all<DbWebhook & { account_plan: Plan }>('SELECT w.*, a.plan AS account_plan FROM webhooks w JOIN accounts a ON a.id = w.account_id WHERE w.id = ?', [id]);
+    return r ? { webhook: toWebhook(r), plan: r.account_plan } : null;
+  }
+
   /** For the worker, which acts for every account. */
   async getWebhookById(id: string): Promise<WebhookRow | null> {
     const [r] = await this.q.all<DbWebhook>('SELECT * FROM webhooks WHERE id = ?', [id]);
@@ -594,7 +615,7 @@ export class Store {
       );
       const [r] = await t.all<DbWebhook>('SELECT * FROM webhooks WHERE id = ? AND account_id = ?', [next.id, next.accountId]);
       return r ? toWebhook(r) : null;
-    }));
+    }), next.accountId);
   }
 
   /**
@@ -615,7 +636,7 @@ export class Store {
       if (r.changes === 0) return null;
       const [row] = await t.all<DbWebhook>('SELECT * FROM webhooks WHERE id = ?', [id]);
       return row ? toWebhook(row) : null;
-    }));
+    }), accountId);
   }
 
   async deleteWebhook(accountId: string, id: string, audit?: AuditOf<boolean>): Promise<boolean> {
@@ -1412,23 +1433,41 @@ export class Store {
     return rows[0]?.account_id ?? null;
   }
 
-  /** Works once: marks the link used and returns its account, or null when unknown, used or expired. */
-  async consumePortalLink(tokenHash: string, now = Date.now()): Promise<string | null> {
-    const rows = await this.q.all<{ account_id: string }>(
-      'UPDATE portal_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING account_id',
-      [now, tokenHash, now],
-    );
-    return rows[0]?.account_id ?? null;
+  /**
+   * Spends a portal link and opens its session, all in one transaction: the link is marked
+   * used, the browser's previous session (`replace`, a token hash) ended, the new session made
+   * by `session` stored and, with `audit`, its entry written; or none of it. The account, or
+   * null when the link is unknown, used or expired.
+   */
+  async usePortalLink(
+    linkHash: string,
+    o: { replace: string | null; session: (accountId: string) => SessionRow; audit?: AuditOf<string> },
+    now = Date.now(),
+  ): Promise<string | null> {
+    return this.q.tx(async (t) => {
+      const [r] = await t.all<{ account_id: string }>(
+        'UPDATE portal_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING account_id',
+        [now, linkHash, now],
+      );
+      if (!r) return null;
+      if (o.replace !== null) await t.run('DELETE FROM sessions WHERE token_hash = ?', [o.replace]);
+      await this.#insertSession(t, o.session(r.account_id), now);
+      const e = o.audit?.(r.account_id);
+      if (e) await this.#insertAudit(t, e);
+      return r.account_id;
+    });
   }
 
   /** `adminTag`: for an operator's session, which admin token opened it (see dashboard/session.ts). */
-  async createSession(s: { tokenHash: string; accountId: string | null; csrfToken: string; expiresAt: number; adminTag?: string | null }, now = Date.now(), audit?: AuditOf<void>): Promise<void> {
-    await this.#audited(audit, async (q) => {
-      await q.run(
-        'INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, expires_at, admin_tag) VALUES (?, ?, ?, ?, ?, ?)',
-        [s.tokenHash, s.accountId, s.csrfToken, now, s.expiresAt, s.adminTag ?? null],
-      );
-    });
+  async createSession(s: SessionRow, now = Date.now()): Promise<void> {
+    await this.#insertSession(this.q, s, now);
+  }
+
+  async #insertSession(q: SqlExecutor, s: SessionRow, now: number): Promise<void> {
+    await q.run(
+      'INSERT INTO sessions (token_hash, account_id, csrf_token, created_at, expires_at, admin_tag) VALUES (?, ?, ?, ?, ?, ?)',
+      [s.tokenHash, s.accountId, s.csrfToken, now, s.expiresAt, s.adminTag ?? null],
+    );
   }
 
   async getSession(tokenHash: string, now = Date.now()): Promise<{ accountId: string | null; csrfToken: string; expiresAt: number; adminTag: string | null } | null> {
