@@ -188,6 +188,41 @@ if (admin) {
       }
     });
 
+    it('an audited change of a webhook or key locks the account before the row, as deleting the account does', async () => {
+      const s = await open(true);
+      const a = await s.createAccount('Locks', 'pro');
+      const w = await s.createWebhook({ accountId: a.id, url: 'https://example.com/h', description: '', events: ['*'], headersEnc: null, secretEnc: null, enabled: true });
+      const { id: key } = await s.createApiKey(a.id, 'hash-locks', 'hk_locks');
+      const entry = () => ({ accountId: a.id, at: Date.now(), actor: 'test', action: 'x', target: null, details: null });
+      // Deleting the account holds its row (as here) and then needs every row it owns. A change
+      // that held one of those rows while waiting for the account (its audit entry's foreign
+      // key) would deadlock with it; the change must wait before it takes any.
+      const deleter = new pg.Client({ connectionString: db.url });
+      const prober = new pg.Client({ connectionString: db.url });
+      await deleter.connect();
+      await prober.connect();
+      try {
+        const changes: Array<[string, string, string, () => Promise<unknown>]> = [
+          ['update', 'webhooks', w.id, () => s.updateWebhook({ ...w, description: 'changed' }, Date.now(), { audit: entry })],
+          ['rotate', 'webhooks', w.id, () => s.rotateWebhookSecret(a.id, w.id, 'enc-new', null, Date.now(), entry)],
+          ['revoke', 'api_keys', key, () => s.deleteApiKey(a.id, key, entry)],
+        ];
+        for (const [what, table, id, change] of changes) {
+          await deleter.query('BEGIN');
+          await deleter.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [a.id]);
+          const pending = change();
+          await new Promise((r) => setTimeout(r, 300)); // it has started, and waits
+          const free = await prober.query(`SELECT id FROM ${table} WHERE id = $1 FOR UPDATE SKIP LOCKED`, [id]);
+          expect(free.rows, `${what} holds no ${table} row while it waits for the account`).toHaveLength(1);
+          await deleter.query('ROLLBACK');
+          await pending;
+        }
+      } finally {
+        await deleter.end();
+        await prober.end();
+      }
+    });
+
     it('keep working when a migration adds columns under a running process', async () => {
       const s = await open(true);
       const w = await work(s);
