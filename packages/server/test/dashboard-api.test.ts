@@ -207,6 +207,12 @@ describe('dashboard API: portal links, sessions, CSRF', () => {
     expect((await b.spendLink(new URL(url).pathname)).status).toBe(303);
   });
 
+  it('OpenAPI lists 429 only where an API key may meet the rate limit, not on the cookie session routes', async () => {
+    const doc = (await new Browser(h.url).req('GET', '/openapi.json')).json;
+    expect(Object.keys(doc.paths['/v1/accounts/{account}/portal-sessions'].post.responses)).toContain('429');
+    for (const [method, op] of Object.entries<any>(doc.paths['/v1/session'])) expect(Object.keys(op.responses), `${method} /v1/session`).not.toContain('429');
+  });
+
   it('is spent only from its own page: a post from another site is refused and leaves the link valid', async () => {
     const url = await portalLink(h, acme);
     const b = new Browser(h.url);
