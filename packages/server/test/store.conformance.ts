@@ -42,6 +42,8 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
 
     // ---------- fixtures ----------
     const acct = (plan: Plan = 'pro', now = T0) => store.createAccount('Acme', plan, now);
+    /** A webhook by id alone, as the worker reads it (with its account's plan). */
+    const webhookById = async (id: string) => (await store.getWebhookWithPlan(id))?.webhook ?? null;
     const hook = (accountId: string, o: Partial<WebhookRow> = {}, now = T0) =>
       store.createWebhook(
         { accountId, url: 'https://example.com/hook', description: '', events: ['*'], headersEnc: null, secretEnc: null, enabled: true, ...o },
@@ -158,7 +160,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         const theirs = await seed(other.id, 'o');
         expect(await store.deleteAccount(a.id)).toBe(true);
         expect(await store.findApiKey('hash-a')).toBeNull();
-        expect(await store.getWebhookById(mine.w.id)).toBeNull();
+        expect(await webhookById(mine.w.id)).toBeNull();
         expect(await store.getDelivery(a.id, mine.p.deliveries[0]!.id)).toBeNull();
         expect(await store.peekPortalLink('link-a', T0)).toBeNull();
         expect(await store.getSession('sess-a', T0)).toBeNull();
@@ -220,7 +222,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(isId('wh', w.id)).toBe(true);
         expect(w).toMatchObject({ enabled: true, disabledReason: null, createdAt: T0, updatedAt: T0 });
         expect(await store.getWebhook(a.id, w.id)).toEqual(w);
-        expect(await store.getWebhookById(w.id)).toEqual(w);
+        expect(await webhookById(w.id)).toEqual(w);
         expect(await store.getWebhookWithPlan(w.id)).toEqual({ webhook: w, plan: a.plan });
         const w2 = await hook(a.id, {}, T0 + 1);
         expect((await store.listWebhooks(a.id)).map((x) => x.id)).toEqual([w.id, w2.id]);
@@ -233,7 +235,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(changed!.secretEnc).toBe('enc-2');
         expect(await store.getWebhook(a.id, w.id)).toEqual(changed);
         expect(await store.deleteWebhook(a.id, w.id)).toBe(true);
-        expect(await store.getWebhookById(w.id)).toBeNull();
+        expect(await webhookById(w.id)).toBeNull();
         expect(await store.deleteWebhook(a.id, w.id)).toBe(false);
         expect(await store.listWebhooks(a.id)).toEqual([w2]);
       });
@@ -261,7 +263,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(w).toMatchObject({ previousSecretEnc: null, previousSecretUntil: null });
         const r1 = await store.rotateWebhookSecret(a.id, w.id, 'enc-two', T0 + 1000, T0 + 1);
         expect(r1).toMatchObject({ secretEnc: 'enc-two', previousSecretEnc: 'enc-one', previousSecretUntil: T0 + 1000, updatedAt: T0 + 1 });
-        expect(await store.getWebhookById(w.id)).toEqual(r1);
+        expect(await webhookById(w.id)).toEqual(r1);
         // Again: the one replaced now is kept, the one before is gone.
         expect(await store.rotateWebhookSecret(a.id, w.id, 'enc-three', T0 + 2000, T0 + 2)).toMatchObject({ secretEnc: 'enc-three', previousSecretEnc: 'enc-two', previousSecretUntil: T0 + 2000 });
         // Without a time, nothing is kept.
@@ -273,7 +275,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         // the last one's previous secret is another rotation's new one, never the same secret twice.
         const ss = await peers(4);
         await Promise.all(Array.from({ length: 8 }, (_, i) => ss[i % ss.length]!.rotateWebhookSecret(a.id, w.id, `enc-c${i}`, T0 + 5000, T0 + 10 + i)));
-        const end = (await store.getWebhookById(w.id))!;
+        const end = (await webhookById(w.id))!;
         expect(end.secretEnc).toMatch(/^enc-c\d$/);
         // Read apart from the write, two rotations could both keep enc-four, the secret before them all.
         expect(end.previousSecretEnc).toMatch(/^enc-c\d$/);
@@ -281,7 +283,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         // Another account's id: nothing happens.
         const b = await acct();
         expect(await store.rotateWebhookSecret(b.id, w.id, 'enc-evil', T0 + 1000, T0 + 99)).toBeNull();
-        expect(await store.getWebhookById(w.id)).toEqual(end);
+        expect(await webhookById(w.id)).toEqual(end);
       });
 
       it('an update without `secret: true` leaves the secret columns as stored: it cannot undo a rotation made since its read', async () => {
@@ -290,7 +292,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         await store.rotateWebhookSecret(a.id, w.id, 'enc-rotated', T0 + 1000, T0 + 1);
         const saved = await store.updateWebhook({ ...w, description: 'changed from the old read' }, T0 + 2);
         expect(saved).toMatchObject({ description: 'changed from the old read', secretEnc: 'enc-rotated', previousSecretEnc: 'enc-read', previousSecretUntil: T0 + 1000 });
-        expect(await store.getWebhookById(w.id)).toEqual(saved);
+        expect(await webhookById(w.id)).toEqual(saved);
         // With `secret: true` the given secret is set, and the previous one ends.
         expect(await store.updateWebhook({ ...saved!, secretEnc: 'enc-set' }, T0 + 3, { secret: true })).toMatchObject({ secretEnc: 'enc-set', previousSecretEnc: null, previousSecretUntil: null });
       });
@@ -1143,8 +1145,8 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect((await store.listDeliveries({ accountId: a.id, limit: 10 })).map((d) => d.id).sort()).toEqual([old[2]!.id, fresh.deliveries[0]!.id].sort());
         expect([await count('events'), await count('attempts')]).toEqual([2, 1]);
         expect([await count('portal_links'), await count('sessions')]).toEqual([1, 1]);
-        expect(await store.getWebhookById(spent.id)).toMatchObject({ secretEnc: 'enc-2', previousSecretEnc: null, previousSecretUntil: null });
-        expect(await store.getWebhookById(signing.id)).toMatchObject({ secretEnc: 'enc-4', previousSecretEnc: 'enc-3', previousSecretUntil: now + 60_000 });
+        expect(await webhookById(spent.id)).toMatchObject({ secretEnc: 'enc-2', previousSecretEnc: null, previousSecretUntil: null });
+        expect(await webhookById(signing.id)).toMatchObject({ secretEnc: 'enc-4', previousSecretEnc: 'enc-3', previousSecretUntil: now + 60_000 });
         expect(await store.purgeOlderThan(T0 + 30 * DAY)).toEqual({ deliveries: 0, events: 0 });
       });
     });

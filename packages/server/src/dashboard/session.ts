@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { sha256, type Principal, type PrincipalSource } from '../api/auth.js';
 import type { AppContext } from '../api/context.js';
 import { createError } from '../core/errors.js';
+import type { SessionRow } from '../store/store.js';
 
 /**
  * Dashboard sessions. The browser holds a random token in an HttpOnly cookie; the database
@@ -26,11 +27,7 @@ export const tokenHash = (token: string): string => sha256(token).toString('hex'
 /** Methods that change state; only these need the CSRF header. */
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-export interface SessionRecord {
-  tokenHash: string;
-  accountId: string | null;
-  csrfToken: string;
-  expiresAt: number;
+export interface SessionRecord extends SessionRow {
   /** Operators' sessions: which admin token opened it (api/auth.ts adminSessionTag); null for account sessions. */
   adminTag: string | null;
 }

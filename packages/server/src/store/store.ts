@@ -581,12 +581,6 @@ export class Store {
     return r ? { webhook: toWebhook(r), plan: r.account_plan } : null;
   }
 
-  /** For the worker, which acts for every account. */
-  async getWebhookById(id: string): Promise<WebhookRow | null> {
-    const [r] = await this.q.all<DbWebhook>('SELECT * FROM webhooks WHERE id = ?', [id]);
-    return r ? toWebhook(r) : null;
-  }
-
   async listWebhooks(accountId: string): Promise<WebhookRow[]> {
     const rows = await this.q.all<DbWebhook>('SELECT * FROM webhooks WHERE account_id = ? ORDER BY id', [accountId]);
     return rows.map(toWebhook);
