@@ -10,6 +10,7 @@ import { SecretBox } from './core/secret-box.js';
 import { VERSION } from './core/version.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { Store } from './store/store.js';
+import { createResolver } from './delivery/resolver.js';
 import { Sender } from './delivery/sender.js';
 import { WebhookCache } from './delivery/webhook-cache.js';
 import { DeliveryWorker, prefetchDepth } from './delivery/worker.js';
@@ -85,9 +86,12 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
   const log = deps.logger ?? createLogger(config.logLevel);
   const metrics: Metrics = createMetrics(store);
   const box = new SecretBox(deps.secretKey);
+  // HERALD_DNS_SERVERS: those servers alone resolve webhook hosts, for deliveries and for the
+  // checks at creation alike; otherwise the process-wide default (safe-lookup.ts).
+  const resolve = config.dnsServers.length ? createResolver({ servers: config.dnsServers, fallback: 'none' }) : undefined;
   const sender = new Sender({
     timeoutMs: config.deliveryTimeoutMs,
-    policy: { allowPrivate: config.dev, allowedCidrs: config.allowedCidrs },
+    policy: { allowPrivate: config.dev, allowedCidrs: config.allowedCidrs, resolve },
     proxyUrl: config.egressProxy || undefined,
   });
   const webhooks = new WebhookCache(store, box);
@@ -106,7 +110,7 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
           prefetch: prefetchDepth(config.workerConcurrency, config.endpointConcurrency),
         }, log.child({ component: 'worker' }), metrics);
   const ctx: AppContext = {
-    config, store, box, metrics, sender, webhooks, worker, log,
+    config, store, box, metrics, sender, resolve, webhooks, worker, log,
     // One process on SQLite: new deliveries are leased to this worker in the publish
     // transaction itself. On PostgreSQL claims take a cluster-wide lock that publishing must
     // not wait for, so there the worker claims them as usual.

@@ -64,6 +64,12 @@ describe('loadConfig', () => {
     ['HERALD_HOST', 'bad host'],
     ['HERALD_HOST', 'http://127.0.0.1'],
     ['HERALD_HOST', '127.0.0.1:8080'],
+    ['HERALD_DNS_SERVERS', 'dns.example.com'],
+    ['HERALD_DNS_SERVERS', '1.1.1.1:99999'],
+    ['HERALD_DNS_SERVERS', '1.1.1.1:0'],
+    ['HERALD_DNS_SERVERS', '[1.1.1.1]:53'],
+    ['HERALD_DNS_SERVERS', '2606:4700::1111:53:x'],
+    ['HERALD_DNS_SERVERS', '1.1.1.1;8.8.8.8'],
   ])('refuses %s=%s with a ConfigError naming the variable', (name, value) => {
     const e = refusal({ [name]: value });
     expect(e.setting).toBe(name);
@@ -111,6 +117,12 @@ describe('loadConfig', () => {
     expect(c.allowedCidrs.map((x) => x.text)).toEqual(['10.20.0.0/16', 'fd00::/8', '192.168.1.5/32']);
     // base64 works too
     expect(loadConfig({ ...base, HERALD_SECRET_KEY: Buffer.alloc(32, 7).toString('base64') }).secretKeyBytes).toEqual(Buffer.alloc(32, 7));
+  });
+
+  it('reads HERALD_DNS_SERVERS as a list of IP addresses with optional ports; empty is the system\'s', () => {
+    expect(loadConfig(base).dnsServers).toEqual([]);
+    const servers = ['1.1.1.1', '10.0.0.2:5353', '2606:4700::1111', '[2606:4700::1111]:53', '[::1]'];
+    expect(loadConfig({ ...base, HERALD_DNS_SERVERS: '1.1.1.1, 10.0.0.2:5353 2606:4700::1111,[2606:4700::1111]:53 [::1]' }).dnsServers).toEqual(servers);
   });
 
   it('accepts IP addresses (bracketed or not) and host names as HERALD_HOST', () => {

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount, startHerald, type TestHerald } from './helpers/herald.js';
+import { startDnsServer } from './helpers/dns-server.js';
 import { closedPort, startReceiver, type Receiver } from './helpers/receiver.js';
 
 /**
@@ -131,5 +132,52 @@ describe('Test Connection', () => {
     } finally {
       await strict.close();
     }
+  });
+
+  describe('with HERALD_DNS_SERVERS', () => {
+    it('asks those servers: a name they point inward is refused, one that never answers still gets an answer in time', async () => {
+      const dns = await startDnsServer({ 'inward.example.test': { a: ['10.0.0.1'] }, 'mute.example.test': { mute: true } });
+      const strict = await startHerald({ HERALD_DELIVERY_TIMEOUT_MS: String(TIMEOUT_MS), HERALD_DNS_SERVERS: dns.server }, { worker: false });
+      try {
+        const a = await createAccount(strict);
+        const inward = await strict.api('POST', `/v1/accounts/${a}/webhooks/test`, { url: 'https://inward.example.test/hook' });
+        expect(inward.status).toBe(422);
+        expect(inward.body.error.code).toBe('url_not_allowed');
+        expect(dns.queries).toContain('inward.example.test A');
+        // Saving is refused the same way.
+        const saved = await strict.api('POST', `/v1/accounts/${a}/webhooks`, { url: 'https://inward.example.test/hook', events: ['*'] });
+        expect(saved.status).toBe(422);
+        // The check before sending waits 0.5 s for DNS, then the ping's own timeout bounds the
+        // rest: the answer comes within the timeout plus one second (SPEC §5).
+        const t0 = Date.now();
+        const mute = await strict.api('POST', `/v1/accounts/${a}/webhooks/test`, { url: 'https://mute.example.test/hook' });
+        const took = Date.now() - t0;
+        expect(mute.status).toBe(200);
+        expect(mute.body).toMatchObject({ ok: false, status_code: null });
+        expect(['timeout', 'dns']).toContain(mute.body.error_kind);
+        expect(dns.queries).toContain('mute.example.test A');
+        expect(took).toBeLessThan(TIMEOUT_MS + 1000);
+      } finally {
+        await strict.close();
+        dns.close();
+      }
+    });
+
+    it('reaches a receiver by a name only those servers know', async () => {
+      const dns = await startDnsServer({ 'rx.example.test': { a: ['127.0.0.1'] } });
+      const dev = await startHerald({ HERALD_DEV: 'true', HERALD_DELIVERY_TIMEOUT_MS: String(TIMEOUT_MS), HERALD_DNS_SERVERS: dns.server }, { worker: false });
+      try {
+        const a = await createAccount(dev);
+        const r = await dev.api('POST', `/v1/accounts/${a}/webhooks/test`, { url: `http://rx.example.test:${new URL(rx.url).port}/by-name` });
+        expect(r.body).toMatchObject({ ok: true, status_code: 200, response_body: 'pong from receiver' });
+        expect(rx.received.at(-1)?.url).toBe('/by-name');
+        // The hosts file is not asked either: `localhost` is a name those servers do not know.
+        const local = await dev.api('POST', `/v1/accounts/${a}/webhooks/test`, { url: `http://localhost:${new URL(rx.url).port}/local` });
+        expect(local.body).toMatchObject({ ok: false, error_kind: 'dns' });
+      } finally {
+        await dev.close();
+        dns.close();
+      }
+    });
   });
 });

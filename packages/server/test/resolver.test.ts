@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { createSocket, type Socket } from 'node:dgram';
 import { promises as dns } from 'node:dns';
 import { closeSync, mkdtempSync, openSync, promises as fsp, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,62 +6,19 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResolver, type ResolvedAddress } from '../src/delivery/resolver.js';
 import { Sender } from '../src/delivery/sender.js';
+import { startDnsServer, type DnsServer } from './helpers/dns-server.js';
 import { startReceiver } from './helpers/receiver.js';
 
 /**
  * Name resolution off libuv's thread pool (delivery/resolver.ts), against a real DNS server on
- * 127.0.0.1 (a few lines over UDP below): names it knows, names it says do not exist, and a
+ * 127.0.0.1 (helpers/dns-server.ts): names it knows, names it says do not exist, and a
  * name it never answers.
  */
 
-/**
- * A DNS server for the zone `.test`: `ok` has A and AAAA, `rx` is 127.0.0.1, `gone` does not
- * exist, `mute` is never answered.
- */
-function startDns(): Promise<{ server: string; queries: string[]; close: () => void }> {
-  const sock: Socket = createSocket('udp4');
-  const queries: string[] = [];
-  sock.on('message', (q, from) => {
-    let off = 12;
-    const labels: string[] = [];
-    while (q[off]! > 0) {
-      labels.push(q.subarray(off + 1, off + 1 + q[off]!).toString('latin1'));
-      off += q[off]! + 1;
-    }
-    const name = labels.join('.').toLowerCase();
-    const qtype = q.readUInt16BE(off + 1);
-    const question = q.subarray(12, off + 5);
-    queries.push(`${name} ${qtype === 1 ? 'A' : qtype === 28 ? 'AAAA' : qtype}`);
-    if (name === 'mute.test') return;
-    const answers: Buffer[] = [];
-    if (name === 'ok.test' && qtype === 1) answers.push(Buffer.from([127, 0, 0, 9]));
-    if (name === 'ok.test' && qtype === 28) answers.push(Buffer.from('20010db8000000000000000000000009', 'hex'));
-    if (name === 'rx.test' && qtype === 1) answers.push(Buffer.from([127, 0, 0, 1]));
-    const rcode = name === 'ok.test' || name === 'rx.test' ? 0 : 3; // NXDOMAIN for every other name
-    const header = Buffer.alloc(12);
-    header.writeUInt16BE(q.readUInt16BE(0), 0);
-    header.writeUInt16BE(0x8180 | rcode, 2);
-    header.writeUInt16BE(1, 4);
-    header.writeUInt16BE(answers.length, 6);
-    const records = answers.map((rdata) => {
-      const rr = Buffer.alloc(12);
-      rr.writeUInt16BE(0xc00c, 0); // the name, as in the question
-      rr.writeUInt16BE(qtype, 2);
-      rr.writeUInt16BE(1, 4);
-      rr.writeUInt32BE(60, 6);
-      rr.writeUInt16BE(rdata.length, 10);
-      return Buffer.concat([rr, rdata]);
-    });
-    sock.send(Buffer.concat([header, question, ...records]), from.port, from.address);
-  });
-  return new Promise((resolve) =>
-    sock.bind(0, '127.0.0.1', () => resolve({ server: `127.0.0.1:${sock.address().port}`, queries, close: () => sock.close() })),
-  );
-}
-
-let server: Awaited<ReturnType<typeof startDns>>;
+let server: DnsServer;
 beforeAll(async () => {
-  server = await startDns();
+  // `ok` has A and AAAA, `rx` is 127.0.0.1, `mute` is never answered; every other name does not exist.
+  server = await startDnsServer({ 'ok.test': { a: ['127.0.0.9'], aaaa: ['2001:db8::9'] }, 'rx.test': { a: ['127.0.0.1'] }, 'mute.test': { mute: true } });
 });
 afterAll(() => server.close());
 
@@ -90,6 +46,17 @@ describe('resolver', () => {
     expect(server.queries.length).toBe(before); // never asked of DNS
     expect(await resolve('gone.test')).toEqual([{ address: '127.0.0.7', family: 4 }]);
     expect(os.asked).toEqual(['localhost', 'api.localhost', 'intranet', 'gone.test']);
+  });
+
+  it('with fallback none, asks the servers alone, for every name: the OS resolver never', async () => {
+    const os = osRecorder();
+    const resolve = createResolver({ servers: [server.server], fallback: 'none', osLookup: os.osLookup });
+    const before = server.queries.length;
+    const failures = await Promise.all(['localhost', 'intranet', 'gone.test'].map((h) => resolve(h).then(() => null, (e: NodeJS.ErrnoException) => e.code)));
+    expect(failures).toEqual(['ENOTFOUND', 'ENOTFOUND', 'ENOTFOUND']); // classified as `dns`
+    expect(server.queries.slice(before).sort()).toEqual(['gone.test A', 'gone.test AAAA', 'intranet A', 'intranet AAAA', 'localhost A', 'localhost AAAA']);
+    expect(await resolve('rx.test')).toEqual([{ address: '127.0.0.1', family: 4 }]);
+    expect(os.asked).toEqual([]);
   });
 
   it('gives up on a name whose server never answers within its bounded time, as a DNS failure', async () => {

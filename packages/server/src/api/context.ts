@@ -3,6 +3,7 @@ import type { Config } from '../config/load.js';
 import type { SecretBox } from '../core/secret-box.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
+import type { ResolveFn } from '../delivery/resolver.js';
 import type { Sender } from '../delivery/sender.js';
 import type { WebhookCache } from '../delivery/webhook-cache.js';
 import type { DeliveryWorker } from '../delivery/worker.js';
@@ -19,6 +20,8 @@ export interface AppContext {
   box: SecretBox;
   metrics: Metrics;
   sender: Sender;
+  /** Name resolution for webhook hosts (HERALD_DNS_SERVERS); undefined: the system's. */
+  resolve: ResolveFn | undefined;
   webhooks: WebhookCache;
   publisher: Publisher;
   eventTypes: EventTypeCache;

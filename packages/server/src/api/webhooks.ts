@@ -7,7 +7,7 @@ import { isId } from '../core/ids.js';
 import { checkWebhookUrl, type UrlPolicyOptions } from '../core/url-policy.js';
 import type { WebhookRow } from '../core/types.js';
 import { isDatabaseUnavailable } from '../store/executor.js';
-import { resolveAndCheck } from '../delivery/safe-lookup.js';
+import { resolveAndCheck, type SafeLookupOptions } from '../delivery/safe-lookup.js';
 import { sendPing } from '../delivery/test-connection.js';
 import { openHeaders, openTarget, previousSecretAt, previousSecretLive } from '../delivery/webhook-cache.js';
 import { access, accountFor, requireWebhookPlan } from './auth.js';
@@ -19,7 +19,7 @@ import * as S from './schemas.js';
 /** How long Test Connection of an unsaved form waits for its early DNS check. */
 const TEST_DNS_MS = 500;
 
-export function urlPolicy(ctx: AppContext, listenPort: number | null): UrlPolicyOptions {
+export function urlPolicy(ctx: AppContext, listenPort: number | null): UrlPolicyOptions & SafeLookupOptions {
   const c = ctx.config;
   const selfHosts = [new URL(c.publicUrl).hostname.replace(/^\[|\]$/g, '')];
   if (c.host !== '0.0.0.0' && c.host !== '::') selfHosts.push(c.host);
@@ -29,6 +29,7 @@ export function urlPolicy(ctx: AppContext, listenPort: number | null): UrlPolicy
     allowedCidrs: c.allowedCidrs,
     selfHosts,
     selfPorts: c.dev ? [listenPort ?? c.port] : undefined,
+    resolve: ctx.resolve,
   };
 }
 

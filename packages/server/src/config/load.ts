@@ -4,9 +4,11 @@ import { parseCidrList, type Cidr } from '../core/address-policy.js';
 import { parseSecretKey } from '../core/secret-box.js';
 import { SETTINGS, type RawConfigKeys, type Setting } from './settings.js';
 
-export interface Config extends Omit<RawConfigKeys, 'allowedCidrs' | 'egressIps'> {
+export interface Config extends Omit<RawConfigKeys, 'allowedCidrs' | 'egressIps' | 'dnsServers'> {
   allowedCidrs: Cidr[];
   egressIps: string[];
+  /** HERALD_DNS_SERVERS as c-ares takes them (`ip`, `ip:port`, `[ipv6]:port`); empty: the system's. */
+  dnsServers: string[];
   /** Parsed `HERALD_SECRET_KEY`, or null until the data dir provides one. */
   secretKeyBytes: Buffer | null;
   db: { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
@@ -112,6 +114,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError('HERALD_ADMIN_TOKEN', 'must be at least 16 characters');
   }
 
+  const dnsServers = r.dnsServers.split(/[\s,]+/).filter(Boolean);
+  for (const server of dnsServers) {
+    if (!dnsServerAddress(server)) {
+      throw new ConfigError('HERALD_DNS_SERVERS', `expected IP addresses, each with an optional port (1.1.1.1, 10.0.0.2:5353, [2606:4700::1111]:53), got ${JSON.stringify(server)}`);
+    }
+  }
+
   const dataDir = r.dataDir !== '' ? resolve(r.dataDir) : db.kind === 'sqlite' && db.path !== ':memory:' ? dirname(db.path) : resolve('data');
   const publicUrl = (r.publicUrl || `http://${bareHost.includes(':') ? `[${bareHost}]` : bareHost}:${r.port}`).replace(/\/+$/, '');
 
@@ -125,8 +134,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secretKeyBytes,
     allowedCidrs: parseCidrList(r.allowedCidrs),
     egressIps: r.egressIps.split(/[\s,]+/).filter(Boolean),
+    dnsServers,
     leaseMs: r.deliveryTimeoutMs + 5000,
   };
+}
+
+/** Whether `s` is a DNS server as c-ares' setServers takes it: `ip`, `ipv4:port` or `[ipv6]:port`. */
+function dnsServerAddress(s: string): boolean {
+  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(s) ?? /^([\d.]+)(?::(\d{1,5}))?$/.exec(s) ?? /^([^[\]]*:[^[\]]*)()$/.exec(s);
+  if (!m) return false;
+  const [, address, port] = m;
+  if (!isIP(address!) || (s.startsWith('[') && isIP(address!) !== 6)) return false;
+  return !port || (Number(port) >= 1 && Number(port) <= 65535);
 }
 
 /**

@@ -39,6 +39,7 @@ export interface RawConfigKeys {
   allowedCidrs: string;
   egressIps: string;
   egressProxy: string;
+  dnsServers: string;
   retentionDays: number;
   workerConcurrency: number;
   endpointConcurrency: number;
@@ -69,6 +70,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'HERALD_ALLOWED_CIDRS', key: 'allowedCidrs', type: 'cidrs', default: '', description: 'private ranges deliveries may reach anyway (on-premises receivers), matched on the canonical address' },
   { env: 'HERALD_EGRESS_IPS', key: 'egressIps', type: 'cidrs', default: '', description: 'CIDRs shown to users for allow-listing (`/v1/meta`, dashboard)' },
   { env: 'HERALD_EGRESS_PROXY', key: 'egressProxy', type: 'url', default: '', description: 'HTTP CONNECT proxy every delivery and Test Connection goes through (fixed egress IPs)' },
+  { env: 'HERALD_DNS_SERVERS', key: 'dnsServers', type: 'string', accepts: 'IP addresses, each with an optional port (`1.1.1.1`, `10.0.0.2:5353`, `[2606:4700::1111]:53`), comma- or space-separated', default: '', description: 'the DNS servers webhook host names are asked of; empty: the system\'s (`/etc/resolv.conf`, then the hosts file for `localhost`, single-label names and names DNS does not know). When set, only these servers are asked: the hosts file and search domains never are' },
   { env: 'HERALD_RETENTION_DAYS', key: 'retentionDays', type: 'int', default: '30', min: 1, max: 3650, description: 'deliveries, attempt logs and audit log entries older than this are purged' },
   { env: 'HERALD_WORKER_CONCURRENCY', key: 'workerConcurrency', type: 'int', default: '128', min: 1, max: 10000, description: 'deliveries in flight per worker process' },
   { env: 'HERALD_ENDPOINT_CONCURRENCY', key: 'endpointConcurrency', type: 'int', default: '16', min: 1, max: 1000, description: 'deliveries in flight per webhook, across all worker processes' },

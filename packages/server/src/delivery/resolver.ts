@@ -9,7 +9,8 @@
  *
  * getaddrinfo is still used, through a small gate, where DNS cannot answer: `localhost` and
  * single-label names (the hosts file, search domains), and names DNS says do not exist, which
- * the hosts file may still know.
+ * the hosts file may still know. Not when the operator names the DNS servers (HERALD_DNS_SERVERS):
+ * then those servers alone answer, for every name.
  */
 import { promises as dns } from 'node:dns';
 
@@ -17,8 +18,13 @@ export type ResolvedAddress = { address: string; family: number };
 export type ResolveFn = (hostname: string) => Promise<ResolvedAddress[]>;
 
 export interface ResolverOptions {
-  /** DNS servers (`ip` or `ip:port`); the system's (/etc/resolv.conf) by default. */
+  /** DNS servers (`ip`, `ip:port`, `[ipv6]:port`); the system's (/etc/resolv.conf) by default. */
   servers?: string[];
+  /**
+   * `os` (the default): names DNS cannot answer go to the OS resolver, as above. `none`: the
+   * servers alone answer every name, and the hosts file and search domains are never asked.
+   */
+  fallback?: 'os' | 'none';
   /** c-ares' first timeout per query, doubled on each further try. */
   timeoutMs?: number;
   tries?: number;
@@ -46,11 +52,12 @@ export function dnsFailure(hostname: string, cause?: string): NodeJS.ErrnoExcept
 export function createResolver(o: ResolverOptions = {}): ResolveFn {
   const resolver = new dns.Resolver({ timeout: o.timeoutMs ?? 2000, tries: o.tries ?? 2 });
   if (o.servers) resolver.setServers(o.servers);
-  const os = gate(o.osLookup ?? osDefault, o.osLookups ?? 2, o.osQueue ?? 64);
+  const dnsOnly = o.fallback === 'none';
+  const os: ResolveFn = dnsOnly ? async (hostname) => Promise.reject(dnsFailure(hostname)) : gate(o.osLookup ?? osDefault, o.osLookups ?? 2, o.osQueue ?? 64);
 
   return async (hostname) => {
     const name = hostname.toLowerCase().replace(/\.$/, '');
-    if (!name.includes('.') || name === 'localhost' || name.endsWith('.localhost')) return os(hostname);
+    if (!dnsOnly && (!name.includes('.') || name === 'localhost' || name.endsWith('.localhost'))) return os(hostname);
     const [v4, v6] = await Promise.allSettled([resolver.resolve4(name), resolver.resolve6(name)]);
     const out: ResolvedAddress[] = [];
     if (v4.status === 'fulfilled') for (const address of v4.value) out.push({ address, family: 4 });
