@@ -3,6 +3,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { ConfigError, type Config } from './config/load.js';
 import { sha256 } from './api/auth.js';
+import { SecretBox } from './core/secret-box.js';
+import type { Store } from './store/store.js';
 
 /** What first start generates and keeps in the data dir (mode 0600). */
 interface SecretsFile {
@@ -73,3 +75,40 @@ export function resolveSecrets(c: Config, opts: { rotateAdminToken?: boolean } =
   if (changed) writeFile(path, file);
   return { adminTokenHash, secretKey, newAdminToken: token };
 }
+
+const KEY_CHECK = 'secret_key_check';
+const KEY_CHECK_TEXT = 'herald: the secret key of this database';
+
+/**
+ * Refuses to start with a secret key other than the one this database's webhook secrets and
+ * header values were sealed with. Started anyway, the process could open none of them: every
+ * delivery would fail, and webhooks it saved could be read by no other process.
+ * The first start with a key records a value sealed with it (after checking it opens what is
+ * stored already, for a database from before the check); later starts must open that value.
+ */
+export async function verifySecretKey(store: Store, key: Buffer): Promise<void> {
+  const box = new SecretBox(key);
+  const opens = (sealed: string, expected?: string): boolean => {
+    try {
+      const text = box.open(sealed);
+      return expected === undefined || text === expected;
+    } catch {
+      return false;
+    }
+  };
+  let check = await store.getMeta(KEY_CHECK);
+  if (check === null) {
+    const sample = await store.anySealedValue();
+    if (sample !== null && !opens(sample)) throw keyMismatch();
+    check = await store.putMetaOnce(KEY_CHECK, box.seal(KEY_CHECK_TEXT));
+  }
+  if (!opens(check, KEY_CHECK_TEXT)) throw keyMismatch();
+}
+
+const keyMismatch = (): ConfigError =>
+  new ConfigError(
+    'HERALD_SECRET_KEY',
+    'this is not the key the database\'s webhook secrets were saved with, so none of them could be read. ' +
+      'Start with that key: the HERALD_SECRET_KEY of the other processes, or, when it is unset, the herald-secrets.json ' +
+      'that was in HERALD_DATA_DIR (by default the SQLite file\'s folder) when the database was made',
+  );

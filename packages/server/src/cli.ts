@@ -6,7 +6,7 @@ import { SETTINGS } from './config/settings.js';
 import { VERSION } from './core/version.js';
 import { within } from './core/within.js';
 import { buildHerald, createLogger } from './app.js';
-import { resolveSecrets } from './bootstrap.js';
+import { resolveSecrets, verifySecretKey } from './bootstrap.js';
 import { migrate, SchemaTooNewError } from './store/migrate.js';
 import { openStore } from './store/open.js';
 import { startClusterJobs } from './cluster-jobs.js';
@@ -64,12 +64,15 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
   };
   process.once('SIGTERM', early);
   process.once('SIGINT', early);
+  // Every setting is checked before the database is touched: a process that would refuse to
+  // start must not migrate a database other processes share first.
+  const secrets = resolveSecrets(config);
   const store = await openStore(config).catch((e: Error) => {
     throw new ConfigError('HERALD_DATABASE_URL', `cannot open the database: ${e.message}`);
   });
   const { applied, version } = await migrate(store.q);
   if (applied.length) log.info({ applied, version }, 'database migrated');
-  const secrets = resolveSecrets(config);
+  await verifySecretKey(store, secrets.secretKey);
   const herald = await buildHerald({
     config, store, logger: log, adminTokenHash: secrets.adminTokenHash, secretKey: secrets.secretKey,
     plugins: config.role === 'worker' ? [] : await loadPlugins(),

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +118,42 @@ describe('start-up errors', () => {
     } finally {
       blocker.close();
     }
+  });
+});
+
+describe('the secret key', () => {
+  const keyA = 'a1'.repeat(32);
+  const keyB = 'b2'.repeat(32);
+
+  it('refuses to start, naming HERALD_SECRET_KEY, with a key other than the database\'s; starts again with the right one', async () => {
+    const dir = tempDir();
+    const env = { ...sqlite(dir), HERALD_LOG_LEVEL: 'silent', HERALD_ADMIN_TOKEN: 'admin-token-0123456789' };
+    const first = herald({ ...env, HERALD_SECRET_KEY: keyA });
+    await first.started();
+    expect(await first.stop()).toBe(0);
+
+    const wrong = herald({ ...env, HERALD_SECRET_KEY: keyB });
+    expect(await wrong.exit).toBe(2);
+    expect(wrong.err()).toMatch(/^herald: configuration error: HERALD_SECRET_KEY: this is not the key/m);
+    expect(wrong.err()).not.toMatch(/\n\s+at /);
+
+    // Unset, the key generated into the data dir is not the database's either.
+    const generated = herald({ ...env });
+    expect(await generated.exit).toBe(2);
+    expect(generated.err()).toContain('HERALD_SECRET_KEY');
+
+    const right = herald({ ...env, HERALD_SECRET_KEY: keyA });
+    await right.started();
+    expect(await right.stop()).toBe(0);
+  });
+
+  it('checks a refused setting before it touches the database: nothing is created or migrated', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'herald-secrets.json'), '{ not json');
+    const run = herald({ ...sqlite(dir), HERALD_DATA_DIR: dir });
+    expect(await run.exit).toBe(2);
+    expect(run.err()).toContain('HERALD_DATA_DIR');
+    expect(existsSync(join(dir, 'herald.db'))).toBe(false);
   });
 });
 

@@ -551,6 +551,27 @@ describe('delivery worker', () => {
     expect(rx.received).toHaveLength(0);
   });
 
+  it('fails at once, without an attempt, a delivery whose webhook cannot be decrypted, instead of claiming it again at every lease', async () => {
+    const { h, acc } = await herald({ HERALD_DELIVERY_TIMEOUT_MS: '1000' }); // a lease of 6 s
+    const rx = await receiver();
+    const w = await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'], secret: 'whsec_0123456789abcdef' });
+    // A sealed secret that no key opens: stored corrupt (or sealed with another key).
+    const [sealed] = await query<{ secret_enc: string }>(h, 'SELECT secret_enc FROM webhooks WHERE id = ?', w.body.id);
+    const parts = sealed!.secret_enc.split('.');
+    parts[3] = Buffer.from('not what was sealed').toString('base64url');
+    await query(h, 'UPDATE webhooks SET secret_enc = ? WHERE id = ?', parts.join('.'), w.body.id);
+    h.herald.ctx.webhooks.invalidate(w.body.id);
+    const p = await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: {} });
+    const d = await waitFor(async () => {
+      const x = await h.api('GET', `/v1/accounts/${acc}/deliveries/${p.body.deliveries[0].id}`);
+      return x.body.status !== 'pending' ? x.body : null;
+    }, 3000);
+    expect(d.status).toBe('failed');
+    expect(d.last_error).toMatch(/cannot be decrypted; save the webhook again/);
+    expect(d.attempts).toHaveLength(0);
+    expect(rx.received).toHaveLength(0);
+  });
+
   it('runs retries with HERALD_WORKER_CONCURRENCY=1 (the first-attempt reserve leaves a retry slot)', async () => {
     const { h, acc } = await herald({ HERALD_WORKER_CONCURRENCY: '1' });
     const rx = await receiver((_r, res, n) => res.writeHead(n === 1 ? 500 : 200).end());

@@ -30,8 +30,27 @@ export const previousSecretAt = (t: Pick<WebhookTarget, 'previousSecret' | 'prev
 export const openHeaders = (box: SecretBox, headersEnc: string | null): Record<string, string> =>
   headersEnc ? (JSON.parse(box.open(headersEnc)) as Record<string, string>) : {};
 
+/**
+ * A webhook whose sealed secret or header values do not open with this process's key: stored
+ * corrupt, or sealed with another key (which start-up refuses, bootstrap.ts verifySecretKey).
+ */
+export class UnreadableWebhookError extends Error {
+  constructor(readonly webhookId: string, cause: unknown) {
+    super(`webhook ${webhookId}: its secret or header values cannot be decrypted`, { cause });
+    this.name = 'UnreadableWebhookError';
+  }
+}
+
 /** A stored webhook with its secret and custom header values decrypted. */
 export function openTarget(box: SecretBox, row: WebhookRow, planAllows: boolean): WebhookTarget {
+  try {
+    return openRow(box, row, planAllows);
+  } catch (e) {
+    throw new UnreadableWebhookError(row.id, e);
+  }
+}
+
+function openRow(box: SecretBox, row: WebhookRow, planAllows: boolean): WebhookTarget {
   return {
     planAllows,
     id: row.id,

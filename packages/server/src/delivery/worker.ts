@@ -9,7 +9,7 @@ import { isDatabaseUnavailable } from '../store/executor.js';
 import type { AttemptRecord, ClaimedDelivery, ClaimOptions, Prefetch, PublishLease, Store } from '../store/store.js';
 import type { Metrics } from '../metrics.js';
 import type { Sender, SendResult } from './sender.js';
-import { previousSecretAt, type WebhookCache } from './webhook-cache.js';
+import { previousSecretAt, UnreadableWebhookError, type WebhookCache, type WebhookTarget } from './webhook-cache.js';
 
 export interface WorkerOptions {
   concurrency: number;
@@ -518,16 +518,27 @@ export class DeliveryWorker {
   }
 
   async #deliver(d: ClaimedDelivery, claimedAt: number): Promise<void> {
-    let target = await this.webhooks.get(d.webhookId);
+    let target: WebhookTarget | null;
+    try {
+      target = await this.webhooks.get(d.webhookId);
+      // Refusing is for good, so a cached refusal is confirmed by a fresh read (made after the
+      // claim): the webhook may have been turned on again by another process, and this
+      // delivery made since.
+      if (this.#running && (!target || !target.enabled || !target.planAllows)) target = await this.webhooks.get(d.webhookId, true);
+    } catch (e) {
+      if (!(e instanceof UnreadableWebhookError)) throw e;
+      // Nothing can be signed or sent for it until the webhook is saved again; failing at once
+      // beats being claimed again at every lease for ever. Recover sends these once it is.
+      this.log.error({ err: e, delivery_id: d.id, webhook_id: d.webhookId }, 'webhook cannot be decrypted; failing its delivery');
+      await this.store.failWithoutAttempt([d.id], this.owner, 'webhook secret or header values cannot be decrypted; save the webhook again');
+      this.metrics.deliveries.inc({ outcome: 'failed' });
+      return;
+    }
     if (!this.#running) {
       // Stopping began while the webhook loaded: not sent, so given back for another process.
       await this.store.releaseLeases([d.id], this.owner).catch(() => {});
       return;
     }
-    // Refusing is for good, so a cached refusal is confirmed by a fresh read (made after the
-    // claim): the webhook may have been turned on again by another process, and this delivery
-    // made since.
-    if (!target || !target.enabled || !target.planAllows) target = await this.webhooks.get(d.webhookId, true);
     if (!target || !target.enabled || !target.planAllows) {
       const why = !target ? 'webhook deleted' : !target.enabled ? 'webhook disabled' : 'account plan does not include webhooks';
       await this.store.failWithoutAttempt([d.id], this.owner, why);

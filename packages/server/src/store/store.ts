@@ -394,6 +394,26 @@ export class Store {
     await this.q.all('SELECT 1 AS ok');
   }
 
+  // ---------------- the database's own facts ----------------
+  async getMeta(name: string): Promise<string | null> {
+    const [r] = await this.q.all<{ value: string }>('SELECT value FROM herald_meta WHERE name = ?', [name]);
+    return r ? r.value : null;
+  }
+
+  /** Stores `value` unless `name` has one already; returns the value that stands (first writer wins). */
+  async putMetaOnce(name: string, value: string): Promise<string> {
+    await this.q.run('INSERT INTO herald_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING', [name, value]);
+    return (await this.getMeta(name))!;
+  }
+
+  /** One sealed value of some webhook (a secret, a rotated-out secret or the header values), if any is stored. */
+  async anySealedValue(): Promise<string | null> {
+    const [r] = await this.q.all<{ v: string }>(
+      'SELECT COALESCE(secret_enc, previous_secret_enc, headers_enc) AS v FROM webhooks WHERE secret_enc IS NOT NULL OR previous_secret_enc IS NOT NULL OR headers_enc IS NOT NULL LIMIT 1',
+    );
+    return r ? r.v : null;
+  }
+
   // ---------------- accounts ----------------
   async createAccount(name: string, plan: Plan, now = Date.now(), audit?: AuditOf<Account>): Promise<Account> {
     const a: Account = { id: newId('acc', now), name, plan, createdAt: now, updatedAt: now };
