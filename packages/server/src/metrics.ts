@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { within } from './core/within.js';
 import type { Store } from './store/store.js';
 
 /** Prometheus metrics of one process. A registry per app, so tests can build several apps. */
@@ -19,6 +20,9 @@ export interface Metrics {
 }
 
 /** Database round trips, from well under a millisecond (SQLite) to a busy remote PostgreSQL. */
+/** How long a scrape waits for the queue's figures before answering without them. */
+const QUEUE_STATS_WAIT_MS = 2000;
+
 const DB_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 export function createMetrics(store: Store | null): Metrics {
@@ -67,7 +71,15 @@ export function createMetrics(store: Store | null): Metrics {
       async collect() {
         // Pending only: finished deliveries are counted by herald_deliveries_total, and
         // counting a large table at every scrape would stall the event loop on SQLite.
-        const s = await store.queueStats();
+        // With the database down or slow, the scrape still answers, without these gauges:
+        // the process's own counters matter most then.
+        const stats = store.queueStats();
+        stats.catch(() => {}); // settled late, after the scrape gave up on it
+        const s = (await within(stats, QUEUE_STATS_WAIT_MS)) ? await stats.catch(() => null) : null;
+        if (!s) {
+          for (const g of [this, oldest, leased]) g.reset();
+          return;
+        }
         this.set({ status: 'pending_first' }, s.pendingFirst);
         this.set({ status: 'pending_retry' }, s.pendingRetry);
         this.set({ status: 'due' }, s.dueNow);

@@ -151,6 +151,12 @@ describe('operational endpoints', () => {
       expect(r.headers.get('retry-after')).toBe('1');
       expect(await r.json()).toEqual({ error: { code: 'unavailable', message: expect.stringMatching(/database/) } });
       expect((await fetch(`${lone.url}/healthz`)).status).toBe(200);
+      // The scrape still answers, with the process's own figures and without the queue's.
+      const m = await fetch(`${lone.url}/metrics`);
+      expect(m.status).toBe(200);
+      const text = await m.text();
+      expect(text).toMatch(/^herald_http_requests_total\{/m);
+      expect(text).not.toMatch(/^herald_queue_depth\{/m);
     } finally {
       await lone.close();
     }
