@@ -21,19 +21,34 @@ export interface Secrets {
 
 export const secretsPath = (c: Config): string => join(c.dataDir, 'herald-secrets.json');
 
+const HEX_32_BYTES = /^[0-9a-f]{64}$/i;
+
 function readFile(path: string): SecretsFile {
   if (!existsSync(path)) return {};
+  let file: SecretsFile;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as SecretsFile;
-  } catch {
-    throw new ConfigError('HERALD_DATA_DIR', `${path} is not valid JSON; fix or remove it (removing it generates a new admin token and secret key, and webhooks saved with the old key can no longer be read)`);
+    file = JSON.parse(readFileSync(path, 'utf8')) as SecretsFile;
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ? `cannot be read (${(e as Error).message})` : 'is not valid JSON';
+    throw new ConfigError('HERALD_DATA_DIR', `${path} ${why}; fix or remove it (removing it generates a new admin token and secret key, and webhooks saved with the old key can no longer be read)`);
   }
+  for (const field of ['secret_key_hex', 'admin_token_sha256'] as const) {
+    const v = file?.[field];
+    if (v !== undefined && (typeof v !== 'string' || !HEX_32_BYTES.test(v))) {
+      throw new ConfigError('HERALD_DATA_DIR', `${path}: ${field} must be 64 hex characters; restore the file from a backup (a new secret key would leave stored webhook secrets unreadable)`);
+    }
+  }
+  return file ?? {};
 }
 
 function writeFile(path: string, data: SecretsFile): void {
-  mkdirSync(join(path, '..'), { recursive: true });
-  writeFileSync(path, JSON.stringify(data, null, 2) + '\n', { mode: 0o600 });
-  chmodSync(path, 0o600);
+  try {
+    mkdirSync(join(path, '..'), { recursive: true });
+    writeFileSync(path, JSON.stringify(data, null, 2) + '\n', { mode: 0o600 });
+    chmodSync(path, 0o600);
+  } catch (e) {
+    throw new ConfigError('HERALD_DATA_DIR', `cannot write ${path}, where the generated admin token hash and secret key are kept (${(e as Error).message}); make the folder writable, or set HERALD_ADMIN_TOKEN and HERALD_SECRET_KEY`);
+  }
 }
 
 export const newAdminToken = (): string => 'hadm_' + randomBytes(24).toString('base64url');

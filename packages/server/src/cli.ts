@@ -32,10 +32,29 @@ function configFrom(opts: Record<string, unknown>): Config {
   return loadConfig(env);
 }
 
+/** listen()'s refusals, said with the setting at fault. */
+function listenFailure(e: unknown): string | null {
+  const err = e as NodeJS.ErrnoException | undefined;
+  if (err?.syscall !== 'listen' && err?.syscall !== 'getaddrinfo') return null;
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return 'HERALD_PORT: the port is already in use';
+    case 'EACCES':
+      return 'HERALD_PORT: this user may not listen on that port (below 1024 needs privileges; use a higher one behind the proxy)';
+    case 'EADDRNOTAVAIL':
+      return 'HERALD_HOST: no network interface of this machine has that address';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'HERALD_HOST: the host name does not resolve to an address of this machine';
+    default:
+      return null;
+  }
+}
+
 function fail(e: unknown): never {
   if (e instanceof ConfigError) process.stderr.write(`herald: configuration error: ${e.message}\n`);
   else if (e instanceof SchemaTooNewError) process.stderr.write(`herald: ${e.message}\n`);
-  else if ((e as NodeJS.ErrnoException)?.code === 'EADDRINUSE') process.stderr.write(`herald: HERALD_PORT: the port is already in use (${(e as Error).message})\n`);
+  else if (listenFailure(e)) process.stderr.write(`herald: ${listenFailure(e)} (${(e as Error).message})\n`);
   else process.stderr.write(`herald: ${(e as Error)?.stack ?? String(e)}\n`);
   process.exit(e instanceof ConfigError ? 2 : 1);
 }
@@ -67,9 +86,7 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
   // Every setting is checked before the database is touched: a process that would refuse to
   // start must not migrate a database other processes share first.
   const secrets = resolveSecrets(config);
-  const store = await openStore(config).catch((e: Error) => {
-    throw new ConfigError('HERALD_DATABASE_URL', `cannot open the database: ${e.message}`);
-  });
+  const store = await openDatabase(config);
   const { applied, version } = await migrate(store.q);
   if (applied.length) log.info({ applied, version }, 'database migrated');
   await verifySecretKey(store, secrets.secretKey);
@@ -140,6 +157,12 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
   process.stderr.write(lines.join('\n') + '\n');
 }
 
+/** The store, or an error naming HERALD_DATABASE_URL. */
+const openDatabase = (config: Config) =>
+  openStore(config).catch((e: Error) => {
+    throw new ConfigError('HERALD_DATABASE_URL', `cannot open the database: ${e.message}`);
+  });
+
 const program = new Command('herald').version(VERSION).description('Herald webhook delivery');
 
 withSettingFlags(program.command('serve').description('run the API, the delivery workers and the dashboard (see --role)')).action((o) => serve(o).catch(fail));
@@ -147,7 +170,7 @@ withSettingFlags(program.command('serve').description('run the API, the delivery
 withSettingFlags(program.command('migrate').description('apply database migrations and exit')).action(async (o: Record<string, unknown>) => {
   try {
     const config = configFrom(o);
-    const store = await openStore(config);
+    const store = await openDatabase(config);
     const r = await migrate(store.q);
     process.stdout.write(`schema at version ${r.version}${r.applied.length ? ` (applied ${r.applied.join(', ')})` : ' (nothing to do)'}\n`);
     await store.close();

@@ -107,6 +107,28 @@ describe('start-up errors', () => {
     expect(run.err()).toContain('HERALD_PORT');
   });
 
+  it('an address of no interface of this machine is a clear error naming HERALD_HOST', async () => {
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): never configured here, and binding sends nothing.
+    const run = herald({ ...sqlite(tempDir()), HERALD_HOST: '192.0.2.1', HERALD_LOG_LEVEL: 'silent' });
+    expect(await run.exit).not.toBe(0);
+    expect(run.err()).toMatch(/^herald: HERALD_HOST: no network interface of this machine has that address/m);
+    expect(run.err()).not.toMatch(/\n\s+at /);
+  });
+
+  it('a data dir that cannot be written, or a damaged secrets file in it, is an error naming HERALD_DATA_DIR', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'a-file'), '');
+    const unwritable = herald({ ...sqlite(dir), HERALD_DATA_DIR: join(dir, 'a-file', 'data') });
+    expect(await unwritable.exit).toBe(2);
+    expect(unwritable.err()).toMatch(/^herald: configuration error: HERALD_DATA_DIR: cannot write /m);
+    const damaged = tempDir();
+    writeFileSync(join(damaged, 'herald-secrets.json'), JSON.stringify({ secret_key_hex: 'ab'.repeat(20) }));
+    const run = herald({ ...sqlite(damaged) });
+    expect(await run.exit).toBe(2);
+    expect(run.err()).toMatch(/^herald: configuration error: HERALD_DATA_DIR: .*secret_key_hex must be 64 hex characters/m);
+    expect(run.err()).not.toMatch(/\n\s+at /);
+  });
+
   it('a port in use is a clear error naming HERALD_PORT', async () => {
     const blocker: Server = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
