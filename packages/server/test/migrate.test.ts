@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadMigrations, migrate, SchemaTooNewError, type Migration } from '../src/store/migrate.js';
+import { openStore } from '../src/store/open.js';
 import { freshPostgres, freshSqlite, postgresAdminUrl, type TestDatabase } from './helpers/db.js';
+import { createAccount, startHerald, waitFor, type TestHerald } from './helpers/herald.js';
+import { startReceiver } from './helpers/receiver.js';
 
 /** Migrations on both backends (STYLE habit 8): empty, at latest, at a previous version, too new. */
 const admin = await postgresAdminUrl();
@@ -8,7 +11,10 @@ const backends: Array<[string, () => Promise<TestDatabase>]> = [['sqlite', fresh
 if (admin) backends.push(['postgres', () => freshPostgres(admin)]);
 else console.warn('\n!!! Migration tests on PostgreSQL SKIPPED: no PostgreSQL (HERALD_TEST_DATABASE_URL unset and nothing at the local default, or `none`)\n');
 
-const TABLES = ['accounts', 'api_keys', 'event_types', 'webhooks', 'events', 'deliveries', 'attempts', 'portal_links', 'sessions', 'cluster_jobs'];
+/** A store on the PostgreSQL server's own database, for roles, which outlive any test database. */
+const freshAdmin = () => openStore({ db: { kind: 'postgres', url: admin! }, sqliteSynchronous: 'normal', dbPoolSize: 1 });
+
+const TABLES = ['accounts', 'api_keys', 'event_types', 'webhooks', 'events', 'deliveries', 'attempts', 'portal_links', 'sessions', 'cluster_jobs', 'audit_events', 'herald_meta'];
 
 describe('migration files', () => {
   // Lockstep: the same numbered files, tables, columns and indexes in both dialects.
@@ -85,6 +91,40 @@ describe.each(backends)('migrate on %s', (kind, make) => {
     const err = await migrate(s.q).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SchemaTooNewError);
     expect((err as Error).message).toMatch(new RegExp(`version ${latest + 98} .*versions up to ${latest}.*upgrade Herald`));
+  });
+
+  it.runIf(kind === 'postgres')('a process whose role may only read and write the tables starts and delivers once `herald migrate` ran as the owner', async () => {
+    db = await make();
+    const owner = await db.open({ poolSize: 1 });
+    await migrate(owner.q);
+    const role = `herald_rw_${Math.random().toString(36).slice(2, 10)}`;
+    const name = new URL(db.url).pathname.slice(1);
+    // No CREATE on the schema (PostgreSQL 15 grants none to PUBLIC): DDL of any kind fails.
+    await owner.q.exec(
+      `CREATE ROLE ${role} LOGIN; GRANT CONNECT ON DATABASE "${name}" TO ${role}; GRANT USAGE ON SCHEMA public TO ${role}; ` +
+        `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}; REVOKE CREATE ON SCHEMA public FROM PUBLIC`,
+    );
+    const url = new URL(db.url);
+    url.username = role;
+    const rx = await startReceiver();
+    let h: TestHerald | undefined;
+    try {
+      await expect(owner.q.all(`SELECT has_schema_privilege('${role}', 'public', 'CREATE') AS c`)).resolves.toEqual([{ c: false }]);
+      h = await startHerald({ HERALD_DATABASE_URL: url.toString(), HERALD_DEV: 'true' });
+      const acc = await createAccount(h);
+      await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] });
+      await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { n: 1 } });
+      await waitFor(() => rx.received.length === 1);
+    } finally {
+      await h?.close();
+      await rx.close();
+      await db.drop();
+      db = undefined;
+      await owner.q.close().catch(() => {});
+      const adminStore = await freshAdmin();
+      await adminStore.q.exec(`DROP ROLE IF EXISTS ${role}`);
+      await adminStore.close();
+    }
   });
 
   it.runIf(kind === 'postgres')('three processes migrating one empty database at once: one migrates, the others wait and apply nothing', async () => {

@@ -30,8 +30,27 @@ export class SchemaTooNewError extends Error {
   }
 }
 
+/** The versions applied, or null where there is no schema_migrations table (or it cannot be read). */
+async function appliedVersions(q: SqlExecutor): Promise<number[] | null> {
+  try {
+    return (await q.all<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
+  } catch {
+    return null;
+  }
+}
+
 export async function migrate(q: SqlExecutor, migrations = loadMigrations(q.dialect.name)): Promise<{ applied: number[]; version: number }> {
   const latest = migrations.at(-1)?.version ?? 0;
+  // Nothing to apply: no DDL at all (not even CREATE TABLE IF NOT EXISTS, which PostgreSQL
+  // checks against the schema's CREATE privilege first), so processes may run as a role that
+  // can only read and write the tables, with `herald migrate` run by the owner ahead of them.
+  const before = await appliedVersions(q);
+  if (before) {
+    const current = before.at(-1) ?? 0;
+    if (current > latest) throw new SchemaTooNewError(current, latest);
+    const done = new Set(before);
+    if (migrations.every((m) => done.has(m.version))) return { applied: [], version: Math.max(current, latest) };
+  }
   return q.tx(
     async (t) => {
       await t.exec(
