@@ -58,6 +58,8 @@ const CASES: Array<[string, () => Case, string]> = [
   }, 'ok:content.generated'],
   ['a body changed by one byte', () => { const s = signed(); const b = Buffer.from(s.body); b[b.length - 2] ^= 1; return asCase(b, s.headers); }, 'err:signature mismatch'],
   ['the body parsed and serialised again', () => { const s = signed(); return asCase(Buffer.from(JSON.stringify(JSON.parse(s.body.toString('utf8')))), s.headers); }, 'err:signature mismatch'],
+  // Secrets are any text of 16–256 characters: keyed by their UTF-8 bytes, not one byte per character.
+  ['a secret with characters outside ASCII', () => { const secret = 'whsec_café-€-0123456789'; const s = signed({ secret }); return asCase(s.body, s.headers, secret); }, 'ok:content.generated'],
   ['another secret', () => { const s = signed({ secret: 'whsec_someone_else' }); return asCase(s.body, s.headers); }, 'err:signature mismatch'],
   ['a timestamp an hour old, correctly signed', () => { const s = signed({ timestampSec: Math.floor(Date.now() / 1000) - 3600 }); return asCase(s.body, s.headers); }, 'err:timestamp outside tolerance'],
   ['a timestamp that is not a number', () => { const s = signed(); return asCase(s.body, { ...s.headers, 'webhook-timestamp': '12a' }); }, 'err:bad webhook-timestamp'],
