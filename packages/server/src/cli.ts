@@ -75,6 +75,15 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
   // A misspelt variable (HERALD_MAX_ATTEMPT) would otherwise be ignored without a word.
   for (const name of unknownSettings()) log.warn({ variable: name }, 'unknown HERALD_* variable ignored; check its spelling (`herald config` lists every setting)');
   if (config.dev) log.warn('HERALD_DEV is on: http:// URLs and loopback/private targets are allowed. Never use this in production.');
+  // Allowed (processes on one machine may share the file), but rarely what was meant.
+  if (config.role !== 'all' && config.db.kind === 'sqlite') {
+    log.warn(
+      { role: config.role },
+      config.role === 'api'
+        ? 'HERALD_ROLE=api on SQLite: this process delivers nothing; events wait for a `worker` process on the same file (which finds them at its poll, not at once). One process with HERALD_ROLE=all is the usual SQLite set-up; split roles need PostgreSQL to scale'
+        : 'HERALD_ROLE=worker on SQLite: only processes on this machine sharing the same file publish to it. One process with HERALD_ROLE=all is the usual SQLite set-up; split roles need PostgreSQL to scale',
+    );
+  }
   // A signal while starting (waiting for the migration lock, say): nothing is in flight yet,
   // and an open migration transaction rolls back when the connection drops, so just exit.
   const early = (signal: NodeJS.Signals) => {

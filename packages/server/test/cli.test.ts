@@ -143,6 +143,16 @@ describe('start-up errors', () => {
   });
 });
 
+describe('start-up warnings', () => {
+  it('warns that an api process on SQLite delivers nothing itself', async () => {
+    const run = herald({ ...sqlite(tempDir()), HERALD_ROLE: 'api' });
+    await run.started();
+    expect(await run.stop()).toBe(0);
+    const warning = run.out().split('\n').find((l) => l.includes('HERALD_ROLE=api on SQLite'));
+    expect(warning && JSON.parse(warning)).toMatchObject({ level: 40, role: 'api' });
+  });
+});
+
 describe('the secret key', () => {
   const keyA = 'a1'.repeat(32);
   const keyB = 'b2'.repeat(32);
