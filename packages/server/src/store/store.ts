@@ -374,6 +374,8 @@ type LeasedRow = { id: string; account_id: string; webhook_id: string; event_id:
  * handful, and a bounded number of rows read and locked when a walk visits hundreds.
  */
 const WEBHOOKS_PER_STATEMENT = 64;
+/** Deliveries deleted per statement when a webhook or account goes (tens of ms each). */
+const DELETE_CHUNK = 10_000;
 const ROOM_COLS: readonly Column[] = [['w', 'text'], ['room', 'int']];
 
 export class Store {
@@ -447,12 +449,39 @@ export class Store {
 
   /** Deletes the account and, by cascade, everything it owns. */
   async deleteAccount(id: string): Promise<boolean> {
+    if (!(await this.getAccount(id))) return false;
+    await this.#deleteHistoryInChunks('account_id', id);
     return this.q.tx(async (t) => {
       // Deliveries reference events and webhooks; clear them first so the cascade stays cheap.
       await t.run('DELETE FROM deliveries WHERE account_id = ?', [id]);
       const r = await t.run('DELETE FROM accounts WHERE id = ?', [id]);
       return r.changes > 0;
     });
+  }
+
+  /**
+   * Deletes the deliveries (their attempts cascade) of a webhook or an account in chunks of
+   * DELETE_CHUNK, each chunk its own transaction, with the events each chunk leaves without a
+   * delivery. A history of millions of rows in one statement outlasted PostgreSQL's
+   * statement_timeout (about 9 s a million here), so the delete could never succeed, and it held
+   * row locks that outcome writes of other webhooks' deliveries waited on; on SQLite it stopped
+   * the event loop for as long. Events are found through their deliveries: they have no index
+   * by account (one would cost every publish). What publishing adds meanwhile goes with the
+   * final transaction; an account's events that never had a delivery, with the account.
+   */
+  async #deleteHistoryInChunks(column: 'webhook_id' | 'account_id', value: string): Promise<void> {
+    const d = this.q.dialect;
+    for (;;) {
+      const done = await this.q.tx(async (t) => {
+        const rows = await t.all<{ id: string; event_id: string }>(`SELECT id, event_id FROM deliveries WHERE ${column} = ? LIMIT ?`, [value, DELETE_CHUNK]);
+        if (!rows.length) return true;
+        await t.run(`DELETE FROM deliveries WHERE ${d.inList('id')}`, [d.listParam(rows.map((r) => r.id))]);
+        const events = [...new Set(rows.map((r) => r.event_id))];
+        await t.run(`DELETE FROM events WHERE ${d.inList('id')} AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_id = events.id)`, [d.listParam(events)]);
+        return rows.length < DELETE_CHUNK;
+      });
+      if (done) return;
+    }
   }
 
   // ---------------- audit events ----------------
@@ -654,6 +683,10 @@ export class Store {
   }
 
   async deleteWebhook(accountId: string, id: string, audit?: AuditOf<boolean>): Promise<boolean> {
+    // The account's own webhook only: its history goes first, in chunks, then the rest with it.
+    const [own] = await this.q.all('SELECT id FROM webhooks WHERE id = ? AND account_id = ?', [id, accountId]);
+    if (!own) return false;
+    await this.#deleteHistoryInChunks('webhook_id', id);
     return this.#audited(audit, (q) => q.tx(async (t) => {
       const [r] = await t.all('SELECT id FROM webhooks WHERE id = ? AND account_id = ?', [id, accountId]);
       if (!r) return false;
