@@ -90,6 +90,34 @@ suite('dashboard in a browser', () => {
     await p.goto(url);
     await p.waitForURL((u) => !u.pathname.startsWith('/portal/'));
   };
+  /** A new browser context signed in to the account through a portal link, for a test of its own. */
+  const customerPage = async (account: string): Promise<{ ctx: BrowserContext; p: Page }> => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+    const p = await ctx.newPage();
+    watch(p);
+    await openLink(p, await portal(account));
+    return { ctx, p };
+  };
+  /** Publishes `n` events one after the other; every webhook of the account subscribes to all. */
+  const publish = async (account: string, n: number) => {
+    for (let i = 0; i < n; i++) {
+      expect((await h.api('POST', `/v1/accounts/${account}/events`, { type: 'content.generated', data: { n: i } })).status).toBe(202);
+    }
+  };
+  /** The delivery ids of a webhook, newest first, as the API lists them. */
+  const deliveryIds = async (account: string, webhook: string, status = ''): Promise<string[]> =>
+    (await h.api('GET', `/v1/accounts/${account}/deliveries?webhook_id=${webhook}&limit=100${status ? `&status=${status}` : ''}`)).body.data.map((d: { id: string }) => d.id);
+  const shownIds = (p: Page) => p.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-delivery-id') as string));
+  /** Clicks "Load older deliveries" until the history says it has them all. */
+  const loadAllOlder = async (p: Page) => {
+    const more = p.getByRole('button', { name: 'Load older deliveries' });
+    for (let i = 0; i < 10 && (await more.isVisible()); i++) {
+      const before = await p.locator('tbody tr').count();
+      await more.click();
+      await expect.poll(async () => (await p.getByText("That's all of them.").isVisible()) || (await p.locator('tbody tr').count()) > before).toBe(true);
+    }
+    expect(await p.getByText("That's all of them.").isVisible()).toBe(true);
+  };
   const watch = (p: Page) => {
     p.on('console', (m) => {
       // The app's own failed fetches (an expected 401 before sign-in) are logged by Chromium; CSP violations are what matter.
@@ -106,6 +134,10 @@ suite('dashboard in a browser', () => {
       if (req.url.startsWith('/hooks/old')) {
         res.statusCode = 410;
         res.end('this endpoint was retired');
+      } else if (req.url.startsWith('/hooks/down')) {
+        // Always failing, with attempts left: the delivery goes back to pending after each one.
+        res.statusCode = 500;
+        res.end('down for maintenance');
       } else if (req.url.startsWith('/hooks/html')) {
         res.setHeader('content-type', 'text/html');
         res.end(XSS);
@@ -648,6 +680,161 @@ suite('dashboard in a browser', () => {
       await ctx.close();
       await busy.close();
     }
+  });
+
+  it('keeps the history whole when more than a page of deliveries arrives between two refreshes', async () => {
+    mainStatus = 200;
+    const acc = await createAccount(h, 'pro', 'Burst Co');
+    const wh = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/burst`, events: ['*'] })).body.id as string;
+    await publish(acc, 5);
+    const { ctx, p } = await customerPage(acc);
+    await p.goto(`${h.url}/settings/webhooks/${wh}/history`);
+    await expect.poll(() => p.locator('tbody tr').count(), { timeout: 10_000 }).toBe(5);
+    // Live updates off stands for a hidden tab: nothing is refreshed while 30 more arrive.
+    await p.getByLabel('Live updates').uncheck();
+    await publish(acc, 30);
+    const all = await deliveryIds(acc, wh);
+    expect(all).toHaveLength(35);
+    await p.getByLabel('Live updates').check();
+    await expect.poll(() => p.locator(`tr[data-delivery-id="${all[0]}"]`).isVisible(), { timeout: 10_000 }).toBe(true);
+    // No gap: the rows are the newest deliveries, each of them, down to the oldest shown.
+    const shown = await shownIds(p);
+    expect(shown).toEqual(all.slice(0, shown.length));
+    // And "Load older" finds every other one, once.
+    await loadAllOlder(p);
+    expect(await shownIds(p)).toEqual(all);
+    await ctx.close();
+  });
+
+  it('drops a row that no longer matches the status filter at the next refresh', async () => {
+    const acc = await createAccount(h, 'pro', 'Filter Co');
+    const wh = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/down`, events: ['*'] })).body.id as string;
+    await publish(acc, 30);
+    // Each failed once and waits a minute for its retry: all 30 are pending.
+    await waitFor(async () => {
+      const d = (await h.api('GET', `/v1/accounts/${acc}/deliveries?webhook_id=${wh}&limit=100`)).body.data as Array<{ attempts: number }>;
+      return d.length === 30 && d.every((x) => x.attempts === 1);
+    }, 15_000);
+    const { ctx, p } = await customerPage(acc);
+    await p.goto(`${h.url}/settings/webhooks/${wh}/history`);
+    await p.getByLabel('Status', { exact: true }).selectOption('pending');
+    await expect.poll(() => p.locator('tbody tr').count(), { timeout: 10_000 }).toBe(25);
+    await loadAllOlder(p);
+    const pending = await shownIds(p);
+    expect(pending).toHaveLength(30);
+    // The endpoint is fixed and the five oldest are sent again: they succeed.
+    await h.api('PATCH', `/v1/accounts/${acc}/webhooks/${wh}`, { url: `${rx.url}/hooks/fixed` });
+    const oldest = pending.slice(-5);
+    for (const id of oldest) expect((await h.api('POST', `/v1/accounts/${acc}/deliveries/${id}/redeliver`)).status).toBe(202);
+    await waitFor(async () => (await deliveryIds(acc, wh, 'pending')).length === 25, 15_000);
+    // The next refresh shows exactly the pending ones: the five are gone, not left as pending.
+    await expect.poll(() => shownIds(p), { timeout: 10_000 }).toEqual(pending.slice(0, 25));
+    expect(await p.getByText("That's all of them.").isVisible()).toBe(true);
+    await ctx.close();
+  });
+
+  it('ends "Redelivering…" when the new attempt fails, though Herald will try again', async () => {
+    const acc = await createAccount(h, 'pro', 'Retry Co');
+    const wh = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/down`, events: ['*'] })).body.id as string;
+    const dlv = (await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { retry: true } })).body.deliveries[0].id as string;
+    const detail = async () => (await h.api('GET', `/v1/accounts/${acc}/deliveries/${dlv}`)).body as { status: string; attempts: unknown[] };
+    await waitFor(async () => (await detail()).attempts.length === 1);
+    const { ctx, p } = await customerPage(acc);
+    await p.goto(`${h.url}/settings/webhooks/${wh}/history/${dlv}`);
+    await expect.poll(() => p.getByText('Not delivered yet. Herald will try again automatically.').isVisible(), { timeout: 10_000 }).toBe(true);
+    await p.getByRole('button', { name: 'Redeliver' }).click();
+    // The second attempt fails too; attempts are left, so the delivery is pending again.
+    const outcome = p.getByText(/The redelivery failed: 500/);
+    await expect.poll(() => outcome.isVisible(), { timeout: 20_000 }).toBe(true);
+    expect(await outcome.textContent()).toContain('Herald will try again automatically.');
+    expect(await detail()).toMatchObject({ status: 'pending', attempts: [expect.anything(), expect.anything()] });
+    expect(await p.getByRole('button', { name: 'Redelivering…' }).count()).toBe(0);
+    expect(await p.getByRole('button', { name: 'Redeliver' }).isEnabled()).toBe(true);
+    expect(await p.getByRole('heading', { name: 'Attempts (2)' }).isVisible()).toBe(true);
+    await ctx.close();
+  });
+
+  it('saves only the fields changed in the form, keeping changes made elsewhere meanwhile', async () => {
+    const acc = await createAccount(h, 'pro', 'Two Tabs Co');
+    const wh = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/tabs`, events: ['*'], description: 'Before', headers: { 'X-Team': 'content' } })).body.id as string;
+    const { ctx, p } = await customerPage(acc);
+    await p.goto(`${h.url}/settings/webhooks/${wh}`);
+    await expect.poll(() => p.getByLabel('Description').inputValue(), { timeout: 10_000 }).toBe('Before');
+    // Behind the form's back (another tab, or the API): new headers, a secret, a rate limit.
+    const secret = 'whsec_set-through-the-api-meanwhile';
+    expect((await h.api('PATCH', `/v1/accounts/${acc}/webhooks/${wh}`, { headers: { 'X-Team': 'platform', 'X-Api-Key': 'sk_2' }, secret, rate_limit: 50 })).status).toBe(200);
+    await p.getByLabel('Description').fill('After');
+    await p.getByRole('button', { name: 'Save Webhook' }).click();
+    await expect.poll(() => p.getByText('Webhook saved.').isVisible(), { timeout: 10_000 }).toBe(true);
+    const w = (await h.api('GET', `/v1/accounts/${acc}/webhooks/${wh}`)).body;
+    expect(w).toMatchObject({ description: 'After', headers: { 'X-Team': 'platform', 'X-Api-Key': 'sk_2' }, has_secret: true, rate_limit: 50, events: ['*'] });
+    expect((await h.api('GET', `/v1/accounts/${acc}/webhooks/${wh}/secret`)).body.secret).toBe(secret);
+    // The audit log agrees: the form sent the description alone.
+    const audit = (await h.api('GET', `/v1/accounts/${acc}/audit-events`)).body.data as Array<{ action: string; actor: string; details: { fields?: string[] } }>;
+    expect(audit.find((e) => e.action === 'webhook.updated' && e.actor === 'portal_session')?.details.fields).toEqual(['description']);
+    await ctx.close();
+  });
+
+  it('says next to the webhook why its switch did not change, and shows the plan page on plan_required', async () => {
+    const acc = await createAccount(h, 'pro', 'Switch Co');
+    const gone = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/switch-gone`, events: ['*'] })).body.id as string;
+    await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/switch-kept`, events: ['*'] });
+    const { ctx, p } = await customerPage(acc);
+    await expect.poll(() => p.getByRole('switch').count(), { timeout: 10_000 }).toBe(2);
+    // Deleted behind the list's back: the switch stays on, and the row says why.
+    expect((await h.api('DELETE', `/v1/accounts/${acc}/webhooks/${gone}`)).status).toBe(204);
+    const goneSwitch = p.getByRole('switch', { name: `Enabled: ${rx.url}/hooks/switch-gone` });
+    await goneSwitch.click();
+    const alert = p.locator('li.webhook-item', { hasText: '/hooks/switch-gone' }).getByRole('alert');
+    await expect.poll(() => alert.isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await alert.textContent()).toContain(`Could not turn ${rx.url}/hooks/switch-gone off`);
+    expect(await alert.textContent()).toContain('This webhook no longer exists: it was deleted elsewhere.');
+    expect(await goneSwitch.getAttribute('aria-checked')).toBe('true');
+    // The account moved to the Free plan meanwhile: the switch leads to the plan page.
+    expect((await h.api('PATCH', `/v1/accounts/${acc}`, { plan: 'free' })).status).toBe(200);
+    await p.getByRole('switch', { name: `Enabled: ${rx.url}/hooks/switch-kept` }).click();
+    await expect.poll(() => p.getByRole('heading', { name: 'Webhooks are not included in the Free plan' }).isVisible(), { timeout: 10_000 }).toBe(true);
+    await ctx.close();
+  });
+
+  it('keeps saying a deleted webhook has no history, and stops asking for it', async () => {
+    const acc = await createAccount(h, 'pro', 'Deleted Co');
+    const wh = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/deleted`, events: ['*'] })).body.id as string;
+    expect((await h.api('DELETE', `/v1/accounts/${acc}/webhooks/${wh}`)).status).toBe(204);
+    const { ctx, p } = await customerPage(acc);
+    const asked: string[] = [];
+    p.on('request', (r) => {
+      if (new URL(r.url()).pathname.endsWith('/deliveries')) asked.push(r.url());
+    });
+    await p.goto(`${h.url}/settings/webhooks/${wh}/history`);
+    const alert = p.getByRole('alert').filter({ hasText: 'This webhook does not exist (it may have been deleted).' });
+    await expect.poll(() => alert.isVisible(), { timeout: 10_000 }).toBe(true);
+    const askedBefore = asked.length;
+    // Longer than the 4 s between live refreshes: the message stays, and nothing more is asked.
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(await alert.isVisible()).toBe(true);
+    expect(await p.getByText('No deliveries yet').count()).toBe(0);
+    expect(asked.length).toBe(askedBefore);
+    await ctx.close();
+  });
+
+  it('names the action that failed in the form\'s error: rotate and delete of a webhook deleted meanwhile', async () => {
+    const acc = await createAccount(h, 'pro', 'Gone Co');
+    const wh = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/gone`, events: ['*'], secret: 'whsec_a-secret-to-rotate-later' })).body.id as string;
+    const { ctx, p } = await customerPage(acc);
+    await p.goto(`${h.url}/settings/webhooks/${wh}`);
+    await expect.poll(() => p.getByText('A secret is set.').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect((await h.api('DELETE', `/v1/accounts/${acc}/webhooks/${wh}`)).status).toBe(204);
+    const notice = p.locator('.focus-target').getByRole('alert');
+    await p.getByRole('button', { name: 'Rotate secret' }).click();
+    await p.getByRole('button', { name: 'Rotate now' }).click();
+    await expect.poll(() => notice.textContent(), { timeout: 10_000 }).toContain('The secret was not rotated');
+    expect(await notice.textContent()).toContain('not found');
+    await p.getByRole('button', { name: 'Delete webhook' }).click();
+    await p.getByRole('button', { name: 'Yes, delete webhook' }).click();
+    await expect.poll(() => notice.textContent(), { timeout: 10_000 }).toContain('The webhook was not deleted');
+    expect(await p.getByText('The webhook was not saved').count()).toBe(0);
+    await ctx.close();
   });
 
   it('ran without a CSP violation or a page error', () => {

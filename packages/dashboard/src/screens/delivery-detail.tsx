@@ -22,6 +22,7 @@ export function DeliveryDetail({ ctx, webhookId, deliveryId }: { ctx: ScreenCtx;
   const [error, setError] = useState<string | null>(null);
   const [view, setView] = useState<'pretty' | 'raw'>('pretty');
   const [redelivering, setRedelivering] = useState(false);
+  /** Following a redelivery: done once an attempt beyond `attemptsBefore` is recorded. */
   const [watch, setWatch] = useState<{ attemptsBefore: number } | null>(null);
   const [announce, setAnnounce] = useState('');
   const watchRef = useRef(watch);
@@ -33,14 +34,11 @@ export function DeliveryDetail({ ctx, webhookId, deliveryId }: { ctx: ScreenCtx;
       setD(x);
       setError(null);
       const w = watchRef.current;
-      if (w && attemptCount(x) > w.attemptsBefore && x.status !== 'pending') {
+      // The new attempt is what the customer waits for, whatever the status after it: a failed
+      // one with attempts left puts the delivery back to pending, for a retry hours away.
+      if (w && attemptCount(x) > w.attemptsBefore) {
         setWatch(null);
-        const last = [...x.attempts].sort((a, b) => b.attempt - a.attempt)[0];
-        setAnnounce(
-          x.status === 'succeeded'
-            ? `Redelivered successfully${last ? `: ${outcomeLabel(last)}` : ''}.`
-            : `The redelivery failed${last ? `: ${outcomeLabel(last)}` : ''}.`,
-        );
+        setAnnounce(redeliveryOutcome(x));
       }
     } catch (e) {
       if (e instanceof ApiError && e.code === 'plan_required') ctx.planRequired();
@@ -65,8 +63,9 @@ export function DeliveryDetail({ ctx, webhookId, deliveryId }: { ctx: ScreenCtx;
     if (!d) return;
     setRedelivering(true);
     try {
-      await api.redeliver(ctx.accountId, d.id);
-      setWatch({ attemptsBefore: attemptCount(d) });
+      // The count as the server queued it: an attempt made since this page last loaded is not the new one.
+      const queued = await api.redeliver(ctx.accountId, d.id);
+      setWatch({ attemptsBefore: queued.attempts });
       setAnnounce('Queued for redelivery. Waiting for your endpoint to answer…');
       await load();
     } catch (e) {
@@ -189,6 +188,15 @@ export function DeliveryDetail({ ctx, webhookId, deliveryId }: { ctx: ScreenCtx;
 
 /** Every attempt made, those the detail lists and the earlier ones it leaves out. */
 const attemptCount = (d: Detail): number => d.attempts.length + d.earlier_attempts;
+
+/** What the attempt made after Redeliver came to, in one sentence. */
+function redeliveryOutcome(d: Detail): string {
+  const last = [...d.attempts].sort((a, b) => b.attempt - a.attempt)[0];
+  const answer = last ? `: ${outcomeLabel(last)}` : '';
+  if (last?.success) return `Redelivered successfully${answer}.`;
+  const next = d.status === 'pending' ? ' Herald will try again automatically.' : '';
+  return `The redelivery failed${answer}.${next}`;
+}
 
 function Summary({ d, last, maxAttempts, now, timeoutMs }: { d: Detail; last: Attempt | undefined; maxAttempts?: number; now: number; timeoutMs?: number }) {
   const count = attemptCount(d);

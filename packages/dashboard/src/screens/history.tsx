@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, ApiError, type Delivery, type DeliveryStatus, type Webhook } from '../api';
+import { api, ApiError, type Delivery, type DeliveryStatus, type Page, type Webhook } from '../api';
 import type { ScreenCtx } from '../context';
 import { IconChevronRight, IconPencil, IconRefresh } from '../components/icons';
 import { PageHeader } from '../components/layout';
@@ -9,8 +9,8 @@ import { navigate, paths } from '../router';
 
 /**
  * Webhook History: every delivery to one webhook, newest first. It refreshes itself every
- * few seconds while visible (new deliveries slide in, pending ones turn green or red)
- * without ever losing the older pages already loaded.
+ * few seconds while visible (new deliveries slide in, pending ones turn green or red),
+ * keeping the older pages already loaded as long as nothing between them could be missing.
  */
 
 const PAGE_SIZE = 25;
@@ -27,6 +27,28 @@ const RESEND_PERIODS = [
   { label: 'the last 30 days', ms: 30 * 24 * HOUR_MS },
 ] as const;
 
+/**
+ * The list after a refresh brought the newest page (and the cursor that goes with it).
+ *
+ * Pages loaded with "Load older" stay only when the fresh page reaches down into what is
+ * loaded: the two together then still hold every delivery from the newest to the oldest
+ * shown. When it does not (more than a page arrived since the last look, say while the tab was
+ * hidden), keeping them would leave a gap that "Load older" never fills, so the fresh page
+ * starts the list again with its own cursor. A fresh page that is the whole list (no
+ * next_cursor) replaces it too, so rows that no longer match the filters leave.
+ */
+function mergeNewest(prev: Delivery[] | null, prevCursor: string | null, page: Page<Delivery>): { list: Delivery[]; cursor: string | null } {
+  const newestLoaded = prev?.[0]?.id;
+  const oldestFresh = page.data.at(-1)?.id;
+  // Ids sort by creation time, so comparing them compares ages.
+  const overlaps = newestLoaded !== undefined && oldestFresh !== undefined && oldestFresh <= newestLoaded;
+  if (!prev || page.next_cursor === null || !overlaps) return { list: page.data, cursor: page.next_cursor };
+  // From oldestFresh up, the fresh rows stand for everything, with their current status: a
+  // loaded row in that range missing from them no longer matches the filters.
+  const older = prev.filter((d) => d.id < oldestFresh);
+  return { list: [...page.data, ...older], cursor: older.length ? prevCursor : page.next_cursor };
+}
+
 export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string }) {
   const [webhook, setWebhook] = useState<Webhook | null>(null);
   const [items, setItems] = useState<Delivery[] | null>(null);
@@ -34,6 +56,8 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
   const [status, setStatus] = useState<'' | DeliveryStatus>('');
   const [eventType, setEventType] = useState('');
   const [error, setError] = useState<string | null>(null);
+  /** The webhook answered 404: there is no history to show or to poll for. */
+  const [gone, setGone] = useState(false);
   const [live, setLive] = useState(true);
   const [refreshing, setRefreshing] = useState(false);
   const [loadingMore, setLoadingMore] = useState(false);
@@ -68,13 +92,15 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
   filtersRef.current = filtersKey;
 
   useEffect(() => {
+    setGone(false);
     api.webhook(ctx.accountId, webhookId).then(setWebhook).catch((e: ApiError) => {
       if (e.code === 'plan_required') ctx.planRequired();
-      else setError(e.status === 404 ? 'This webhook does not exist (it may have been deleted).' : e.message);
+      else if (e.status === 404) setGone(true);
+      else setError(e.message);
     });
   }, [webhookId]);
 
-  /** Reload the newest page and merge it in front of what is loaded (keeps older pages). */
+  /** Reload the newest page and put it in front of what is loaded (see mergeNewest). */
   const inflight = useRef(false);
   const refresh = async (reset: boolean) => {
     const key = filtersKey;
@@ -86,15 +112,8 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
       const page = await api.deliveries(ctx.accountId, { webhook_id: webhookId, status, event_type: eventType, limit: PAGE_SIZE });
       if (filtersRef.current !== key) return; // the filters changed meanwhile; that load wins
       const newOnes = reset ? [] : page.data.filter((d) => !known.current.has(d.id));
-      const prev = itemsRef.current;
-      if (reset || !prev) apply(page.data, page.next_cursor);
-      else {
-        const ids = new Set(page.data.map((d) => d.id));
-        const oldestFresh = page.data.at(-1)?.id ?? '';
-        // Pages loaded with "Load older" stay, and so does their cursor.
-        const older = prev.filter((d) => !ids.has(d.id) && d.id < oldestFresh);
-        apply([...page.data, ...older], older.length ? cursorRef.current : page.next_cursor);
-      }
+      const next = mergeNewest(reset ? null : itemsRef.current, cursorRef.current, page);
+      apply(next.list, next.cursor);
       for (const d of page.data) known.current.add(d.id);
       if (newOnes.length) {
         setFresh(new Set(newOnes.map((d) => d.id)));
@@ -119,20 +138,24 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
   }, [webhookId, filtersKey]);
 
   useEffect(() => {
-    if (!live) return;
+    // A deleted webhook gets no new deliveries: asking every few seconds would be for nothing.
+    if (!live || gone) return;
     const t = window.setInterval(() => {
       // A hidden tab does not poll; it catches up when shown again.
       if (document.visibilityState === 'visible') void refresh(false);
       else tick((n) => n + 1);
     }, POLL_MS);
     return () => window.clearInterval(t);
-  }, [live, webhookId, filtersKey]);
+  }, [live, webhookId, filtersKey, gone]);
 
   const loadMore = async () => {
     if (!cursor) return;
     setLoadingMore(true);
     try {
       const page = await api.deliveries(ctx.accountId, { webhook_id: webhookId, status, event_type: eventType, limit: PAGE_SIZE, cursor });
+      // A refresh started the list again meanwhile (or the filters changed): this older page
+      // would not join it without a gap. The button, with the new cursor, fetches the right one.
+      if (cursorRef.current !== cursor) return;
       for (const d of page.data) known.current.add(d.id);
       const prev = itemsRef.current ?? [];
       const have = new Set(prev.map((d) => d.id));
@@ -223,6 +246,16 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
   useEffect(() => {
     if (confirmResend) document.getElementById('resend-period')?.focus();
   }, [confirmResend]);
+
+  if (gone) {
+    return (
+      <>
+        <PageHeader crumbs={[{ label: 'Webhooks', href: paths.list() }, { label: 'Webhook History' }]} title="Webhook History" />
+        <Notice tone="danger" role="alert" title="Could not open this history">This webhook does not exist (it may have been deleted).</Notice>
+        <p><Link href={paths.list()}>Back to webhooks</Link></p>
+      </>
+    );
+  }
 
   const now = Date.now();
   const eventTypes = (ctx.eventTypes ?? []).map((t) => t.name);

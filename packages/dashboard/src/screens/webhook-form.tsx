@@ -18,6 +18,16 @@ import { generateSecret } from '../secret';
 
 type Field = 'url' | 'description' | 'secret' | 'events' | 'headers' | 'rate' | 'form';
 type Errors = Partial<Record<Field, string>>;
+/** What the customer asked for when an error came back. */
+type Action = 'save' | 'test' | 'delete' | 'rotate' | 'reveal';
+/** The title of the form's error notice, naming the action that failed. */
+const FAILED_TITLE: Record<Action, string> = {
+  save: 'The webhook was not saved',
+  test: 'The test was not sent',
+  delete: 'The webhook was not deleted',
+  rotate: 'The secret was not rotated',
+  reveal: 'The secret could not be revealed',
+};
 interface HeaderRow {
   key: number;
   name: string;
@@ -52,6 +62,26 @@ function messageFor(field: Field, e: ApiError): string {
   return e.message;
 }
 
+/** The same items, in any order. */
+const sameItems = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n');
+const headerLines = (h: Record<string, string>): string[] => Object.entries(h).map((e) => JSON.stringify(e));
+
+/**
+ * The PATCH of an edit: only the fields whose value in the form differs from the webhook as
+ * loaded. Sending the rest as loaded would undo whatever was changed meanwhile in another tab
+ * or through the API. (The secret is decided apart: see secretField.)
+ */
+function changedFields(form: WebhookInput, loaded: Webhook): Partial<WebhookInput> {
+  const out: Partial<WebhookInput> = {};
+  if (form.url !== loaded.url.trim()) out.url = form.url;
+  if (form.description !== undefined && form.description !== loaded.description.trim()) out.description = form.description;
+  if (!sameItems(form.events, loaded.events)) out.events = form.events;
+  if (form.headers !== undefined && !sameItems(headerLines(form.headers), headerLines(loaded.headers))) out.headers = form.headers;
+  if (form.rate_limit !== undefined && form.rate_limit !== loaded.rate_limit) out.rate_limit = form.rate_limit;
+  return out;
+}
+
 export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string | null }) {
   const editing = webhookId !== null;
   const [loaded, setLoaded] = useState<Webhook | null>(null);
@@ -68,6 +98,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
   const updateHeader = (key: number, patch: Partial<Pick<HeaderRow, 'name' | 'value'>>): void =>
     setHeaders(headers.map((x) => (x.key === key ? { ...x, ...patch } : x)));
   const [errors, setErrors] = useState<Errors>({});
+  const [failedAction, setFailedAction] = useState<Action>('save');
   const [saving, setSaving] = useState(false);
   const [testing, setTesting] = useState(false);
   const [test, setTest] = useState<{ result: TestResult | null; error: string | null; recorded: boolean } | null>(null);
@@ -151,7 +182,8 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
     }
   };
 
-  const apiFailed = (e: unknown) => {
+  const apiFailed = (e: unknown, action: Action) => {
+    setFailedAction(action);
     if (e instanceof ApiError) {
       if (e.code === 'plan_required') return ctx.planRequired();
       const f = fieldOf(e);
@@ -186,7 +218,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
         setTest({ result, error: null, recorded: false });
       }
     } catch (err) {
-      if (err instanceof ApiError && fieldOf(err) !== 'form') apiFailed(err);
+      if (err instanceof ApiError && fieldOf(err) !== 'form') apiFailed(err, 'test');
       setTest({ result: null, error: (err as Error).message, recorded: false });
     } finally {
       setTesting(false);
@@ -199,27 +231,35 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
     if (Object.keys(e).length) return showErrors(e);
     setErrors({});
     setSaving(true);
-    const body: WebhookInput = {
+    const form: WebhookInput = {
       url: url.trim(),
       description: description.trim(),
       events: allEvents ? ['*'] : [...events],
       headers: headerObject(),
       rate_limit: rate.trim() ? Number(rate) : null,
     };
-    if (secret.kind === 'value') {
-      if (editing) body.secret = secret.value || null;
-      else if (secret.value) body.secret = secret.value;
-    }
     try {
-      if (editing) await api.updateWebhook(ctx.accountId, webhookId!, body);
-      else await api.createWebhook(ctx.accountId, body);
+      if (editing) await api.updateWebhook(ctx.accountId, webhookId!, { ...changedFields(form, loaded!), ...secretField() });
+      else await api.createWebhook(ctx.accountId, { ...form, ...secretField() });
       ctx.toast(editing ? 'Webhook saved.' : 'Webhook added. New events will be delivered to it.');
       navigate(paths.list());
     } catch (err) {
-      apiFailed(err);
+      apiFailed(err, 'save');
     } finally {
       setSaving(false);
     }
+  };
+
+  /**
+   * The secret part of a save: present only when the customer typed, generated or cleared a
+   * secret. The stored one, untouched, is never sent, so a rotation or a secret set elsewhere
+   * since the form opened stays.
+   */
+  const secretField = (): Pick<WebhookInput, 'secret'> => {
+    if (secret.kind !== 'value') return {};
+    if (secret.value) return { secret: secret.value };
+    // An empty field removes the secret the webhook had when loaded; with none, it changes nothing.
+    return editing && loaded?.has_secret ? { secret: null } : {};
   };
 
   const remove = async () => {
@@ -231,7 +271,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
     } catch (err) {
       setDeleting(false);
       setConfirmDelete(false);
-      apiFailed(err);
+      apiFailed(err, 'delete');
     }
   };
 
@@ -242,7 +282,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
       const r = await api.revealSecret(ctx.accountId, webhookId!);
       setSecret({ kind: 'stored', revealed: r.secret });
     } catch (err) {
-      apiFailed(err);
+      apiFailed(err, 'reveal');
     } finally {
       setRevealing(false);
     }
@@ -258,7 +298,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
       setConfirmRotate(false);
       ctx.toast('Secret rotated. Copy the new secret into your endpoint.');
     } catch (err) {
-      apiFailed(err);
+      apiFailed(err, 'rotate');
     } finally {
       setRotating(false);
     }
@@ -297,7 +337,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
       <form class="form-layout" onSubmit={save} noValidate aria-label={editing ? 'Edit webhook' : 'Add webhook'}>
         <div class="form-main">
           <div ref={refs.form} tabIndex={-1} class="focus-target">
-            {errors.form && <Notice tone="danger" role="alert" title="The webhook was not saved">{errors.form}</Notice>}
+            {errors.form && <Notice tone="danger" role="alert" title={FAILED_TITLE[failedAction]}>{errors.form}</Notice>}
           </div>
 
           <Card id="endpoint" title="Endpoint">

@@ -36,6 +36,8 @@ export function WebhooksList({ ctx }: { ctx: ScreenCtx }) {
   const [error, setError] = useState<string | null>(null);
   const [switching, setSwitching] = useState<string | null>(null);
   const [announce, setAnnounce] = useState('');
+  /** The switch that could not be changed, and why: shown under that webhook until the next try. */
+  const [switchError, setSwitchError] = useState<{ id: string; title: string; message: string } | null>(null);
 
   const loadHealth = (list: Webhook[]) => {
     for (const w of list) {
@@ -66,12 +68,19 @@ export function WebhooksList({ ctx }: { ctx: ScreenCtx }) {
 
   const toggle = async (w: Webhook, enabled: boolean) => {
     setSwitching(w.id);
+    setSwitchError(null);
     try {
       const saved = await api.updateWebhook(ctx.accountId, w.id, { enabled });
       setHooks((hs) => (hs ?? []).map((x) => (x.id === w.id ? saved : x)));
       setAnnounce(`${w.url} turned ${enabled ? 'on' : 'off'}.`);
     } catch (e) {
-      setAnnounce(`Could not change ${w.url}: ${(e as Error).message}`);
+      if (e instanceof ApiError && e.code === 'plan_required') return ctx.planRequired();
+      // The switch stays as it was; the reason goes under the webhook (a role="alert", so a
+      // screen reader hears it too).
+      const message = e instanceof ApiError && e.status === 404
+        ? 'This webhook no longer exists: it was deleted elsewhere. Reload the page to see your webhooks as they are now.'
+        : (e as Error).message;
+      setSwitchError({ id: w.id, title: `Could not turn ${w.url} ${enabled ? 'on' : 'off'}`, message });
     } finally {
       setSwitching(null);
     }
@@ -133,6 +142,11 @@ export function WebhooksList({ ctx }: { ctx: ScreenCtx }) {
                     )}
                   </ul>
                   <HealthLine health={health[w.id]} now={now} />
+                  {switchError?.id === w.id && (
+                    <Notice tone="danger" role="alert" class="notice-inline" title={switchError.title}>
+                      <p>{switchError.message}</p>
+                    </Notice>
+                  )}
                   {!w.enabled && w.disabled_reason && (
                     <Notice tone="danger" class="notice-inline" title="Herald turned this webhook off">
                       <p>
