@@ -63,6 +63,27 @@ describe('Test Connection', () => {
     expect(d.body.request.body).toBe(rx.received.at(-1)!.body.toString());
   });
 
+  it('signs an edited form with the saved webhook\'s stored secret when given its id, without revealing it', async () => {
+    const w = await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url + '/saved', events: ['*'], secret: SECRET });
+    const r = await h.api('POST', `/v1/accounts/${acc}/webhooks/test`, { url: rx.url + '/edited', webhook_id: w.body.id });
+    expect(r.body).toMatchObject({ ok: true, status_code: 200 });
+    const got = rx.received.at(-1)!;
+    expect(got.url).toBe('/edited');
+    expect(got.headers['x-hub-signature-256']).toBe('sha256=' + createHmac('sha256', SECRET).update(got.body).digest('hex'));
+    const audit = await h.api('GET', `/v1/accounts/${acc}/audit-events?limit=100`);
+    expect(audit.body.data.filter((e: any) => e.action === 'webhook.secret_revealed' && e.target === w.body.id)).toEqual([]);
+    // An explicit secret (or null: unsigned) wins over the stored one.
+    await h.api('POST', `/v1/accounts/${acc}/webhooks/test`, { url: rx.url + '/edited', webhook_id: w.body.id, secret: null });
+    expect(rx.received.at(-1)!.headers['x-hub-signature-256']).toBeUndefined();
+    // Another account's webhook is not found, and nothing is sent.
+    const other = await createAccount(h);
+    const before = rx.received.length;
+    const foreign = await h.api('POST', `/v1/accounts/${other}/webhooks/test`, { url: rx.url + '/edited', webhook_id: w.body.id });
+    expect(foreign.status).toBe(404);
+    expect(foreign.body.error.code).toBe('webhook_not_found');
+    expect(rx.received.length).toBe(before);
+  });
+
   it('answers 404, not 500, when the webhook is deleted while its ping is out', async () => {
     const slow = await startReceiver(async (_r, res) => {
       await new Promise((r) => setTimeout(r, 400));

@@ -181,7 +181,10 @@ export const AuditQuery = Type.Object(
 );
 
 export const TestConnectionIn = Type.Object(
-  { url: Type.String(), secret: Type.Optional(Nullable(SecretIn)), headers: Type.Optional(HeadersIn) },
+  {
+    url: Type.String(), secret: Type.Optional(Nullable(SecretIn)), headers: Type.Optional(HeadersIn),
+    webhook_id: Type.Optional(Type.String({ description: 'a saved webhook of the account: without `secret`, the ping is signed with its stored secret (and the previous one while it still signs), which is never shown' })),
+  },
   { additionalProperties: false },
 );
 export const TestConnectionResult = Type.Object(

@@ -288,7 +288,18 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
     // gets half a second of it, and the ping's own connect vets the name again anyway.
     const url = await validateUrl(ctx, b.url, listenPort(), TEST_DNS_MS);
     const headers = validateHeaders(b.headers);
-    const ping = await sendPing(ctx.sender, { url, secret: b.secret ?? null, headers, webhookId: null });
+    // An edited form of a saved webhook keeps its stored secret: signed with it here, so the
+    // browser never has to reveal it (a reveal is audited) just to test a changed URL.
+    let secret: string | null = b.secret ?? null;
+    let previousSecret: string | null = null;
+    if (b.secret === undefined && b.webhook_id !== undefined) {
+      const saved = isId('wh', b.webhook_id) ? await ctx.store.getWebhook(acc.id, b.webhook_id) : null;
+      if (!saved) throw createError('webhook_not_found', b.webhook_id);
+      const target = openTarget(ctx.box, saved, true);
+      secret = target.secret;
+      previousSecret = previousSecretAt(target, Date.now());
+    }
+    const ping = await sendPing(ctx.sender, { url, secret, previousSecret, headers, webhookId: null });
     return ping.result;
   });
 
