@@ -34,7 +34,7 @@ const SPEC_ROUTES: Array<{ method: string; path: string; status: string; body?: 
   { method: 'get', path: '/v1/accounts/{account}/webhooks/{webhook}/secret', status: '200' },
   // Beyond SPEC §3: secret rotation with an overlap.
   { method: 'post', path: '/v1/accounts/{account}/webhooks/{webhook}/secret/rotate', status: '200', body: ['secret', 'previous_secret_valid_for'], required: [] },
-  { method: 'post', path: '/v1/accounts/{account}/webhooks/test', status: '200', body: ['url', 'secret', 'headers'], required: ['url'] },
+  { method: 'post', path: '/v1/accounts/{account}/webhooks/test', status: '200', body: ['url', 'secret', 'headers', 'webhook_id'], required: ['url'] },
   { method: 'post', path: '/v1/accounts/{account}/webhooks/{webhook}/test', status: '200' },
   { method: 'post', path: '/v1/accounts/{account}/events', status: '202', body: ['type', 'data'], required: ['type', 'data'] },
   { method: 'get', path: '/v1/accounts/{account}/deliveries', status: '200', query: ['webhook_id', 'event_type', 'status', 'limit', 'cursor'] },
