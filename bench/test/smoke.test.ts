@@ -23,7 +23,7 @@ describe('bench smoke (tiny sizes)', () => {
 
   it('runs every Herald scenario, prints one table and writes the JSON', () => {
     if (!existsSync(join(ROOT, 'packages/server/dist/cli.js'))) throw new Error('build the server first (npm run build -w packages/server)');
-    const r = spawnSync(process.execPath, [join(BENCH, 'run.mjs'), '--tiny', '--only', only.join(','), '--out', out], { cwd: BENCH, encoding: 'utf8', timeout: 75_000 });
+    const r = spawnSync(process.execPath, [join(BENCH, 'run.mjs'), '--tiny', '--only', only.join(','), '--out', out], { cwd: BENCH, encoding: 'utf8', timeout: 150_000 });
     expect(r.status, r.stderr.slice(-3000)).toBe(0);
     expect(r.stdout).toContain('| # | scenario |');
     expect(r.stdout).toMatch(/Node 20|Node \d+/);
@@ -57,7 +57,7 @@ describe('bench smoke (tiny sizes)', () => {
     expect(at200?.bare?.latP50).toBe(bare?.latP50);
     expect(at200?.notes).toContain('bare POSTs at this rate');
     expect(res.targets.length).toBe(10);
-  }, 90_000);
+  }, 170_000);
 
   it('ab.mjs runs each build it is given, alternately', () => {
     const cli = join(ROOT, 'packages/server/dist/cli.js');
