@@ -12,15 +12,26 @@ const DAY = 24 * HOUR;
  * no job: an expired lease makes its delivery claimable again by any worker.
  */
 export function startClusterJobs(store: Store, config: Config, log: Logger): { stop(): Promise<void> } {
+  const everyMs = HOUR;
+  const renewMs = everyMs / 4;
   const owner = `p_${randomBytes(6).toString('hex')}`;
   let stopping = false;
   let running: Promise<void> | null = null;
   const tick = async () => {
     try {
-      if (await store.claimJob('retention', owner, HOUR)) {
+      if (await store.claimJob('retention', owner, everyMs)) {
         // Checked between chunks, so a shutdown never waits for a whole backlog of purging;
-        // what is left is purged by the next run, wherever it runs.
-        const r = await store.purgeOlderThan(Date.now() - config.retentionDays * DAY, undefined, () => stopping);
+        // what is left is purged by the next run, wherever it runs. A run that outlasts the
+        // period keeps its claim, or a second process would start purging beside it.
+        let renewed = Date.now();
+        const between = (): boolean => {
+          if (Date.now() - renewed >= renewMs) {
+            renewed = Date.now();
+            void store.renewJob('retention', owner, everyMs).catch(() => {});
+          }
+          return stopping;
+        };
+        const r = await store.purgeOlderThan(Date.now() - config.retentionDays * DAY, undefined, between);
         if (r.deliveries || r.events) log.info({ ...r, retention_days: config.retentionDays }, 'retention purge');
       }
     } catch (e) {

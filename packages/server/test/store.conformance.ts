@@ -1096,6 +1096,14 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(await store.claimJob('purge', 'B', 60_000, T0 + 60_000)).toBe(true);
       });
 
+      it('renewJob keeps a running job claimed past its period, for its owner only', async () => {
+        expect(await store.claimJob('long', 'A', 1000, T0)).toBe(true);
+        await store.renewJob('long', 'A', 1000, T0 + 900); // now claimed until T0 + 1900
+        expect(await store.claimJob('long', 'B', 1000, T0 + 1500)).toBe(false);
+        await store.renewJob('long', 'B', 1000, T0 + 1600); // not B's to renew: no effect
+        expect(await store.claimJob('long', 'B', 1000, T0 + 1900)).toBe(true);
+      });
+
       it('claimJob: exactly one winner per period among concurrent callers', async () => {
         const ss = await peers(5);
         for (let k = 0; k < 4; k++) {

@@ -1419,6 +1419,11 @@ export class Store {
     return r.changes === 1;
   }
 
+  /** Moves the job's next run forward while `owner` still runs it (a run longer than its period). */
+  async renewJob(name: string, owner: string, everyMs: number, now = Date.now()): Promise<void> {
+    await this.q.run('UPDATE cluster_jobs SET next_run_at = ? WHERE name = ? AND owner = ?', [now + everyMs, name, owner]);
+  }
+
   /** Delete finished deliveries (and their attempts) older than the cutoff, in bounded chunks. */
   async purgeOlderThan(cutoff: number, chunk = 1000, stop: () => boolean = () => false): Promise<{ deliveries: number; events: number }> {
     let deliveries = 0;
