@@ -137,10 +137,16 @@ let onSignedOut: (() => void) | null = null;
 export function setCsrfToken(token: string | null): void {
   csrfToken = token;
 }
-/** Called when the server says the session is gone (expired, signed out in another tab). */
+/**
+ * Called when the server says the session is gone (expired after 8 hours, signed out in
+ * another tab). The shell keeps the screen as it is and says how to sign in again.
+ */
 export function onSessionLost(fn: () => void): void {
   onSignedOut = fn;
 }
+
+/** What a request answered 401 says, in place of the server's "Missing or invalid credentials". */
+const SESSION_ENDED = 'Your session has ended. Sign in again, then try once more.';
 
 const SAFE = new Set(['GET', 'HEAD']);
 /** The longest Retry-After a read waits out by itself before showing the error. */
@@ -190,9 +196,12 @@ export async function request<T>(method: string, path: string, body?: unknown, r
       }
       throw new ApiError(429, 'rate_limited', `Too many requests from this account just now. Try again in ${waitS} second${waitS === 1 ? '' : 's'}.`);
     }
-    const e = new ApiError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? `The server answered ${res.status}.`);
-    if (res.status === 401 && path !== '/v1/session') onSignedOut?.();
-    throw e;
+    // /v1/session answers 401 for "not signed in" and for a wrong admin token: its callers decide.
+    if (res.status === 401 && path !== '/v1/session') {
+      onSignedOut?.();
+      throw new ApiError(401, err?.code ?? 'unauthorized', SESSION_ENDED);
+    }
+    throw new ApiError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? `The server answered ${res.status}.`);
   }
   return data as T;
 }
@@ -216,7 +225,8 @@ export const api = {
   revealSecret: (a: string, id: string) => request<{ secret: string | null }>('GET', `${acc(a)}/webhooks/${enc(id)}/secret`),
   rotateSecret: (a: string, id: string) =>
     request<{ secret: string; previous_secret_expires_at: string | null }>('POST', `${acc(a)}/webhooks/${enc(id)}/secret/rotate`, {}),
-  testUnsaved: (a: string, t: { url: string; secret?: string | null; headers?: Record<string, string> }) =>
+  /** `webhook_id` without `secret`: signed with that saved webhook's stored secret, server-side. */
+  testUnsaved: (a: string, t: { url: string; secret?: string | null; headers?: Record<string, string>; webhook_id?: string }) =>
     request<TestResult>('POST', `${acc(a)}/webhooks/test`, t),
   testSaved: (a: string, id: string) => request<TestResult>('POST', `${acc(a)}/webhooks/${enc(id)}/test`),
   deliveries: (a: string, q: { webhook_id?: string; status?: string; event_type?: string; limit?: number; cursor?: string | null }) => {

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, ApiError, onSessionLost, setCsrfToken, type Account, type EventType, type Meta, type Session } from './api';
 import type { ScreenCtx } from './context';
 import { Shell } from './components/layout';
+import { SessionEnded } from './components/session-ended';
 import { Link, Notice, Spinner, Toast } from './components/ui';
 import { navigate, parseRoute, paths, useLocation } from './router';
 import { DeliveryDetail } from './screens/delivery-detail';
@@ -15,7 +16,8 @@ import { WebhooksList } from './screens/webhooks-list';
 /**
  * The shell: finds out who is signed in (GET /v1/session), which account to show (the
  * session's, or the operator's pick), and routes to a screen. The operator's pick is kept in
- * sessionStorage: an account id, not a credential.
+ * sessionStorage: an account id, not a credential. When the session ends under a screen, the
+ * screen stays (with whatever was typed in it) and SessionEnded says how to get back in.
  */
 
 const PICK_KEY = 'herald.account';
@@ -32,12 +34,16 @@ export function App() {
   const [accountError, setAccountError] = useState<string | null>(null);
   const [meta, setMeta] = useState<Meta | null>(null);
   const [eventTypes, setEventTypes] = useState<EventType[] | null>(null);
+  const [eventTypesError, setEventTypesError] = useState<string | null>(null);
   const [toast, setToast] = useState<string | null>(null);
   const [planBlocked, setPlanBlocked] = useState(false);
+  /** A request answered 401: the session is gone, the screen stays. */
+  const [sessionEnded, setSessionEnded] = useState(false);
   const path = useLocation();
 
   const signedIn = (s: Session) => {
     setCsrfToken(s.csrf_token);
+    setSessionEnded(false);
     setState({ kind: 'signed-in', session: s });
     const id = s.kind === 'account' ? s.account_id : sessionStorage.getItem(PICK_KEY);
     setAccountId(id);
@@ -46,8 +52,7 @@ export function App() {
   useEffect(() => {
     onSessionLost(() => {
       setCsrfToken(null);
-      setAccount(null);
-      setState({ kind: 'signed-out', notice: 'Your session has ended. Open Webhooks again from your app, or sign in below.' });
+      setSessionEnded(true);
     });
     api
       .session()
@@ -55,10 +60,23 @@ export function App() {
       .catch((e: ApiError) => setState({ kind: 'signed-out', notice: e.status === 401 ? null : e.message }));
   }, []);
 
+  /** The event catalog, for the form's checkboxes and the history's filter. */
+  const loadEventTypes = () => {
+    setEventTypes(null);
+    setEventTypesError(null);
+    api
+      .eventTypes()
+      .then((r) => setEventTypes(r.data))
+      .catch((e: ApiError) => {
+        setEventTypes([]);
+        setEventTypesError(e.message);
+      });
+  };
+
   useEffect(() => {
     if (state.kind !== 'signed-in') return;
     api.meta().then(setMeta).catch(() => setMeta(null));
-    api.eventTypes().then((r) => setEventTypes(r.data)).catch(() => setEventTypes([]));
+    loadEventTypes();
   }, [state.kind]);
 
   useEffect(() => {
@@ -104,6 +122,7 @@ export function App() {
     setCsrfToken(null);
     sessionStorage.removeItem(PICK_KEY);
     setAccountId(null);
+    setSessionEnded(false);
     setState({ kind: 'signed-out', notice: 'You are signed out.' });
     navigate(paths.list(), { replace: true });
   };
@@ -111,14 +130,28 @@ export function App() {
   const ctx = useMemo<ScreenCtx | null>(
     () =>
       account && accountId
-        ? { accountId, account, meta, eventTypes, toast: setToast, planRequired: () => setPlanBlocked(true) }
+        ? { accountId, account, meta, eventTypes, eventTypesError, reloadEventTypes: loadEventTypes, toast: setToast, planRequired: () => setPlanBlocked(true) }
         : null,
-    [account, accountId, meta, eventTypes],
+    [account, accountId, meta, eventTypes, eventTypesError],
   );
+
+  /**
+   * The browser signed in again (in another tab): carry on with the screen as it is, unless
+   * the new session belongs to another account, which cannot see this one.
+   */
+  const resume = (s: Session): boolean => {
+    if (s.kind === 'account' && s.account_id !== accountId) return false;
+    setCsrfToken(s.csrf_token);
+    setSessionEnded(false);
+    setState({ kind: 'signed-in', session: s });
+    return true;
+  };
 
   if (state.kind === 'loading') return <div class="boot"><Spinner label="Loading" /></div>;
   if (state.kind === 'signed-out') return <SignIn onSignedIn={signedIn} notice={state.notice} />;
   const session = state.session;
+  // The account picker holds nothing typed worth keeping: its reads lead to the sign-in page.
+  if (sessionEnded && !accountId) return <SignIn onSignedIn={signedIn} notice="Your session has ended. Sign in again below." />;
   if (session.kind === 'admin' && !accountId) {
     return (
       <AccountPicker
@@ -177,6 +210,8 @@ export function App() {
 
   return (
     <Shell session={session} account={account} onSignOut={signOut} onSwitchAccount={switchAccount}>
+      {/* Before the screen, in a slot of its own, so showing it never re-creates the screen. */}
+      {sessionEnded ? <SessionEnded kind={session.kind} onResume={resume} /> : null}
       {screen}
       <Toast message={toast} onDone={() => setToast(null)} />
     </Shell>

@@ -3,10 +3,11 @@ import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dashboardPlugin } from '../../server/src/dashboard/index.js';
 import { ADMIN_TOKEN, createAccount, startHerald, waitFor, type TestHerald } from '../../server/test/helpers/herald.js';
+import { query } from '../../server/test/helpers/api-kit.js';
 import { startReceiver, type Receiver } from '../../server/test/helpers/receiver.js';
 
 /**
@@ -118,6 +119,8 @@ suite('dashboard in a browser', () => {
     }
     expect(await p.getByText("That's all of them.").isVisible()).toBe(true);
   };
+  /** Whether the keyboard focus is on this element. */
+  const hasFocus = (l: Locator) => l.evaluate((el) => el === document.activeElement);
   const watch = (p: Page) => {
     p.on('console', (m) => {
       // The app's own failed fetches (an expected 401 before sign-in) are logged by Chromium; CSP violations are what matter.
@@ -138,6 +141,10 @@ suite('dashboard in a browser', () => {
         // Always failing, with attempts left: the delivery goes back to pending after each one.
         res.statusCode = 500;
         res.end('down for maintenance');
+      } else if (req.url.startsWith('/hooks/slow')) {
+        // Long enough to see a button while it is busy.
+        await new Promise((r) => setTimeout(r, 1500));
+        res.end('slow but fine');
       } else if (req.url.startsWith('/hooks/html')) {
         res.setHeader('content-type', 'text/html');
         res.end(XSS);
@@ -411,6 +418,26 @@ suite('dashboard in a browser', () => {
     await confirm.click();
     await expect.poll(() => page.getByText('Webhook deleted.').isVisible(), { timeout: 10_000 }).toBe(true);
     expect((await h.api('GET', `/v1/accounts/${pro}/webhooks/${old.id}`)).status).toBe(404);
+  });
+
+  it('tests an edited form signed with the saved secret, without revealing it', async () => {
+    mainStatus = 200;
+    const acc = await createAccount(h, 'pro', 'Edit Test Co');
+    const secret = 'whsec_saved-secret-never-revealed-0123';
+    const wh = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/before`, events: ['*'], secret })).body.id as string;
+    const { ctx, p } = await customerPage(acc);
+    await p.goto(`${h.url}/settings/webhooks/${wh}`);
+    await expect.poll(() => p.getByText('A secret is set.').isVisible(), { timeout: 10_000 }).toBe(true);
+    await p.getByLabel('Destination URL').fill(`${rx.url}/hooks/after`);
+    const before = rx.received.length;
+    await p.getByRole('button', { name: 'Test Connection' }).click();
+    await expect.poll(() => p.getByTestId('test-status').textContent(), { timeout: 15_000 }).toBe('200 OK');
+    const ping = rx.received.slice(before).find((r) => r.url === '/hooks/after')!;
+    expect(ping.headers['x-hub-signature-256']).toBe('sha256=' + createHmac('sha256', secret).update(ping.body).digest('hex'));
+    const audit = (await h.api('GET', `/v1/accounts/${acc}/audit-events?limit=100`)).body.data as Array<{ action: string }>;
+    expect(audit.map((e) => e.action)).not.toContain('webhook.secret_revealed');
+    expect(await p.locator('input[value^="whsec_"]').count()).toBe(0);
+    await ctx.close();
   });
 
   it('rotates the secret after asking, and shows until when the previous one still signs', async () => {
@@ -717,7 +744,12 @@ suite('dashboard in a browser', () => {
     }, 15_000);
     const { ctx, p } = await customerPage(acc);
     await p.goto(`${h.url}/settings/webhooks/${wh}/history`);
+    await expect.poll(() => p.locator('tbody tr').count(), { timeout: 10_000 }).toBe(25);
+    // Unfiltered, the first page is 25 rows too: wait for the filtered answer itself, or "Load
+    // older" could be pressed on the unfiltered list just before the filtered one replaces it.
+    const filtered = p.waitForResponse((r) => r.url().includes('/deliveries?') && r.url().includes('status=pending'));
     await p.getByLabel('Status', { exact: true }).selectOption('pending');
+    await filtered;
     await expect.poll(() => p.locator('tbody tr').count(), { timeout: 10_000 }).toBe(25);
     await loadAllOlder(p);
     const pending = await shownIds(p);
@@ -834,6 +866,174 @@ suite('dashboard in a browser', () => {
     await p.getByRole('button', { name: 'Yes, delete webhook' }).click();
     await expect.poll(() => notice.textContent(), { timeout: 10_000 }).toContain('The webhook was not deleted');
     expect(await p.getByText('The webhook was not saved').count()).toBe(0);
+    await ctx.close();
+  });
+
+  it('keeps the typed form under a "session ended" notice when Save gets a 401, and saves it after signing in again', async () => {
+    const acc = await createAccount(h, 'pro', 'Session Co');
+    const { ctx, p } = await customerPage(acc);
+    await p.goto(`${h.url}/settings/webhooks/new`);
+    const url = `${rx.url}/hooks/session`;
+    await p.getByLabel('Destination URL').fill(url);
+    await p.getByLabel('content.generated').check();
+    // The generated secret, which the customer may already have copied into their endpoint.
+    const secret = await p.getByLabel('Signing secret').inputValue();
+    expect(secret).toMatch(/^whsec_/);
+    // Signed out in another tab: the session is gone server-side and the cookie cleared.
+    const other = await ctx.newPage();
+    await other.goto(`${h.url}/settings/webhooks`);
+    await other.getByRole('button', { name: 'Sign out' }).click();
+    await expect.poll(() => other.getByRole('heading', { name: 'Sign in to Webhooks' }).isVisible(), { timeout: 10_000 }).toBe(true);
+    await other.close();
+
+    await p.getByRole('button', { name: 'Save Webhook' }).click();
+    const dialog = p.getByRole('alertdialog', { name: 'Your session has ended' });
+    await expect.poll(() => dialog.isVisible(), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => dialog.evaluate((el) => el.contains(document.activeElement))).toBe(true);
+    expect(await dialog.textContent()).toContain('open Settings › Integrations & Publishing › Webhooks in your app in another tab');
+    // The form is still there, with what was typed, editable and copyable.
+    expect(await p.getByRole('heading', { name: 'Add webhook' }).isVisible()).toBe(true);
+    expect(await p.getByLabel('Destination URL').inputValue()).toBe(url);
+    expect(await p.getByLabel('Signing secret').inputValue()).toBe(secret);
+    expect(await p.getByLabel('Signing secret').isEditable()).toBe(true);
+    expect(await p.getByRole('heading', { name: 'Sign in to Webhooks' }).count()).toBe(0);
+    expect(await p.locator('.focus-target').getByRole('alert').textContent()).toContain('The webhook was not saved');
+    expect((await h.api('GET', `/v1/accounts/${acc}/webhooks`)).body.data).toHaveLength(0);
+
+    // Continue before signing in again says so, and keeps the notice.
+    await dialog.getByRole('button', { name: 'Continue' }).click();
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toContain('This browser is not signed in yet');
+    // Signed in again from the app in another tab: Continue, then the same Save goes through.
+    const again = await ctx.newPage();
+    await openLink(again, await portal(acc));
+    await again.close();
+    await dialog.getByRole('button', { name: 'Continue' }).click();
+    await expect.poll(() => dialog.count()).toBe(0);
+    await p.getByRole('button', { name: 'Save Webhook' }).click();
+    await expect.poll(() => p.getByText('Webhook added').isVisible(), { timeout: 10_000 }).toBe(true);
+    const saved = (await h.api('GET', `/v1/accounts/${acc}/webhooks`)).body.data;
+    expect(saved).toMatchObject([{ url, events: ['content.generated'], has_secret: true }]);
+    expect((await h.api('GET', `/v1/accounts/${acc}/webhooks/${saved[0].id}/secret`)).body.secret).toBe(secret);
+    await ctx.close();
+  });
+
+  it('keeps the keyboard focus on the button pressed: confirmations cancelled, a rotation, busy buttons', async () => {
+    const acc = await createAccount(h, 'pro', 'Focus Co');
+    const url = `${rx.url}/hooks/slow`;
+    const wh = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url, events: ['*'], secret: 'whsec_a-secret-to-rotate-by-keyboard' })).body.id as string;
+    const { ctx, p } = await customerPage(acc);
+    await p.goto(`${h.url}/settings/webhooks/${wh}`);
+    await expect.poll(() => p.getByText('A secret is set.').isVisible(), { timeout: 10_000 }).toBe(true);
+
+    // Delete, then Cancel: focus goes back to Delete webhook, not to <body>.
+    const del = p.getByRole('button', { name: 'Delete webhook' });
+    await del.focus();
+    await p.keyboard.press('Enter');
+    await expect.poll(() => hasFocus(p.getByRole('button', { name: 'Yes, delete webhook' }))).toBe(true);
+    await p.keyboard.press('Tab');
+    await p.keyboard.press('Enter');
+    await expect.poll(() => hasFocus(del)).toBe(true);
+
+    // Rotate, then Cancel; then Rotate now: both end on Rotate secret.
+    const rotate = p.getByRole('button', { name: 'Rotate secret' });
+    await rotate.focus();
+    await p.keyboard.press('Enter');
+    await expect.poll(() => hasFocus(p.getByRole('button', { name: 'Rotate now' }))).toBe(true);
+    await p.keyboard.press('Tab');
+    await p.keyboard.press('Enter');
+    await expect.poll(() => hasFocus(rotate)).toBe(true);
+    await p.keyboard.press('Enter');
+    await expect.poll(() => hasFocus(p.getByRole('button', { name: 'Rotate now' }))).toBe(true);
+    await p.keyboard.press('Enter');
+    await expect.poll(() => p.getByText('Secret rotated.', { exact: false }).isVisible(), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => hasFocus(rotate)).toBe(true);
+
+    // Test Connection against an endpoint that takes 1.5 s: focused while busy, and after.
+    const testButton = p.locator('#test').getByRole('button');
+    await testButton.focus();
+    await p.keyboard.press('Enter');
+    await expect.poll(() => testButton.getAttribute('aria-busy')).toBe('true');
+    expect(await testButton.getAttribute('aria-disabled')).toBe('true');
+    expect(await hasFocus(testButton)).toBe(true);
+    await expect.poll(() => p.getByTestId('test-status').textContent(), { timeout: 15_000 }).toBe('200 OK');
+    expect(await testButton.getAttribute('aria-busy')).toBeNull();
+    expect(await hasFocus(testButton)).toBe(true);
+
+    // The enable switch keeps the focus through its PATCH, so Space can turn it back.
+    await p.goto(`${h.url}/settings/webhooks`);
+    const toggle = p.getByRole('switch', { name: `Enabled: ${url}` });
+    await toggle.focus();
+    await p.keyboard.press('Space');
+    await expect.poll(() => p.getByText(`${url} turned off.`).count(), { timeout: 10_000 }).toBe(1);
+    expect(await hasFocus(toggle)).toBe(true);
+    await p.keyboard.press('Space');
+    await expect.poll(() => toggle.getAttribute('aria-checked'), { timeout: 10_000 }).toBe('true');
+    expect(await hasFocus(toggle)).toBe(true);
+
+    // Redeliver stays focused while it waits for the new attempt, and after.
+    const dlv = (await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { focus: true } })).body.deliveries[0].id as string;
+    await waitFor(async () => (await h.api('GET', `/v1/accounts/${acc}/deliveries/${dlv}`)).body.status === 'succeeded');
+    await p.goto(`${h.url}/settings/webhooks/${wh}/history/${dlv}`);
+    const redeliver = p.locator('.page-actions').getByRole('button');
+    await expect.poll(() => redeliver.textContent(), { timeout: 10_000 }).toContain('Redeliver');
+    await redeliver.focus();
+    await p.keyboard.press('Enter');
+    await expect.poll(() => redeliver.getAttribute('aria-busy')).toBe('true');
+    expect(await hasFocus(redeliver)).toBe(true);
+    await expect.poll(() => p.getByText(/Redelivered successfully/).isVisible(), { timeout: 20_000 }).toBe(true);
+    expect(await hasFocus(redeliver)).toBe(true);
+    await ctx.close();
+  });
+
+  it('warns that Replace secret ends the current secret at save, and points to Rotate secret', async () => {
+    const acc = await createAccount(h, 'pro', 'Replace Co');
+    const wh = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/replace`, events: ['*'], secret: 'whsec_the-secret-in-use-today' })).body.id as string;
+    const { ctx, p } = await customerPage(acc);
+    await p.goto(`${h.url}/settings/webhooks/${wh}`);
+    await expect.poll(() => p.getByText('A secret is set.').isVisible(), { timeout: 10_000 }).toBe(true);
+    const replace = p.getByRole('button', { name: 'Replace secret' });
+    await replace.focus();
+    await p.keyboard.press('Enter');
+    // The focus moves to the new secret, whose description carries the warning.
+    const input = p.getByLabel('Signing secret');
+    await expect.poll(() => hasFocus(input)).toBe(true);
+    const note = p.locator('#secret-replace-note');
+    await expect.poll(() => note.isVisible()).toBe(true);
+    expect(await note.textContent()).toContain('The current secret stops signing as soon as you save');
+    expect(await note.textContent()).toContain('use Rotate secret instead: the current one keeps signing beside the new one for 24 hours');
+    expect((await input.getAttribute('aria-describedby'))?.split(' ')).toContain('secret-replace-note');
+    // Keeping the current secret removes the warning and gives the focus back to Replace secret.
+    await p.getByRole('button', { name: 'Keep the current secret' }).focus();
+    await p.keyboard.press('Enter');
+    await expect.poll(() => hasFocus(replace)).toBe(true);
+    expect(await note.count()).toBe(0);
+    // A new webhook has no secret to replace: no warning.
+    await p.goto(`${h.url}/settings/webhooks/new`);
+    await expect.poll(() => input.isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await note.count()).toBe(0);
+    await ctx.close();
+  });
+
+  it('says when the event types could not be loaded, and loads them on Try again', async () => {
+    const acc = await createAccount(h, 'pro', 'Catalog Co');
+    // The event catalog's table is out of reach in the real database for a moment, so
+    // GET /v1/event-types answers a real 500.
+    await query(h, 'ALTER TABLE event_types RENAME TO event_types_hidden');
+    const { ctx, p } = await customerPage(acc);
+    const alert = p.locator('#events-card').getByRole('alert');
+    try {
+      await p.goto(`${h.url}/settings/webhooks/new`);
+      await expect.poll(() => alert.isVisible(), { timeout: 10_000 }).toBe(true);
+      expect(await alert.textContent()).toContain('The list of events could not be loaded');
+      expect(await alert.textContent()).toContain('Internal error');
+      expect(await p.getByLabel('All events').isVisible()).toBe(true);
+      expect(await p.getByLabel('content.generated').count()).toBe(0);
+    } finally {
+      await query(h, 'ALTER TABLE event_types_hidden RENAME TO event_types');
+    }
+    await alert.getByRole('button', { name: 'Try again' }).click();
+    await expect.poll(() => p.getByLabel('content.generated').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await alert.count()).toBe(0);
     await ctx.close();
   });
 

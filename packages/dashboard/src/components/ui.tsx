@@ -16,19 +16,35 @@ type ButtonProps = ButtonHTMLAttributes<HTMLButtonElement> & {
   busy?: boolean;
 };
 
-export function Button({ variant = 'secondary', size = 'md', busy, class: cls, children, disabled, type, ...rest }: ButtonProps) {
+/**
+ * While busy a button is aria-disabled, not disabled: Chromium takes the focus away from a
+ * button that becomes disabled (to <body>), so a keyboard user who pressed Save or Test
+ * Connection would have to find their place again. A busy button ignores clicks instead; for a
+ * submit button that also stops the form being sent twice (Enter in a field clicks it too).
+ */
+export function Button({ variant = 'secondary', size = 'md', busy, class: cls, children, disabled, type, onClick, ...rest }: ButtonProps) {
   return (
     <button
       type={(type as 'button' | 'submit' | undefined) ?? 'button'}
       class={`btn btn-${variant} btn-${size} ${busy ? 'is-busy' : ''} ${cls ?? ''}`}
-      disabled={disabled || busy}
+      disabled={disabled}
+      aria-disabled={busy ? 'true' : undefined}
       aria-busy={busy ? 'true' : undefined}
+      onClick={(e) => (busy ? e.preventDefault() : onClick?.call(e.currentTarget, e))}
       {...rest}
     >
       {busy && <span class="spinner" aria-hidden="true" />}
       {children}
     </button>
   );
+}
+
+/**
+ * Focus an element once the render in progress has put it on the page: for giving focus back
+ * to the button that opened a panel, which reappears as the panel closes.
+ */
+export function focusSoon(id: string): void {
+  window.setTimeout(() => document.getElementById(id)?.focus(), 0);
 }
 
 export function Link({ href, class: cls, children, ...rest }: AnchorHTMLAttributes<HTMLAnchorElement> & { href: string }) {
@@ -81,7 +97,10 @@ export function Badge({ tone = 'neutral', children }: { tone?: 'neutral' | 'bran
   return <span class={`badge badge-${tone}`}>{children}</span>;
 }
 
-/** An on/off switch: a real button with role=switch, so Space and Enter work and screen readers say "on"/"off". */
+/**
+ * An on/off switch: a real button with role=switch, so Space and Enter work and screen readers
+ * say "on"/"off". While busy it is aria-disabled and ignores presses, keeping the focus (see Button).
+ */
 export function Switch({ checked, onChange, label, disabled, busy }: { checked: boolean; onChange: (v: boolean) => void; label: string; disabled?: boolean; busy?: boolean }) {
   return (
     <button
@@ -90,8 +109,10 @@ export function Switch({ checked, onChange, label, disabled, busy }: { checked: 
       aria-checked={checked ? 'true' : 'false'}
       aria-label={label}
       class={`switch ${checked ? 'is-on' : ''} ${busy ? 'is-busy' : ''}`}
-      disabled={disabled || busy}
-      onClick={() => onChange(!checked)}
+      disabled={disabled}
+      aria-disabled={busy ? 'true' : undefined}
+      aria-busy={busy ? 'true' : undefined}
+      onClick={() => busy || onChange(!checked)}
     >
       <span class="switch-thumb" aria-hidden="true" />
     </button>

@@ -3,7 +3,7 @@ import { api, ApiError, type Delivery, type DeliveryStatus, type Page, type Webh
 import type { ScreenCtx } from '../context';
 import { IconChevronRight, IconPencil, IconRefresh } from '../components/icons';
 import { PageHeader } from '../components/layout';
-import { Button, Card, Link, Notice, Spinner, StatusBadge } from '../components/ui';
+import { Button, Card, focusSoon, Link, Notice, Spinner, StatusBadge } from '../components/ui';
 import { absoluteTime, formatMs, humanizeTimestamps, outcomeLabel, relativeTime } from '../format';
 import { navigate, paths } from '../router';
 
@@ -241,7 +241,7 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
     if (resendRun.current) resendRun.current.stopped = true;
     setConfirmResend(false);
     setResendError(null);
-    window.setTimeout(() => document.getElementById('resend-open')?.focus(), 0);
+    focusSoon('resend-open');
   };
   useEffect(() => {
     if (confirmResend) document.getElementById('resend-period')?.focus();

@@ -4,7 +4,7 @@ import type { ScreenCtx } from '../context';
 import { EgressInfo } from '../components/delivery-facts';
 import { IconAlert, IconCheck, IconEye, IconEyeOff, IconGlobe, IconHistory, IconPlus, IconRefresh, IconSend, IconSparkle, IconTrash, IconX } from '../components/icons';
 import { PageHeader } from '../components/layout';
-import { Button, Card, CodeBlock, CopyButton, Link, Notice, Spinner } from '../components/ui';
+import { Button, Card, CodeBlock, CopyButton, focusSoon, Link, Notice, Spinner } from '../components/ui';
 import { absoluteTime, explainFailure, formatMs, outcomeLabel } from '../format';
 import { navigate, paths } from '../router';
 import { generateSecret } from '../secret';
@@ -152,6 +152,16 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
     if (confirmRotate) document.getElementById('confirm-rotate')?.focus();
   }, [confirmRotate]);
 
+  /** Close a confirmation and give focus back to the button that opened it. */
+  const closeRotate = () => {
+    setConfirmRotate(false);
+    focusSoon('rotate-open');
+  };
+  const closeDelete = () => {
+    setConfirmDelete(false);
+    focusSoon('delete-open');
+  };
+
   const eventTypes = (ctx.eventTypes ?? []).filter((t) => t.name !== 'ping');
 
   const headerObject = (): Record<string, string> => {
@@ -172,8 +182,9 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
     return e;
   };
 
-  const showErrors = (e: Errors) => {
+  const showErrors = (e: Errors, focus = true) => {
     setErrors(e);
+    if (!focus) return;
     const first = (['url', 'description', 'events', 'secret', 'headers', 'rate', 'form'] as Field[]).find((f) => e[f]);
     if (first) {
       const el = refs[first].current;
@@ -186,6 +197,8 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
     setFailedAction(action);
     if (e instanceof ApiError) {
       if (e.code === 'plan_required') return ctx.planRequired();
+      // The session ended: the shell's notice takes the focus; this one says what was not done.
+      if (e.status === 401) return showErrors({ form: e.message }, false);
       const f = fieldOf(e);
       showErrors({ [f]: messageFor(f, e) });
     } else showErrors({ form: (e as Error).message });
@@ -209,12 +222,10 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
         const result = await api.testSaved(ctx.accountId, webhookId!);
         setTest({ result, error: null, recorded: true });
       } else {
-        let s: string | null;
-        if (secret.kind === 'stored') {
-          // The unsaved form keeps the saved secret; fetch it so the test is signed like real deliveries.
-          s = secret.revealed ?? (await api.revealSecret(ctx.accountId, webhookId!)).secret;
-        } else s = secret.value || null;
-        const result = await api.testUnsaved(ctx.accountId, { url: url.trim(), secret: s, headers: headerObject() });
+        // An edited form keeps the saved secret: Herald signs the test with it (webhook_id), so
+        // it is never revealed, nor logged as revealed, just to test a changed URL or header.
+        const signing = secret.kind === 'stored' ? { webhook_id: webhookId! } : { secret: secret.value || null };
+        const result = await api.testUnsaved(ctx.accountId, { url: url.trim(), headers: headerObject(), ...signing });
         setTest({ result, error: null, recorded: false });
       }
     } catch (err) {
@@ -295,7 +306,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
       const r = await api.rotateSecret(ctx.accountId, webhookId!);
       setSecret({ kind: 'stored', revealed: r.secret });
       if (loaded) setLoaded({ ...loaded, has_secret: true, previous_secret_expires_at: r.previous_secret_expires_at });
-      setConfirmRotate(false);
+      closeRotate();
       ctx.toast('Secret rotated. Copy the new secret into your endpoint.');
     } catch (err) {
       apiFailed(err, 'rotate');
@@ -315,6 +326,8 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
   }
   if (editing && !loaded) return <Spinner label="Loading webhook" />;
 
+  /** The form holds a new secret for a webhook that has one: saving replaces it at once. */
+  const replacing = editing && !!loaded?.has_secret && secret.kind === 'value';
   const err = (f: Field) => (errors[f] ? { 'aria-invalid': 'true' as const, 'aria-describedby': `${f}-error` } : {});
   const FieldError = ({ f }: { f: Field }) => (errors[f] ? <p class="field-error" id={`${f}-error`}><IconAlert />{errors[f]}</p> : null);
   const egress = ctx.meta?.egress_ip_ranges ?? [];
@@ -409,6 +422,19 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
                   <span class="check-description">Every event type, including ones added later.</span>
                 </span>
               </label>
+              {ctx.eventTypesError && (
+                // Without it the form would offer All events alone, as if there were no others.
+                <Notice tone="danger" role="alert" title="The list of events could not be loaded" class="notice-inline">
+                  <p>{ctx.eventTypesError}</p>
+                  <p>You can choose All events, or try again to pick single events.</p>
+                  <div class="button-row">
+                    <Button size="sm" onClick={ctx.reloadEventTypes}>
+                      <IconRefresh />
+                      Try again
+                    </Button>
+                  </div>
+                </Notice>
+              )}
               <div class="check-grid">
                 {ctx.eventTypes === null && <p class="muted small">Loading event types…</p>}
                 {eventTypes.map((t) => (
@@ -484,7 +510,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
                         <IconRefresh />
                         Rotate now
                       </Button>
-                      <Button variant="ghost" size="sm" onClick={() => setConfirmRotate(false)}>
+                      <Button variant="ghost" size="sm" onClick={closeRotate}>
                         Cancel
                       </Button>
                     </div>
@@ -503,17 +529,20 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
                     </Button>
                   )}
                   <Button
+                    id="replace-open"
                     size="sm"
                     onClick={() => {
                       setSecret({ kind: 'value', value: generateSecret() });
                       setShowSecret(true);
+                      // To the new secret, whose description warns about saving it.
+                      focusSoon('secret');
                     }}
                   >
                     <IconRefresh />
                     Replace secret
                   </Button>
                   {!confirmRotate && (
-                    <Button size="sm" onClick={() => setConfirmRotate(true)}>
+                    <Button id="rotate-open" size="sm" onClick={() => setConfirmRotate(true)}>
                       <IconRefresh />
                       Rotate secret
                     </Button>
@@ -537,7 +566,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
                     placeholder="Leave empty to send unsigned requests"
                     value={secret.value}
                     onInput={(e) => setSecret({ kind: 'value', value: (e.target as HTMLInputElement).value })}
-                    aria-describedby={errors.secret ? 'secret-error' : 'secret-hint'}
+                    aria-describedby={errors.secret ? 'secret-error' : replacing ? 'secret-hint secret-replace-note' : 'secret-hint'}
                     aria-invalid={errors.secret ? 'true' : undefined}
                   />
                   <Button size="md" onClick={() => setShowSecret(!showSecret)} aria-pressed={showSecret ? 'true' : 'false'} aria-controls="secret">
@@ -561,10 +590,24 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
                   16 to 256 characters. Generate makes a strong random one. Copy it into your endpoint's configuration now; you can reveal it
                   again later.
                 </p>
-                {editing && loaded?.has_secret && (
-                  <Button size="sm" variant="ghost" onClick={() => setSecret({ kind: 'stored', revealed: null })}>
-                    Keep the current secret
-                  </Button>
+                {replacing && (
+                  <>
+                    <p class="hint hint-warning" id="secret-replace-note">
+                      The current secret stops signing as soon as you save, so your endpoint must use this one from then on. To switch without
+                      refusing a request, keep the current secret and use Rotate secret instead: the current one keeps signing beside the new
+                      one for 24 hours.
+                    </p>
+                    <Button
+                      size="sm"
+                      variant="ghost"
+                      onClick={() => {
+                        setSecret({ kind: 'stored', revealed: null });
+                        focusSoon('replace-open');
+                      }}
+                    >
+                      Keep the current secret
+                    </Button>
+                  </>
                 )}
               </div>
             )}
@@ -673,13 +716,13 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
                       <IconTrash />
                       Yes, delete webhook
                     </Button>
-                    <Button variant="ghost" onClick={() => setConfirmDelete(false)}>
+                    <Button variant="ghost" onClick={closeDelete}>
                       Cancel
                     </Button>
                   </div>
                 </div>
               ) : (
-                <Button variant="danger-ghost" onClick={() => setConfirmDelete(true)}>
+                <Button id="delete-open" variant="danger-ghost" onClick={() => setConfirmDelete(true)}>
                   <IconTrash />
                   Delete webhook
                 </Button>
