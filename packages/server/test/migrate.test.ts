@@ -127,14 +127,12 @@ describe.each(backends)('migrate on %s', (kind, make) => {
     }
   });
 
-  it.runIf(kind === 'postgres')('a migration waiting for a table lock gives way to the running processes instead of queueing them all behind it', async () => {
-    const s = await open();
-    await migrate(s.q);
+  /**
+   * A long transaction of a running process, on a connection of its own: it read `webhooks`, so
+   * it holds a lock an ALTER TABLE must wait for, until `release()`; `long` is its end.
+   */
+  const holdWebhooksTable = async (): Promise<{ release: () => void; long: Promise<void> }> => {
     const holder = await db!.open({ poolSize: 1 });
-    const reader = await db!.open({ poolSize: 1 });
-    const next: Migration = { version: latest + 1, name: 'probe', sql: 'ALTER TABLE webhooks ADD COLUMN zz_probe INTEGER' };
-    // A long transaction of a running process: it read the table, so it holds a lock that the
-    // ALTER must wait for until it ends.
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     const long = holder.q.tx(async (t) => {
@@ -142,6 +140,15 @@ describe.each(backends)('migrate on %s', (kind, make) => {
       await released;
     });
     await new Promise((r) => setTimeout(r, 100));
+    return { release, long };
+  };
+
+  it.runIf(kind === 'postgres')('a migration waiting for a table lock gives way to the running processes instead of queueing them all behind it', async () => {
+    const s = await open();
+    await migrate(s.q);
+    const reader = await db!.open({ poolSize: 1 });
+    const next: Migration = { version: latest + 1, name: 'probe', sql: 'ALTER TABLE webhooks ADD COLUMN zz_probe INTEGER' };
+    const { release, long } = await holdWebhooksTable();
     const migrating = migrate(s.q, [...loadMigrations('postgres'), next], { lockTimeoutMs: 200, tries: 50 });
     await new Promise((r) => setTimeout(r, 300)); // the ALTER is waiting (or between tries)
     // Another process's read of the table is not queued behind the waiting ALTER for long.
@@ -155,16 +162,9 @@ describe.each(backends)('migrate on %s', (kind, make) => {
   it.runIf(kind === 'postgres')('gives up on a lock that never comes, saying so, with the earlier migrations kept', async () => {
     const s = await open();
     await migrate(s.q);
-    const holder = await db!.open({ poolSize: 1 });
     const first: Migration = { version: latest + 1, name: 'free', sql: 'CREATE TABLE zz_free (x INTEGER)' };
     const blocked: Migration = { version: latest + 2, name: 'blocked', sql: 'ALTER TABLE webhooks ADD COLUMN zz_probe INTEGER' };
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    const long = holder.q.tx(async (t) => {
-      await t.all('SELECT COUNT(*) AS c FROM webhooks');
-      await released;
-    });
-    await new Promise((r) => setTimeout(r, 100));
+    const { release, long } = await holdWebhooksTable();
     const err = await migrate(s.q, [...loadMigrations('postgres'), first, blocked], { lockTimeoutMs: 50, tries: 3 }).catch((e: Error) => e);
     release();
     await long;
