@@ -522,6 +522,32 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(await claim({ lane: 'retry', now: T0 + 500 })).toMatchObject([{ id, attempts: 1 }]);
       });
 
+      it('a delivery queued again keeps its latest 100 attempts (the next included); attempts keeps counting them all', async () => {
+        const a = await acct();
+        const w = await hook(a.id);
+        const id = (await publish(a.id)).deliveries[0]!.id;
+        const [c] = await claim();
+        await store.recordAttempts([record(c!, 'A', 'failed')]);
+        // As if it had been redelivered 103 more times: attempts 2…104 in its log.
+        for (let no = 2; no <= 104; no++) {
+          await store.q.run(
+            `INSERT INTO attempts (id, delivery_id, attempt_no, started_at, duration_ms, status_code, success, error_kind, error_message, request_headers, response_headers, response_body, response_truncated)
+             VALUES (?, ?, ?, ?, 5, 500, 0, 'http_status', 'HTTP 500', '{}', '{}', 'no', 0)`,
+            [newId('att', T0 + no), id, no, T0 + no],
+          );
+        }
+        await store.q.run(`UPDATE deliveries SET attempts = 104, status = 'failed' WHERE id = ?`, [id]);
+        const kept = async () => (await store.q.all<{ no: number | string }>('SELECT attempt_no AS no FROM attempts WHERE delivery_id = ? ORDER BY attempt_no', [id])).map((r) => Number(r.no));
+        expect(await kept()).toHaveLength(104);
+        expect(await store.redeliver(a.id, id, T0 + 500)).toBe(true);
+        expect(await kept()).toEqual(Array.from({ length: 99 }, (_, i) => i + 6)); // 6…104, and the next makes 100
+        expect(await delivery(a.id, id)).toMatchObject({ attempts: 104 });
+        // Recovering failed deliveries prunes the same way.
+        await store.q.run(`UPDATE deliveries SET attempts = 110, status = 'failed', lease_until = NULL WHERE id = ?`, [id]);
+        expect((await store.recoverFailed(a.id, w.id, { since: T0 - DAY, until: T0 + DAY }, T0 + 600)).queued).toBe(1);
+        expect((await kept())[0]).toBe(12);
+      });
+
       it('recoverFailed queues the failed deliveries of one webhook created in a window, and goes on from a cursor', async () => {
         const HOUR = 3_600_000;
         const a = await acct();

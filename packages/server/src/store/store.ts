@@ -374,6 +374,11 @@ type LeasedRow = { id: string; account_id: string; webhook_id: string; event_id:
  * handful, and a bounded number of rows read and locked when a walk visits hundreds.
  */
 const WEBHOOKS_PER_STATEMENT = 64;
+/**
+ * Attempts kept per delivery: a delivery queued again keeps this many, its next attempt
+ * included, so at most this many (twice what its detail lists).
+ */
+const KEPT_ATTEMPTS = 100;
 /** Deliveries deleted per statement when a webhook or account goes (tens of ms each). */
 const DELETE_CHUNK = 10_000;
 const ROOM_COLS: readonly Column[] = [['w', 'text'], ['room', 'int']];
@@ -926,14 +931,29 @@ export class Store {
    */
   async redeliver(accountId: string, id: string, now = Date.now(), audit?: AuditOf<boolean>): Promise<boolean> {
     return this.#audited(audit, (q) => q.tx(async (t) => {
-      const [r] = await t.all<{ attempts: Num }>(
+      const [r] = await t.all<{ id: string; attempts: Num }>(
         `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?, lease_until = NULL, lease_owner = NULL
-          WHERE id = ? AND account_id = ? AND (lease_until IS NULL OR lease_until <= ?) RETURNING attempts`,
+          WHERE id = ? AND account_id = ? AND (lease_until IS NULL OR lease_until <= ?) RETURNING id, attempts`,
         [now, now, id, accountId, now],
       );
-      if (r) await this.#wakeWorkers(t, n(r.attempts) > 0 ? 'retry' : 'first');
+      if (r) {
+        await this.#pruneAttempts(t, [r]);
+        await this.#wakeWorkers(t, n(r.attempts) > 0 ? 'retry' : 'first');
+      }
       return r !== undefined;
     }));
+  }
+
+  /**
+   * A delivery sent again and again (redelivery has no limit) keeps its latest KEPT_ATTEMPTS
+   * attempts: the ones before go when it is queued again, so one delivery's log cannot grow
+   * without bound. `attempts` on the delivery still counts them all (the detail's
+   * `earlier_attempts`).
+   */
+  async #pruneAttempts(t: SqlExecutor, queued: ReadonlyArray<{ id: string; attempts: Num }>): Promise<void> {
+    for (const r of queued) {
+      if (n(r.attempts) >= KEPT_ATTEMPTS) await t.run('DELETE FROM attempts WHERE delivery_id = ? AND attempt_no <= ?', [r.id, n(r.attempts) - KEPT_ATTEMPTS + 1]);
+    }
   }
 
   /**
@@ -969,16 +989,17 @@ export class Store {
           [webhookId, accountId, idFloor('dlv', o.since), idFloor('dlv', o.until), after, chunk],
         );
         const failed = rows.filter((x) => x.status === 'failed' && x.event_type !== 'ping').map((x) => x.id);
-        let lanes: Array<{ attempts: Num }> = [];
+        let lanes: Array<{ id: string; attempts: Num }> = [];
         let anyRetry = false;
         if (failed.length) {
           // `status = 'failed'` again under the row lock: a row another call queued meanwhile is left alone.
-          lanes = await t.all<{ attempts: Num }>(
+          lanes = await t.all<{ id: string; attempts: Num }>(
             `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?, lease_until = NULL, lease_owner = NULL
-              WHERE ${d.inList('id')} AND status = 'failed' RETURNING attempts`,
+              WHERE ${d.inList('id')} AND status = 'failed' RETURNING id, attempts`,
             [now, now, d.listParam(failed)],
           );
           if (lanes.length) {
+            await this.#pruneAttempts(t, lanes);
             anyRetry = lanes.some((x) => n(x.attempts) > 0);
             const first = lanes.some((x) => n(x.attempts) === 0);
             await this.#wakeWorkers(t, anyRetry && first ? 'any' : anyRetry ? 'retry' : 'first');
