@@ -847,6 +847,15 @@ suite('dashboard in a browser', () => {
     expect(await alert.isVisible()).toBe(true);
     expect(await p.getByText('No deliveries yet').count()).toBe(0);
     expect(asked.length).toBe(askedBefore);
+    // A history left open while its webhook is deleted elsewhere says so at the next refresh.
+    const other = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/deleted-later`, events: ['*'] })).body.id as string;
+    await p.goto(`${h.url}/settings/webhooks/${other}/history`);
+    await expect.poll(() => p.getByText('No deliveries yet').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect((await h.api('DELETE', `/v1/accounts/${acc}/webhooks/${other}`)).status).toBe(204);
+    await expect.poll(() => alert.isVisible(), { timeout: 10_000 }).toBe(true);
+    const askedAfter = asked.length;
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(asked.length).toBe(askedAfter);
     await ctx.close();
   });
 

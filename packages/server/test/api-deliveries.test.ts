@@ -248,6 +248,16 @@ describe('history list', () => {
     expect((await h.api('GET', `/v1/accounts/${typesAcc}/deliveries`)).body).toMatchObject({ next_cursor: null });
   });
 
+  it('answers 404 webhook_not_found for the history of a webhook the account does not have (deleted, or another account\'s)', async () => {
+    const quiet = (await h.api('POST', `/v1/accounts/${typesAcc}/webhooks`, { url: 'https://93.184.216.34/quiet', events: ['*'] })).body.id as string;
+    expect((await h.api('GET', `/v1/accounts/${typesAcc}/deliveries?webhook_id=${quiet}`)).body).toEqual({ data: [], next_cursor: null });
+    expect((await h.api('DELETE', `/v1/accounts/${typesAcc}/webhooks/${quiet}`)).status).toBe(204);
+    expectError(await h.api('GET', `/v1/accounts/${typesAcc}/deliveries?webhook_id=${quiet}`), 404, 'webhook_not_found');
+    const stranger = await createAccount(h);
+    expectError(await h.api('GET', `/v1/accounts/${stranger}/deliveries?webhook_id=${hookB}`), 404, 'webhook_not_found');
+    expectError(await h.api('GET', `/v1/accounts/${typesAcc}/deliveries?webhook_id=not-an-id`), 404, 'webhook_not_found');
+  });
+
   it('filters by webhook, event type and status, also across pages', async () => {
     const byHook = await all(`webhook_id=${hookB}&limit=2`);
     expect(byHook.ids).toHaveLength(3);

@@ -123,6 +123,8 @@ export function History({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: string 
       setError(null);
     } catch (e) {
       if (e instanceof ApiError && e.code === 'plan_required') ctx.planRequired();
+      // Deleted (in another tab, say) while this page was open: say so and stop asking.
+      else if (e instanceof ApiError && e.code === 'webhook_not_found') setGone(true);
       else setError((e as Error).message);
     } finally {
       inflight.current = false;

@@ -41,6 +41,12 @@ export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): v
     const rows = await ctx.store.listDeliveries({
       accountId: acc.id, webhookId: q.webhook_id, eventType: q.event_type, status: q.status, beforeId: q.cursor, limit: limit + 1,
     });
+    // A webhook that is not the account's (deleted, say) has no history rather than an empty
+    // one: a page left open on it can stop asking. Rows mean it exists, so only an empty page
+    // costs the look-up.
+    if (!rows.length && q.webhook_id !== undefined && !(isId('wh', q.webhook_id) && (await ctx.store.getWebhook(acc.id, q.webhook_id)))) {
+      throw createError('webhook_not_found', q.webhook_id);
+    }
     return S.pageOf(rows, limit, deliveryOut);
   });
 
