@@ -134,8 +134,11 @@ describe('tenant isolation', () => {
     const all = await h.api('GET', `/v1/accounts/${B}/deliveries?limit=200`, undefined, { token: keyB });
     expect(all.body.data.length).toBeGreaterThan(0);
     for (const d of all.body.data) expect(d.webhook_id).toBe(whB);
+    // A's webhook is, to B, a webhook that does not exist: the same answer as an unknown id.
     const filtered = await h.api('GET', `/v1/accounts/${B}/deliveries?webhook_id=${whA}`, undefined, { token: keyB });
-    expect(filtered.body).toEqual({ data: [], next_cursor: null });
+    const unknown = await h.api('GET', `/v1/accounts/${B}/deliveries?webhook_id=wh_0000000000000000000000000000`, undefined, { token: keyB });
+    expectError(filtered, 404, 'webhook_not_found');
+    expect({ status: unknown.status, code: unknown.body.error.code }).toEqual({ status: filtered.status, code: filtered.body.error.code });
     const byCursor = await h.api('GET', `/v1/accounts/${B}/deliveries?cursor=dlv_ZZZZZZZZZZZZZZZZZZZZZZZZZZ`, undefined, { token: keyB });
     expect(byCursor.body.data.every((d: { webhook_id: string }) => d.webhook_id === whB)).toBe(true);
   });
