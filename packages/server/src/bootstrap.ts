@@ -94,30 +94,59 @@ export function resolveSecrets(c: Config, opts: { rotateAdminToken?: boolean } =
 const KEY_CHECK = 'secret_key_check';
 const KEY_CHECK_TEXT = 'herald: the secret key of this database';
 
+/** Whether `key` opens `sealed` (and, given `expected`, to that text). */
+function opens(box: SecretBox, sealed: string, expected?: string): boolean {
+  try {
+    const text = box.open(sealed);
+    return expected === undefined || text === expected;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Refuses to start with a secret key other than the one this database's webhook secrets and
  * header values were sealed with. Started anyway, the process could open none of them: every
  * delivery would fail, and webhooks it saved could be read by no other process.
- * The first start with a key records a value sealed with it (after checking it opens what is
- * stored already, for a database from before the check); later starts must open that value.
+ * Read-only, and run before migrating, so that such a process never migrates a database
+ * others share. The database's recorded check value must open; a database without one (from
+ * before migration 0008, or empty) passes when the key opens any of a few stored values, or
+ * when none is stored: one value damaged, or sealed by a process with a wrong key before this
+ * check existed, does not lock the right key out.
  */
 export async function verifySecretKey(store: Store, key: Buffer): Promise<void> {
   const box = new SecretBox(key);
-  const opens = (sealed: string, expected?: string): boolean => {
-    try {
-      const text = box.open(sealed);
-      return expected === undefined || text === expected;
-    } catch {
-      return false;
-    }
-  };
-  let check = await store.getMeta(KEY_CHECK);
-  if (check === null) {
-    const sample = await store.anySealedValue();
-    if (sample !== null && !opens(sample)) throw keyMismatch();
-    check = await store.putMetaOnce(KEY_CHECK, box.seal(KEY_CHECK_TEXT));
+  const check = await databaseRight(() => store.getMeta(KEY_CHECK));
+  if (check !== null) {
+    if (!opens(box, check, KEY_CHECK_TEXT)) throw keyMismatch();
+    return;
   }
-  if (!opens(check, KEY_CHECK_TEXT)) throw keyMismatch();
+  const sample = await databaseRight(() => store.someSealedValues(20));
+  if (sample.length && !sample.some((v) => opens(box, v))) throw keyMismatch();
+}
+
+/**
+ * After migrating: records the key in the database if none is yet (first writer wins), and
+ * refuses if the one that stands is another's (two processes with different keys starting on
+ * one new database).
+ */
+export async function recordSecretKey(store: Store, key: Buffer): Promise<void> {
+  const box = new SecretBox(key);
+  const standing = await databaseRight(() => store.putMetaOnce(KEY_CHECK, box.seal(KEY_CHECK_TEXT)));
+  if (!opens(box, standing, KEY_CHECK_TEXT)) throw keyMismatch();
+}
+
+/** PostgreSQL's "permission denied": the role Herald connects as may not use a table. */
+async function databaseRight<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (e) {
+    if ((e as { code?: unknown } | null)?.code !== '42501') throw e;
+    throw new ConfigError(
+      'HERALD_DATABASE_URL',
+      `the database role may not use Herald's tables (${(e as Error).message}); grant it SELECT, INSERT, UPDATE and DELETE on every table, including those a migration adds (docs/OPERATIONS.md)`,
+    );
+  }
 }
 
 const keyMismatch = (): ConfigError =>

@@ -6,7 +6,7 @@ import { SETTINGS } from './config/settings.js';
 import { VERSION } from './core/version.js';
 import { within } from './core/within.js';
 import { buildHerald, createLogger } from './app.js';
-import { resolveSecrets, verifySecretKey } from './bootstrap.js';
+import { recordSecretKey, resolveSecrets, verifySecretKey } from './bootstrap.js';
 import { migrate, SchemaTooNewError } from './store/migrate.js';
 import { openStore } from './store/open.js';
 import { startClusterJobs } from './cluster-jobs.js';
@@ -32,20 +32,18 @@ function configFrom(opts: Record<string, unknown>): Config {
   return loadConfig(env);
 }
 
-/** listen()'s refusals, said with the setting at fault. */
-function listenFailure(e: unknown): string | null {
-  const err = e as NodeJS.ErrnoException | undefined;
-  if (err?.syscall !== 'listen' && err?.syscall !== 'getaddrinfo') return null;
-  switch (err.code) {
+/** listen()'s refusals (only its: other start-up steps fail in their own words), with the setting at fault. */
+function listenFailure(e: unknown): { setting: string; message: string } | null {
+  switch ((e as NodeJS.ErrnoException | undefined)?.code) {
     case 'EADDRINUSE':
-      return 'HERALD_PORT: the port is already in use';
+      return { setting: 'HERALD_PORT', message: 'the port is already in use' };
     case 'EACCES':
-      return 'HERALD_PORT: this user may not listen on that port (below 1024 needs privileges; use a higher one behind the proxy)';
+      return { setting: 'HERALD_PORT', message: 'this user may not listen on that port (below 1024 needs privileges; use a higher one behind the proxy)' };
     case 'EADDRNOTAVAIL':
-      return 'HERALD_HOST: no network interface of this machine has that address';
+      return { setting: 'HERALD_HOST', message: 'no network interface of this machine has that address' };
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return 'HERALD_HOST: the host name does not resolve to an address of this machine';
+      return { setting: 'HERALD_HOST', message: 'the host name does not resolve to an address of this machine' };
     default:
       return null;
   }
@@ -54,7 +52,6 @@ function listenFailure(e: unknown): string | null {
 function fail(e: unknown): never {
   if (e instanceof ConfigError) process.stderr.write(`herald: configuration error: ${e.message}\n`);
   else if (e instanceof SchemaTooNewError) process.stderr.write(`herald: ${e.message}\n`);
-  else if (listenFailure(e)) process.stderr.write(`herald: ${listenFailure(e)} (${(e as Error).message})\n`);
   else process.stderr.write(`herald: ${(e as Error)?.stack ?? String(e)}\n`);
   process.exit(e instanceof ConfigError ? 2 : 1);
 }
@@ -96,14 +93,19 @@ async function serve(opts: Record<string, unknown>): Promise<void> {
   // start must not migrate a database other processes share first.
   const secrets = resolveSecrets(config);
   const store = await openDatabase(config);
+  // The key before migrating: a process with another key must not migrate a shared database.
+  await verifySecretKey(store, secrets.secretKey);
   const { applied, version } = await migrate(store.q);
   if (applied.length) log.info({ applied, version }, 'database migrated');
-  await verifySecretKey(store, secrets.secretKey);
+  await recordSecretKey(store, secrets.secretKey);
   const herald = await buildHerald({
     config, store, logger: log, adminTokenHash: secrets.adminTokenHash, secretKey: secrets.secretKey,
     plugins: config.role === 'worker' ? [] : await loadPlugins(),
   });
-  await herald.app.listen({ host: config.host, port: config.port });
+  await herald.app.listen({ host: config.host, port: config.port }).catch((e: unknown) => {
+    const named = listenFailure(e);
+    throw named ? new ConfigError(named.setting, `${named.message} (${(e as Error).message})`) : e;
+  });
   const addr = herald.app.server.address();
   const port = addr && typeof addr === 'object' ? addr.port : config.port;
   const url = config.publicUrl.replace(/:0$/, `:${port}`);

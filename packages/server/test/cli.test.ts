@@ -9,6 +9,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 import { waitFor } from './helpers/herald.js';
 import { ensureBuilt } from './helpers/spawn-herald.js';
+import { SecretBox } from '../src/core/secret-box.js';
+import { loadMigrations, migrate } from '../src/store/migrate.js';
+import { openStore } from '../src/store/open.js';
 
 /**
  * The real CLI (`node packages/server/dist/cli.js serve`) as a child process: start-up errors,
@@ -111,7 +114,7 @@ describe('start-up errors', () => {
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): never configured here, and binding sends nothing.
     const run = herald({ ...sqlite(tempDir()), HERALD_HOST: '192.0.2.1', HERALD_LOG_LEVEL: 'silent' });
     expect(await run.exit).not.toBe(0);
-    expect(run.err()).toMatch(/^herald: HERALD_HOST: no network interface of this machine has that address/m);
+    expect(run.err()).toMatch(/^herald: configuration error: HERALD_HOST: no network interface of this machine has that address/m);
     expect(run.err()).not.toMatch(/\n\s+at /);
   });
 
@@ -174,6 +177,30 @@ describe('the secret key', () => {
     expect(await generated.exit).toBe(2);
     expect(generated.err()).toContain('HERALD_SECRET_KEY');
 
+    const right = herald({ ...env, HERALD_SECRET_KEY: keyA });
+    await right.started();
+    expect(await right.stop()).toBe(0);
+  });
+
+  it('refuses another key before migrating: a database from before the check stays at its version', async () => {
+    const dir = tempDir();
+    const store = await openStore({ db: { kind: 'sqlite', path: join(dir, 'herald.db') }, sqliteSynchronous: 'normal', dbPoolSize: 1 });
+    const before = loadMigrations('sqlite').filter((m) => m.name !== 'key_check' && m.version < 8);
+    await migrate(store.q, before);
+    await store.q.run("INSERT INTO accounts (id, name, plan, created_at, updated_at) VALUES ('acc_1', 'A', 'pro', 0, 0)");
+    await store.q.run(
+      "INSERT INTO webhooks (id, account_id, url, description, events, secret_enc, enabled, created_at, updated_at) VALUES ('wh_1', 'acc_1', 'https://x.example/', '', '[\"*\"]', ?, 1, 0, 0)",
+      [new SecretBox(Buffer.from(keyA, 'hex')).seal('whsec_0123456789abcdef')],
+    );
+    await store.close();
+    const env = { ...sqlite(dir), HERALD_LOG_LEVEL: 'silent', HERALD_ADMIN_TOKEN: 'admin-token-0123456789' };
+    const wrong = herald({ ...env, HERALD_SECRET_KEY: keyB });
+    expect(await wrong.exit).toBe(2);
+    expect(wrong.err()).toMatch(/HERALD_SECRET_KEY: this is not the key/);
+    const check = await openStore({ db: { kind: 'sqlite', path: join(dir, 'herald.db') }, sqliteSynchronous: 'normal', dbPoolSize: 1 });
+    const versions = (await check.q.all<{ v: number }>('SELECT MAX(version) AS v FROM schema_migrations'))[0]!.v;
+    await check.close();
+    expect(Number(versions)).toBe(before.at(-1)!.version);
     const right = herald({ ...env, HERALD_SECRET_KEY: keyA });
     await right.started();
     expect(await right.stop()).toBe(0);

@@ -567,9 +567,17 @@ describe('delivery worker', () => {
       return x.body.status !== 'pending' ? x.body : null;
     }, 3000);
     expect(d.status).toBe('failed');
-    expect(d.last_error).toMatch(/cannot be decrypted; save the webhook again/);
+    expect(d.last_error).toMatch(/cannot be decrypted; set its secret and custom headers again/);
     expect(d.attempts).toHaveLength(0);
     expect(rx.received).toHaveLength(0);
+    // Damaged header values do not fail the account's list or the webhook's form (where they
+    // are set again): they show as none.
+    await query(h, 'UPDATE webhooks SET headers_enc = ? WHERE id = ?', parts.join('.'), w.body.id);
+    const list = await h.api('GET', `/v1/accounts/${acc}/webhooks`);
+    expect(list.status).toBe(200);
+    expect(list.body.data.find((x: { id: string }) => x.id === w.body.id).headers).toEqual({});
+    const fixed = await h.api('PATCH', `/v1/accounts/${acc}/webhooks/${w.body.id}`, { secret: 'whsec_0123456789abcdef-new', headers: { 'X-Team': 'content' } });
+    expect(fixed.body).toMatchObject({ has_secret: true, headers: { 'X-Team': 'content' } });
   });
 
   it('runs retries with HERALD_WORKER_CONCURRENCY=1 (the first-attempt reserve leaves a retry slot)', async () => {

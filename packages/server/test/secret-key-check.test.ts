@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifySecretKey } from '../src/bootstrap.js';
+import { recordSecretKey, verifySecretKey } from '../src/bootstrap.js';
 import { ConfigError } from '../src/config/load.js';
 import { query } from './helpers/api-kit.js';
+import { freshSqlite } from './helpers/db.js';
 import { createAccount, SECRET_KEY, startHerald, type TestHerald } from './helpers/herald.js';
 
 /**
  * Start-up refuses a secret key other than the one the database's webhook secrets were sealed
- * with (bootstrap.ts verifySecretKey), on a real database of the backend under test: a
- * database that has recorded its key, one from before the check that holds sealed values, and
- * two processes with different keys starting on an empty one at once.
+ * with (bootstrap.ts verifySecretKey, recordSecretKey), on a real database of the backend under
+ * test: a database that has recorded its key, one from before the check that holds sealed
+ * values (one of them damaged), and one whose tables do not exist yet.
  */
 const RIGHT = Buffer.from(SECRET_KEY, 'hex');
 const WRONG = Buffer.alloc(32, 0x5a);
@@ -25,31 +26,45 @@ describe('verifySecretKey', () => {
 
   it('records the key on first start, then refuses any other, naming HERALD_SECRET_KEY', async () => {
     await query(h, 'DELETE FROM herald_meta');
-    await verifySecretKey(store(), RIGHT);
+    await query(h, 'DELETE FROM webhooks');
+    await verifySecretKey(store(), WRONG); // nothing recorded, nothing sealed: nothing to go by
+    await recordSecretKey(store(), RIGHT);
     expect(await query(h, 'SELECT name FROM herald_meta')).toEqual([{ name: 'secret_key_check' }]);
     const e = await refusal(WRONG);
     expect(e).toBeInstanceOf(ConfigError);
     expect((e as ConfigError).setting).toBe('HERALD_SECRET_KEY');
     await verifySecretKey(store(), RIGHT); // still fine
+    await recordSecretKey(store(), RIGHT); // and recording again changes nothing
+    // Another process that recorded first wins: a second key is refused when it records.
+    expect(await recordSecretKey(store(), WRONG).then(() => null, (x: unknown) => x)).toBeInstanceOf(ConfigError);
   });
 
-  it('on a database from before the check, tries the key on a stored secret before recording it', async () => {
+  it('on a database from before the check, tries the key on stored secrets, and one damaged value does not lock it out', async () => {
     const acc = await createAccount(h);
-    const w = await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: 'http://127.0.0.1:9/x', events: ['*'], secret: 'whsec_0123456789abcdef' });
-    expect(w.status).toBe(201);
+    const make = async (n: number) => {
+      const w = await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `http://127.0.0.1:9/x${n}`, events: ['*'], secret: `whsec_0123456789abcdef-${n}` });
+      expect(w.status).toBe(201);
+      return w.body.id as string;
+    };
+    const damaged = await make(1);
+    await make(2);
     await query(h, 'DELETE FROM herald_meta');
     expect(await refusal(WRONG)).toBeInstanceOf(ConfigError);
-    expect(await query(h, 'SELECT name FROM herald_meta')).toEqual([]); // the wrong key was not recorded
+    expect(await query(h, 'SELECT name FROM herald_meta')).toEqual([]); // a check records nothing
+    // A value sealed with another key (before this check existed) or damaged: the right key still opens the rest.
+    await query(h, `UPDATE webhooks SET secret_enc = 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA.AAAA' WHERE id = ?`, damaged);
     await verifySecretKey(store(), RIGHT);
-    // Once recorded, the check holds without any webhook left to try.
-    await query(h, 'DELETE FROM webhooks');
     expect(await refusal(WRONG)).toBeInstanceOf(ConfigError);
   });
 
-  it('lets one key win when two processes with different keys start on an empty database at once', async () => {
-    await query(h, 'DELETE FROM herald_meta');
-    const [a, b] = await Promise.all([refusal(RIGHT), refusal(WRONG)]);
-    expect([a, b].filter((e) => e instanceof ConfigError)).toHaveLength(1);
-    expect([a, b].filter((e) => e === null)).toHaveLength(1);
+  it('checks before the tables exist: an empty database passes, and nothing is written', async () => {
+    const empty = await freshSqlite();
+    try {
+      const s = await empty.open();
+      await verifySecretKey(s, WRONG);
+      expect(await s.q.all("SELECT name FROM sqlite_master WHERE type = 'table'")).toEqual([]);
+    } finally {
+      await empty.drop();
+    }
   });
 });

@@ -63,10 +63,24 @@ function validateHeaders(input: unknown): Record<string, string> {
   return r.headers;
 }
 
+/**
+ * The custom headers as shown, or none when their stored value cannot be decrypted (damaged):
+ * one such webhook must not fail the account's whole list, nor its own form, which is where
+ * they are set again.
+ */
+function readableHeaders(ctx: AppContext, w: WebhookRow): Record<string, string> {
+  try {
+    return openHeaders(ctx.box, w.headersEnc);
+  } catch (e) {
+    ctx.log.error({ err: e, webhook_id: w.id }, 'custom header values cannot be decrypted; shown as none until set again');
+    return {};
+  }
+}
+
 export function webhookOut(ctx: AppContext, w: WebhookRow, reveal?: string | null): Static<typeof S.Webhook> {
   const out: Static<typeof S.Webhook> = {
     id: w.id, account_id: w.accountId, url: w.url, description: w.description, events: w.events,
-    headers: openHeaders(ctx.box, w.headersEnc),
+    headers: readableHeaders(ctx, w),
     enabled: w.enabled, disabled_reason: w.disabledReason, rate_limit: w.rateLimit, has_secret: w.secretEnc !== null,
     previous_secret_expires_at: previousSecretExpiry(w),
     created_at: S.iso(w.createdAt), updated_at: S.iso(w.updatedAt),

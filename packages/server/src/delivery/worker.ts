@@ -530,7 +530,7 @@ export class DeliveryWorker {
       // Nothing can be signed or sent for it until the webhook is saved again; failing at once
       // beats being claimed again at every lease for ever. Recover sends these once it is.
       this.log.error({ err: e, delivery_id: d.id, webhook_id: d.webhookId }, 'webhook cannot be decrypted; failing its delivery');
-      await this.store.failWithoutAttempt([d.id], this.owner, 'webhook secret or header values cannot be decrypted; save the webhook again');
+      await this.store.failWithoutAttempt([d.id], this.owner, 'webhook secret or header values cannot be decrypted; set its secret and custom headers again');
       this.metrics.deliveries.inc({ outcome: 'failed' });
       return;
     }

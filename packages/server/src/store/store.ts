@@ -379,6 +379,10 @@ const WEBHOOKS_PER_STATEMENT = 64;
  * included, so at most this many (twice what its detail lists).
  */
 const KEPT_ATTEMPTS = 100;
+/** A query's error for a table that does not exist (yet: the database is older than its migration). */
+const missingTable = (e: unknown): boolean =>
+  (e as { code?: unknown } | null)?.code === '42P01' || /no such table/i.test(String((e as Error | null)?.message));
+
 /** Deliveries deleted per statement when a webhook or account goes (tens of ms each). */
 const DELETE_CHUNK = 10_000;
 const ROOM_COLS: readonly Column[] = [['w', 'text'], ['room', 'int']];
@@ -402,9 +406,15 @@ export class Store {
   }
 
   // ---------------- the database's own facts ----------------
+  /** A fact about the database; null when unset, or before the migration that makes the table. */
   async getMeta(name: string): Promise<string | null> {
-    const [r] = await this.q.all<{ value: string }>('SELECT value FROM herald_meta WHERE name = ?', [name]);
-    return r ? r.value : null;
+    try {
+      const [r] = await this.q.all<{ value: string }>('SELECT value FROM herald_meta WHERE name = ?', [name]);
+      return r ? r.value : null;
+    } catch (e) {
+      if (missingTable(e)) return null;
+      throw e;
+    }
   }
 
   /** Stores `value` unless `name` has one already; returns the value that stands (first writer wins). */
@@ -413,12 +423,22 @@ export class Store {
     return (await this.getMeta(name))!;
   }
 
-  /** One sealed value of some webhook (a secret, a rotated-out secret or the header values), if any is stored. */
-  async anySealedValue(): Promise<string | null> {
-    const [r] = await this.q.all<{ v: string }>(
-      'SELECT COALESCE(secret_enc, previous_secret_enc, headers_enc) AS v FROM webhooks WHERE secret_enc IS NOT NULL OR previous_secret_enc IS NOT NULL OR headers_enc IS NOT NULL LIMIT 1',
-    );
-    return r ? r.v : null;
+  /**
+   * Up to `limit` sealed values of webhooks (secrets, header values): none on an empty database,
+   * or before the migration that makes the table. Read before migrating, so only the columns
+   * of the first migration.
+   */
+  async someSealedValues(limit: number): Promise<string[]> {
+    try {
+      const rows = await this.q.all<{ s: string | null; h: string | null }>(
+        'SELECT secret_enc AS s, headers_enc AS h FROM webhooks WHERE secret_enc IS NOT NULL OR headers_enc IS NOT NULL LIMIT ?',
+        [limit],
+      );
+      return rows.map((r) => (r.s ?? r.h)!);
+    } catch (e) {
+      if (missingTable(e)) return [];
+      throw e;
+    }
   }
 
   // ---------------- accounts ----------------
@@ -695,7 +715,13 @@ export class Store {
     return this.#audited(audit, (q) => q.tx(async (t) => {
       const [r] = await t.all('SELECT id FROM webhooks WHERE id = ? AND account_id = ?', [id, accountId]);
       if (!r) return false;
+      // What was published while the chunks went, and the events it leaves without a delivery.
+      const rest = await t.all<{ event_id: string }>('SELECT DISTINCT event_id FROM deliveries WHERE webhook_id = ?', [id]);
       await t.run('DELETE FROM deliveries WHERE webhook_id = ?', [id]);
+      if (rest.length) {
+        const d = this.q.dialect;
+        await t.run(`DELETE FROM events WHERE ${d.inList('id')} AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_id = events.id)`, [d.listParam(rest.map((r) => r.event_id))]);
+      }
       await t.run('DELETE FROM webhooks WHERE id = ?', [id]);
       return true;
     }));
