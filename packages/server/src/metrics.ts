@@ -19,10 +19,10 @@ export interface Metrics {
   rateLimited: Counter<string>;
 }
 
-/** Database round trips, from well under a millisecond (SQLite) to a busy remote PostgreSQL. */
 /** How long a scrape waits for the queue's figures before answering without them. */
 const QUEUE_STATS_WAIT_MS = 2000;
 
+/** Database round trips, from well under a millisecond (SQLite) to a busy remote PostgreSQL. */
 const DB_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 export function createMetrics(store: Store | null): Metrics {

@@ -37,7 +37,7 @@ export function urlPolicy(ctx: AppContext, listenPort: number | null): UrlPolicy
  * The URL rules of SPEC §3, then DNS: a name that resolves to a forbidden address is refused
  * now. One that does not resolve within `dnsMs` is accepted: every attempt vets it again.
  */
-async function validateUrl(ctx: AppContext, raw: unknown, listenPort: number | null, dnsMs = 2000): Promise<string> {
+async function validateUrl(ctx: AppContext, raw: unknown, listenPort: number | null, dnsMs?: number): Promise<string> {
   const opts = urlPolicy(ctx, listenPort);
   const r = checkWebhookUrl(raw, opts);
   if (!r.ok) throw createError(r.code, r.message);

@@ -83,7 +83,6 @@ export async function registerSessionRoutes(app: FastifyInstance, ctx: AppContex
     return reply.status(201).send({ url: `${publicBase()}/portal/${token}`, expires_at: S.iso(expiresAt) });
   });
 
-  // HEAD is not exposed: a link checker or chat unfurler doing HEAD must not spend the link.
   /** A refused link: a script checking it gets the API's error shape, a person a page that explains. */
   const linkInvalid = (req: FastifyRequest, reply: FastifyReply) => {
     const accept = req.headers.accept ?? '';

@@ -90,6 +90,13 @@ interface Endpoint {
   held: Array<{ d: ClaimedDelivery; claimedAt: number }>;
 }
 
+/** Why a delivery to this webhook is not sent but failed, or null when it may be sent. */
+function refusal(t: WebhookTarget | null): string | null {
+  if (!t) return 'webhook deleted';
+  if (!t.enabled) return 'webhook disabled';
+  return t.planAllows ? null : 'account plan does not include webhooks';
+}
+
 /** What an outcome holds of the response, in characters: its body and its headers. */
 function recordChars(a: AttemptRow): number {
   let n = a.responseBody?.length ?? 0;
@@ -524,7 +531,7 @@ export class DeliveryWorker {
       // Refusing is for good, so a cached refusal is confirmed by a fresh read (made after the
       // claim): the webhook may have been turned on again by another process, and this
       // delivery made since.
-      if (this.#running && (!target || !target.enabled || !target.planAllows)) target = await this.webhooks.get(d.webhookId, true);
+      if (this.#running && refusal(target)) target = await this.webhooks.get(d.webhookId, true);
     } catch (e) {
       if (!(e instanceof UnreadableWebhookError)) throw e;
       // Nothing can be signed or sent for it until the webhook is saved again; failing at once
@@ -539,9 +546,9 @@ export class DeliveryWorker {
       await this.store.releaseLeases([d.id], this.owner).catch(() => {});
       return;
     }
-    if (!target || !target.enabled || !target.planAllows) {
-      const why = !target ? 'webhook deleted' : !target.enabled ? 'webhook disabled' : 'account plan does not include webhooks';
-      await this.store.failWithoutAttempt([d.id], this.owner, why);
+    const why = refusal(target);
+    if (why !== null || target === null) {
+      await this.store.failWithoutAttempt([d.id], this.owner, why ?? 'webhook deleted'); // (null only to the type checker)
       this.metrics.deliveries.inc({ outcome: 'failed' });
       return;
     }

@@ -31,14 +31,13 @@ export class SchemaTooNewError extends Error {
   }
 }
 
-/** The versions applied, or null where there is no schema_migrations table (or it cannot be read). */
-async function appliedVersions(q: SqlExecutor): Promise<number[] | null> {
-  try {
-    return (await q.all<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
-  } catch {
-    return null;
-  }
+/** The versions applied, in order. */
+async function readVersions(q: SqlExecutor): Promise<number[]> {
+  return (await q.all<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).map((r) => Number(r.version));
 }
+
+/** readVersions, or null where there is no schema_migrations table (or it cannot be read). */
+const appliedVersions = (q: SqlExecutor): Promise<number[] | null> => readVersions(q).catch(() => null);
 
 export interface MigrateOptions {
   /**
@@ -82,9 +81,9 @@ export async function migrate(q: SqlExecutor, migrations = loadMigrations(q.dial
 async function applyNext(t: SqlExecutor, migrations: Migration[]): Promise<{ next: number | null; current: number }> {
   const latest = migrations.at(-1)?.version ?? 0;
   await t.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
-  const rows = await t.all<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-  const done = new Set(rows.map((r) => Number(r.version)));
-  const current = rows.length ? Number(rows.at(-1)!.version) : 0;
+  const versions = await readVersions(t);
+  const done = new Set(versions);
+  const current = versions.at(-1) ?? 0;
   if (current > latest) throw new SchemaTooNewError(current, latest);
   const m = migrations.find((x) => !done.has(x.version));
   if (!m) return { next: null, current };

@@ -495,18 +495,18 @@ export class Store {
    * final transaction; an account's events that never had a delivery, with the account.
    */
   async #deleteHistoryInChunks(column: 'webhook_id' | 'account_id', value: string): Promise<void> {
+    while ((await this.q.tx((t) => this.#deleteHistoryChunk(t, column, value))) === DELETE_CHUNK);
+  }
+
+  /** One chunk of #deleteHistoryInChunks, in `t`: how many deliveries went. */
+  async #deleteHistoryChunk(t: SqlExecutor, column: 'webhook_id' | 'account_id', value: string): Promise<number> {
     const d = this.q.dialect;
-    for (;;) {
-      const done = await this.q.tx(async (t) => {
-        const rows = await t.all<{ id: string; event_id: string }>(`SELECT id, event_id FROM deliveries WHERE ${column} = ? LIMIT ?`, [value, DELETE_CHUNK]);
-        if (!rows.length) return true;
-        await t.run(`DELETE FROM deliveries WHERE ${d.inList('id')}`, [d.listParam(rows.map((r) => r.id))]);
-        const events = [...new Set(rows.map((r) => r.event_id))];
-        await t.run(`DELETE FROM events WHERE ${d.inList('id')} AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_id = events.id)`, [d.listParam(events)]);
-        return rows.length < DELETE_CHUNK;
-      });
-      if (done) return;
-    }
+    const rows = await t.all<{ id: string; event_id: string }>(`SELECT id, event_id FROM deliveries WHERE ${column} = ? LIMIT ?`, [value, DELETE_CHUNK]);
+    if (!rows.length) return 0;
+    await t.run(`DELETE FROM deliveries WHERE ${d.inList('id')}`, [d.listParam(rows.map((r) => r.id))]);
+    const events = [...new Set(rows.map((r) => r.event_id))];
+    await t.run(`DELETE FROM events WHERE ${d.inList('id')} AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_id = events.id)`, [d.listParam(events)]);
+    return rows.length;
   }
 
   // ---------------- audit events ----------------
@@ -716,12 +716,7 @@ export class Store {
       const [r] = await t.all('SELECT id FROM webhooks WHERE id = ? AND account_id = ?', [id, accountId]);
       if (!r) return false;
       // What was published while the chunks went, and the events it leaves without a delivery.
-      const rest = await t.all<{ event_id: string }>('SELECT DISTINCT event_id FROM deliveries WHERE webhook_id = ?', [id]);
-      await t.run('DELETE FROM deliveries WHERE webhook_id = ?', [id]);
-      if (rest.length) {
-        const d = this.q.dialect;
-        await t.run(`DELETE FROM events WHERE ${d.inList('id')} AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_id = events.id)`, [d.listParam(rest.map((r) => r.event_id))]);
-      }
+      while ((await this.#deleteHistoryChunk(t, 'webhook_id', id)) === DELETE_CHUNK);
       await t.run('DELETE FROM webhooks WHERE id = ?', [id]);
       return true;
     }));
