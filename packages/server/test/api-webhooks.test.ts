@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount, startHerald, type TestHerald } from './helpers/herald.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 import { count, createApiKey, databaseContains, expectError, query } from './helpers/api-kit.js';
+import { startDnsServer } from './helpers/dns-server.js';
 
 /**
  * Webhooks through the API (SPEC §2, §3). Two servers, neither with a worker:
@@ -535,5 +536,32 @@ describe('webhooks per account', () => {
     expect((await small.api('DELETE', `${hooks(small, a)}/${first.body.id}`)).status).toBe(204);
     expect((await make(a)).status).toBe(201);
     expect((await small.api('GET', '/v1/meta')).body.max_webhooks_per_account).toBe(2);
+  });
+});
+
+describe('a change that waited', () => {
+  it("keeps what committed while it waited: a PATCH held up by the URL's DNS does not enable a webhook a 410 disabled meanwhile", async () => {
+    // The new URL's name is never answered: the PATCH waits out its DNS check (2 s), then saves.
+    const dns = await startDnsServer({ 'mute.example.test': { mute: true } });
+    const h = await startHerald({ HERALD_DNS_SERVERS: dns.server }, { worker: false });
+    try {
+      const a = await createAccount(h);
+      const w = (await h.api('POST', hooks(h, a), { url: PUBLIC, events: ['*'] })).body;
+      const patch = h.api('PATCH', `${hooks(h, a)}/${w.id}`, { url: 'https://mute.example.test/hook', description: 'moved' });
+      await new Promise((r) => setTimeout(r, 300));
+      // Meanwhile the receiver answers 410 Gone and the worker disables the webhook.
+      await h.herald.ctx.store.q.run("UPDATE webhooks SET enabled = 0, disabled_reason = 'the receiver answered 410 Gone' WHERE id = ?", [w.id]);
+      const res = await patch;
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ url: 'https://mute.example.test/hook', description: 'moved', enabled: false, disabled_reason: 'the receiver answered 410 Gone' });
+      expect((await h.api('GET', `${hooks(h, a)}/${w.id}`)).body).toMatchObject({ enabled: false, disabled_reason: 'the receiver answered 410 Gone' });
+      // The audit entry compares with the row as it was when saved: no re-enabling to report.
+      const [entry] = (await h.api('GET', `/v1/accounts/${a}/audit-events`)).body.data;
+      expect(entry).toMatchObject({ action: 'webhook.updated' });
+      expect(entry.details.enabled).toBeUndefined();
+    } finally {
+      await h.close();
+      dns.close();
+    }
   });
 });

@@ -75,13 +75,12 @@ describe('delivery worker', () => {
     const rx = await receiver();
     const { store, webhooks } = h.herald.ctx;
     const w = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] })).body;
-    const row = (await store.getWebhook(acc, w.id))!;
     // Another process turns it off, and this one's worker reads it so (and caches that)...
-    await store.updateWebhook({ ...row, enabled: false });
+    await store.updateWebhook(acc, w.id, { enabled: false });
     webhooks.invalidate(w.id);
     expect((await webhooks.get(w.id))!.enabled).toBe(false);
     // ...then turns it on again, which this process does not hear of, and an event comes.
-    await store.updateWebhook({ ...row, enabled: true });
+    await store.updateWebhook(acc, w.id, { enabled: true });
     const p = await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { again: true } });
     const id = p.body.deliveries[0].id as string;
     const d = await waitFor(async () => {

@@ -69,8 +69,7 @@ describe('leasing at publish', () => {
 
   it('leaves a rate-limited webhook\'s deliveries to the claim, which takes the oldest first', async () => {
     const other = (await s.createWebhook({ accountId: acc, url: 'https://example.com/g', description: '', events: ['*'], headersEnc: null, secretEnc: null, enabled: true })).id;
-    const w = (await s.getWebhookWithPlan(hook))!.webhook;
-    await s.updateWebhook({ ...w, rateLimit: 2 });
+    await s.updateWebhook(acc, hook, { rateLimit: 2 });
     const older = await publish(3, null);
     const out = await publish(3, { owner: 'w1', leaseMs: 15_000, limit: 10, endpointLimit: 16 });
     // The unlimited webhook's new deliveries are leased at publish; the limited one's are not.

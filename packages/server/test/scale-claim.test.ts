@@ -33,9 +33,9 @@ function suite(name: string, makeDb: () => Promise<TestDatabase>): void {
       const w = await s.createWebhook({ accountId: acc, url: 'https://example.com/h', description: '', events: ['*'], headersEnc: null, secretEnc: null, enabled: true }, T0);
       // One webhook at a time receives events: disable the others meanwhile.
       const others = (await s.listWebhooks(acc)).filter((x) => x.id !== w.id && x.enabled);
-      for (const o of others) await s.updateWebhook({ ...o, enabled: false }, T0);
+      for (const o of others) await s.updateWebhook(acc, o.id, { enabled: false }, T0);
       const out = await s.publishMany(Array.from({ length: n }, (_, i) => ({ accountId: acc, type: 'content.generated', data: '{}', idempotencyKey: null, now: T0 + offset + i })));
-      for (const o of others) await s.updateWebhook({ ...o, enabled: true }, T0);
+      for (const o of others) await s.updateWebhook(acc, o.id, { enabled: true }, T0);
       return { id: w.id, deliveries: out.map((r) => r.deliveries[0]!.id) };
     }
     const claim = (o: Partial<ClaimOptions>) =>

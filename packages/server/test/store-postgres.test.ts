@@ -193,6 +193,13 @@ if (admin) {
       const w = await s.createWebhook({ accountId: a.id, url: 'https://example.com/h', description: '', events: ['*'], headersEnc: null, secretEnc: null, enabled: true });
       const { id: key } = await s.createApiKey(a.id, 'hash-locks', 'hk_locks');
       const entry = () => ({ accountId: a.id, at: Date.now(), actor: 'test', action: 'x', target: null, details: null });
+      // A failed delivery of w, for recovery and redelivery, and a second webhook to delete.
+      const [pub] = await s.publishMany([{ accountId: a.id, type: 'content.generated', data: '{}', idempotencyKey: null, now: Date.now() - 1000 }]);
+      const dlv = pub!.deliveries[0]!.id;
+      const [c] = await s.claimDue({ owner: 'L', now: Date.now(), leaseMs: 30_000, limit: 1, lane: 'first', endpointLimit: 16 });
+      const att = { id: `att_${dlv}`, deliveryId: dlv, attemptNo: 1, startedAt: Date.now(), durationMs: 1, statusCode: 500, success: false, errorKind: 'http_status' as const, errorMessage: 'HTTP 500', requestHeaders: {}, responseHeaders: null, responseBody: null, responseTruncated: false };
+      expect(await s.recordAttempts([{ attempt: att, owner: 'L', status: 'failed', nextAttemptAt: null, error: 'HTTP 500', disableWebhook: null, webhookId: c!.webhookId }])).toBe(0);
+      const w2 = await s.createWebhook({ accountId: a.id, url: 'https://example.com/h2', description: '', events: ['ping'], headersEnc: null, secretEnc: null, enabled: true });
       // Deleting the account holds its row (as here) and then needs every row it owns. A change
       // that held one of those rows while waiting for the account (its audit entry's foreign
       // key) would deadlock with it; the change must wait before it takes any.
@@ -202,9 +209,12 @@ if (admin) {
       await prober.connect();
       try {
         const changes: Array<[string, string, string, () => Promise<unknown>]> = [
-          ['update', 'webhooks', w.id, () => s.updateWebhook({ ...w, description: 'changed' }, Date.now(), { audit: entry })],
+          ['update', 'webhooks', w.id, () => s.updateWebhook(a.id, w.id, { description: 'changed' }, Date.now(), entry)],
           ['rotate', 'webhooks', w.id, () => s.rotateWebhookSecret(a.id, w.id, 'enc-new', null, Date.now(), entry)],
           ['revoke', 'api_keys', key, () => s.deleteApiKey(a.id, key, entry)],
+          ['recover', 'deliveries', dlv, () => s.recoverFailed(a.id, w.id, { since: 0, until: Date.now() + 1000 }, Date.now(), () => entry())],
+          ['redeliver', 'deliveries', dlv, () => s.redeliver(a.id, dlv, Date.now(), entry)],
+          ['delete', 'webhooks', w2.id, () => s.deleteWebhook(a.id, w2.id, entry)],
         ];
         for (const [what, table, id, change] of changes) {
           await deleter.query('BEGIN');
@@ -214,11 +224,84 @@ if (admin) {
           const free = await prober.query(`SELECT id FROM ${table} WHERE id = $1 FOR UPDATE SKIP LOCKED`, [id]);
           expect(free.rows, `${what} holds no ${table} row while it waits for the account`).toHaveLength(1);
           await deleter.query('ROLLBACK');
-          await pending;
+          expect(await pending, `${what} went ahead once the account was free`).toBeTruthy();
         }
       } finally {
         await deleter.end();
         await prober.end();
+      }
+    });
+
+    it('an outcome batch takes its deliveries in id order, as deletions do, so the two cannot deadlock', async () => {
+      const s = await open(true);
+      const a = await s.createAccount('Order', 'pro');
+      await s.createWebhook({ accountId: a.id, url: 'https://example.com/h', description: '', events: ['*'], headersEnc: null, secretEnc: null, enabled: true });
+      const now = Date.now();
+      await s.publishMany([0, 1].map((i) => ({ accountId: a.id, type: 'content.generated', data: '{}', idempotencyKey: null, now: now - 10 + i })));
+      const claimed = await s.claimDue({ owner: 'O', now, leaseMs: 30_000, limit: 10, lane: 'first', endpointLimit: 16 });
+      const [d1, d2] = claimed.map((c) => c.id).sort();
+      const rec = (id: string) => ({
+        attempt: { id: `att_${id}`, deliveryId: id, attemptNo: 1, startedAt: now, durationMs: 1, statusCode: 200, success: true, errorKind: null, errorMessage: null, requestHeaders: {}, responseHeaders: null, responseBody: null, responseTruncated: false },
+        owner: 'O', status: 'succeeded' as const, nextAttemptAt: null, error: null, disableWebhook: null, webhookId: claimed[0]!.webhookId,
+      });
+      const other = new pg.Client({ connectionString: db.url });
+      await other.connect();
+      try {
+        // A deletion in id order holds the first delivery and will want the second.
+        await other.query('BEGIN');
+        await other.query('SELECT id FROM deliveries WHERE id = $1 FOR UPDATE', [d1]);
+        // Outcomes come in the order their requests ended: the second delivery's first.
+        const write = s.recordAttempts([rec(d2!), rec(d1!)]);
+        await new Promise((r) => setTimeout(r, 300));
+        await other.query('SELECT id FROM deliveries WHERE id = $1 FOR UPDATE', [d2]); // no cycle
+        await other.query('ROLLBACK');
+        expect(await write).toBe(0);
+      } finally {
+        await other.end();
+      }
+      expect((await s.getDeliveryRow(a.id, d2!))).toMatchObject({ status: 'succeeded' });
+    });
+
+    it('a change of an account applies to the row as committed when it is saved, not as read before', async () => {
+      const s = await open(true);
+      const a = await s.createAccount('Before', 'pro');
+      const other = new pg.Client({ connectionString: db.url });
+      await other.connect();
+      try {
+        // Another process changes the plan; its transaction is open while the rename starts.
+        await other.query('BEGIN');
+        await other.query("UPDATE accounts SET plan = 'enterprise' WHERE id = $1", [a.id]);
+        const rename = s.updateAccount(a.id, { name: 'After' });
+        await new Promise((r) => setTimeout(r, 300));
+        await other.query('COMMIT');
+        expect(await rename).toMatchObject({ name: 'After', plan: 'enterprise' });
+        expect(await s.getAccount(a.id)).toMatchObject({ name: 'After', plan: 'enterprise' });
+      } finally {
+        await other.end();
+      }
+    });
+
+    it('publish inserts new Idempotency-Keys in key order, so two publishers of the same keys cannot deadlock', async () => {
+      const s = await open(true);
+      const a = await s.createAccount('Keys', 'pro');
+      const other = new pg.Client({ connectionString: db.url });
+      await other.connect();
+      const row = (k: string) => other.query('INSERT INTO events (id, account_id, type, created_at, data, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6)', [`evt_${k}`, a.id, 'content.generated', Date.now(), '{}', k]);
+      try {
+        // Another publisher, in key order, holds key-1 and will want key-2.
+        await other.query('BEGIN');
+        await row('key-1');
+        const input = (k: string) => ({ accountId: a.id, type: 'content.generated', data: '{}', idempotencyKey: k, now: Date.now() });
+        // Given in the other order: taken as given, this group would hold key-2 while it waits
+        // for key-1, and the other's key-2 would close the cycle.
+        const pub = s.publishMany([input('key-2'), input('key-1')]);
+        await new Promise((r) => setTimeout(r, 300));
+        await row('key-2'); // no cycle: the group waits holding nothing of the other's
+        await other.query('ROLLBACK');
+        const out = await pub;
+        expect(out.map((r) => r.replayed)).toEqual([false, false]);
+      } finally {
+        await other.end();
       }
     });
 

@@ -226,11 +226,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(await store.getWebhookWithPlan(w.id)).toEqual({ webhook: w, plan: a.plan });
         const w2 = await hook(a.id, {}, T0 + 1);
         expect((await store.listWebhooks(a.id)).map((x) => x.id)).toEqual([w.id, w2.id]);
-        const changed = await store.updateWebhook(
-          { ...w, url: 'https://example.org/new', events: ['*'], headersEnc: null, secretEnc: 'enc-2', enabled: false, disabledReason: 'manual' },
-          T0 + 9,
-          { secret: true },
-        );
+        const changed = await store.updateWebhook(a.id, w.id, { url: 'https://example.org/new', events: ['*'], headersEnc: null, secretEnc: 'enc-2', enabled: false }, T0 + 9);
         expect(changed!.updatedAt).toBe(T0 + 9);
         expect(changed!.secretEnc).toBe('enc-2');
         expect(await store.getWebhook(a.id, w.id)).toEqual(changed);
@@ -286,15 +282,15 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(await webhookById(w.id)).toEqual(end);
       });
 
-      it('an update without `secret: true` leaves the secret columns as stored: it cannot undo a rotation made since its read', async () => {
+      it('an update that does not set the secret leaves the secret columns as stored: it cannot undo a rotation made since its read', async () => {
         const a = await acct();
         const w = await hook(a.id, { secretEnc: 'enc-read' });
         await store.rotateWebhookSecret(a.id, w.id, 'enc-rotated', T0 + 1000, T0 + 1);
-        const saved = await store.updateWebhook({ ...w, description: 'changed from the old read' }, T0 + 2);
+        const saved = await store.updateWebhook(a.id, w.id, { description: 'changed from the old read' }, T0 + 2);
         expect(saved).toMatchObject({ description: 'changed from the old read', secretEnc: 'enc-rotated', previousSecretEnc: 'enc-read', previousSecretUntil: T0 + 1000 });
         expect(await webhookById(w.id)).toEqual(saved);
-        // With `secret: true` the given secret is set, and the previous one ends.
-        expect(await store.updateWebhook({ ...saved!, secretEnc: 'enc-set' }, T0 + 3, { secret: true })).toMatchObject({ secretEnc: 'enc-set', previousSecretEnc: null, previousSecretUntil: null });
+        // Setting the secret sets it, and the previous one ends.
+        expect(await store.updateWebhook(a.id, w.id, { secretEnc: 'enc-set' }, T0 + 3)).toMatchObject({ secretEnc: 'enc-set', previousSecretEnc: null, previousSecretUntil: null });
       });
 
       it("another account's webhook id is not found, not changed, not deleted", async () => {
@@ -303,7 +299,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         const w = await hook(a.id);
         expect(await store.getWebhook(b.id, w.id)).toBeNull();
         expect(await store.listWebhooks(b.id)).toEqual([]);
-        expect(await store.updateWebhook({ ...w, accountId: b.id, url: 'https://evil.example/' })).toBeNull();
+        expect(await store.updateWebhook(b.id, w.id, { url: 'https://evil.example/' })).toBeNull();
         expect(await store.deleteWebhook(b.id, w.id)).toBe(false);
         expect(await store.getWebhook(a.id, w.id)).toEqual(w);
       });
@@ -824,7 +820,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(retries).toEqual([]);
         expect(await claim({ owner: 'C', webhooks: [w.id], onlyWebhooks, now: T0 + 450, lane: 'retry' })).toHaveLength(1);
         // Disabled: its deliveries are claimed to be failed without an attempt, at once.
-        await store.updateWebhook({ ...w, enabled: false }, T0 + 450);
+        await store.updateWebhook(a.id, w.id, { enabled: false }, T0 + 450);
         expect(await claim({ owner: 'D', webhooks: [w.id], onlyWebhooks, now: T0 + 450 })).toHaveLength(2);
         expect(await claim({ owner: 'D', webhooks: [w.id], onlyWebhooks, now: T0 + 450, lane: 'retry' })).toHaveLength(1);
       });
@@ -851,11 +847,11 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         for (let i = 0; i < 8; i++) await publish(a.id, { now: T0 + i });
         const at = { webhooks: [w.id], now: T0 + 100 };
         expect(await claim({ ...at, owner: 'A' })).toHaveLength(2);
-        await store.updateWebhook({ ...w, description: 'renamed' }, T0 + 100);
+        await store.updateWebhook(a.id, w.id, { description: 'renamed' }, T0 + 100);
         expect(await claim({ ...at, owner: 'B' })).toHaveLength(0);
-        await store.updateWebhook({ ...w, rateLimit: 1 }, T0 + 100);
+        await store.updateWebhook(a.id, w.id, { rateLimit: 1 }, T0 + 100);
         expect(await claim({ ...at, owner: 'B' })).toHaveLength(1);
-        await store.updateWebhook({ ...w, rateLimit: null }, T0 + 100);
+        await store.updateWebhook(a.id, w.id, { rateLimit: null }, T0 + 100);
         expect((await store.getWebhook(a.id, w.id))!.rateLimit).toBeNull();
         expect(await claim({ ...at, owner: 'C' })).toHaveLength(5);
       });
@@ -971,7 +967,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         expect(await delivery(a.id, c2!.id)).toMatchObject({ status: 'failed', attempts: 1, nextAttemptAt: null, lastStatusCode: null, lastError: 'connection refused' });
         expect((await store.getDelivery(a.id, c1!.id))!.attempts).toEqual([r1.attempt]);
         expect((await store.queueStats(T0 + 400)).leased).toBe(0);
-        await expect(store.recordAttempts([])).resolves.toBeUndefined();
+        await expect(store.recordAttempts([])).resolves.toBe(0);
       });
 
       it('an outcome batch written again (its commit answer was lost) goes through and adds nothing', async () => {
@@ -981,7 +977,7 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         const [c] = await claim({ owner: 'A' });
         const r = record(c!, 'A', 'succeeded');
         await store.recordAttempts([r], T0 + 400);
-        await expect(store.recordAttempts([r], T0 + 500)).resolves.toBeUndefined();
+        await expect(store.recordAttempts([r], T0 + 500)).resolves.toBe(1); // not applied again
         expect((await store.getDelivery(a.id, c!.id))!.attempts).toEqual([r.attempt]);
         expect(await delivery(a.id, c!.id)).toMatchObject({ status: 'succeeded', attempts: 1, updatedAt: T0 + 400 });
       });
@@ -1019,9 +1015,59 @@ export function runStoreConformance(name: string, makeDb: () => Promise<TestData
         const w = await hook(a.id);
         await publish(a.id);
         const [c] = await claim();
-        await store.recordAttempts([record(c!, 'A', 'failed', { error: 'HTTP 410', disableWebhook: 'The endpoint answered 410 Gone', att: { statusCode: 410 } })], T0 + 9);
+        await store.recordAttempts([record(c!, 'A', 'failed', { error: 'HTTP 410', disableWebhook: { reason: 'The endpoint answered 410 Gone', url: w.url }, att: { statusCode: 410 } })], T0 + 9);
         expect(await store.getWebhook(a.id, w.id)).toMatchObject({ enabled: false, disabledReason: 'The endpoint answered 410 Gone', updatedAt: T0 + 9 });
         expect((await publish(a.id)).deliveries).toEqual([]);
+      });
+
+      it('a 410 from a URL the webhook has left, or from an outcome that came too late, disables nothing', async () => {
+        const a = await acct();
+        const w = await hook(a.id);
+        await publish(a.id);
+        await publish(a.id, { now: T0 + 1 });
+        const [c1, c2] = await claim({ leaseMs: 1000, now: T0 + 1 });
+        const gone = (c: ClaimedDelivery, owner = 'A') => record(c, owner, 'failed', { error: 'HTTP 410', disableWebhook: { reason: 'Gone', url: w.url }, att: { statusCode: 410 } });
+        // Moved to a new URL while the request to the old one was out.
+        await store.updateWebhook(a.id, w.id, { url: 'https://example.org/moved' }, T0 + 5);
+        await store.recordAttempts([gone(c1!)], T0 + 9);
+        expect(await store.getWebhook(a.id, w.id)).toMatchObject({ enabled: true, disabledReason: null, url: 'https://example.org/moved' });
+        expect(await delivery(a.id, c1!.id)).toMatchObject({ status: 'failed', attempts: 1 });
+        // Same URL again, but the lease ran out and another worker took the delivery over.
+        await store.updateWebhook(a.id, w.id, { url: w.url }, T0 + 10);
+        expect(await claim({ owner: 'B', now: T0 + 1001 })).toMatchObject([{ id: c2!.id }]);
+        expect(await store.recordAttempts([gone(c2!)], T0 + 1002)).toBe(1);
+        expect(await store.getWebhook(a.id, w.id)).toMatchObject({ enabled: true });
+      });
+
+      it('a late outcome of the owner holding the lease again leaves the newer attempt\'s state', async () => {
+        const a = await acct();
+        await hook(a.id);
+        await publish(a.id);
+        const [c] = await claim({ owner: 'A', leaseMs: 1000 });
+        // A's request outlives its lease; B sends attempt 1 and schedules the retry.
+        const [b] = await claim({ owner: 'B', now: T0 + 1000 });
+        await store.recordAttempts([record(b!, 'B', 'pending', { nextAttemptAt: T0 + 2000 })], T0 + 1500);
+        // A claims the retry before its own attempt 1's outcome is written.
+        expect(await claim({ owner: 'A', now: T0 + 2000, lane: 'retry' })).toMatchObject([{ id: c!.id, attempts: 1 }]);
+        expect(await store.recordAttempts([record(c!, 'A', 'succeeded')], T0 + 2001)).toBe(1);
+        expect(await delivery(a.id, c!.id)).toMatchObject({ status: 'pending', attempts: 1, updatedAt: T0 + 1500 });
+        expect((await store.queueStats(T0 + 2001)).leased).toBe(1); // A still holds the retry
+        // Both requests happened: both are in the history.
+        expect((await store.getDelivery(a.id, c!.id))!.attempts.map((x) => x.attemptNo)).toEqual([1, 1]);
+      });
+
+      it('an outcome of a delivery deleted while its request was out is dropped, and the rest of the batch written', async () => {
+        const a = await acct();
+        const w1 = await hook(a.id);
+        await publish(a.id);
+        const [c] = await claim();
+        const w2 = await hook(a.id, {}, T0 + 1);
+        await publish(a.id, { now: T0 + 2 });
+        const [d] = (await claim({ now: T0 + 2 })).filter((x) => x.webhookId === w2.id);
+        expect(await store.deleteWebhook(a.id, w1.id)).toBe(true);
+        expect(await store.recordAttempts([record(c!, 'A', 'succeeded'), record(d!, 'A', 'succeeded')], T0 + 3)).toBe(1);
+        expect(await delivery(a.id, d!.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+        expect(await count('attempts')).toBe(1);
       });
 
       it('failWithoutAttempt fails only the caller\'s leased deliveries, with the reason and no attempt', async () => {

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createError, HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
-import { isDatabaseUnavailable } from '../store/executor.js';
+import { isDatabaseUnavailable, isTransactionConflict } from '../store/executor.js';
 
 /** Fastify's own error codes, mapped to the registry so every answer has the same shape. */
 const FASTIFY_CODES: Record<string, (e: FastifyError) => HeraldError> = {
@@ -62,7 +62,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     } else {
       // A 5xx tells the caller nothing internal; the log has everything.
       request.log.error({ err: error }, 'request failed');
-      herr = error.statusCode === 503 || isDatabaseUnavailable(error) ? createError('unavailable', 'try again shortly') : createError('internal_error');
+      herr = error.statusCode === 503 || isDatabaseUnavailable(error) || isTransactionConflict(error) ? createError('unavailable', 'try again shortly') : createError('internal_error');
     }
     if (herr.statusCode === 503 || herr.statusCode === 429) void reply.header('retry-after', String(herr.retryAfterS ?? 1));
     // RFC 9110 §11.6.1: a 401 names the scheme the client should use.

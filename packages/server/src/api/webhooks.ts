@@ -7,6 +7,7 @@ import { isId } from '../core/ids.js';
 import { checkWebhookUrl, type UrlPolicyOptions } from '../core/url-policy.js';
 import type { WebhookRow } from '../core/types.js';
 import { isDatabaseUnavailable } from '../store/executor.js';
+import type { WebhookChange } from '../store/store.js';
 import { resolveAndCheck, type SafeLookupOptions } from '../delivery/safe-lookup.js';
 import { sendPing } from '../delivery/test-connection.js';
 import { openHeaders, openTarget, previousSecretAt, previousSecretLive } from '../delivery/webhook-cache.js';
@@ -190,25 +191,21 @@ export function registerWebhookRoutes(app: FastifyInstance, ctx: AppContext): vo
   }, async (req) => {
     const { webhook } = await load(req);
     const b = req.body as Static<typeof S.WebhookPatch>;
-    const next: WebhookRow = { ...webhook };
-    if (b.url !== undefined) next.url = await validateUrl(ctx, b.url, listenPort());
-    if (b.events !== undefined) next.events = await validateEvents(ctx, b.events);
-    if (b.headers !== undefined) next.headersEnc = sealHeaders(ctx, validateHeaders(b.headers));
+    const change: WebhookChange = {};
+    if (b.url !== undefined) change.url = await validateUrl(ctx, b.url, listenPort());
+    if (b.events !== undefined) change.events = await validateEvents(ctx, b.events);
+    if (b.headers !== undefined) change.headersEnc = sealHeaders(ctx, validateHeaders(b.headers));
     // Setting the secret replaces it at once, a rotation's previous secret included (store).
-    if (b.secret !== undefined) next.secretEnc = b.secret === null ? null : ctx.box.seal(b.secret);
-    if (b.description !== undefined) next.description = b.description;
-    if (b.rate_limit !== undefined) next.rateLimit = b.rate_limit;
-    if (b.enabled !== undefined) {
-      next.enabled = b.enabled;
-      if (b.enabled) next.disabledReason = null;
-      else if (!webhook.enabled) next.disabledReason = webhook.disabledReason;
-      else next.disabledReason = null;
-    }
-    const saved = await ctx.store.updateWebhook(next, Date.now(), {
-      secret: b.secret !== undefined,
+    if (b.secret !== undefined) change.secretEnc = b.secret === null ? null : ctx.box.seal(b.secret);
+    if (b.description !== undefined) change.description = b.description;
+    if (b.rate_limit !== undefined) change.rateLimit = b.rate_limit;
+    if (b.enabled !== undefined) change.enabled = b.enabled;
+    // Applied to the row as it is when saved, not as read above: a 410 Gone or another change
+    // that committed while the URL's DNS was checked is kept, and the audit entry compares
+    // with that row.
+    const saved = await ctx.store.updateWebhook(webhook.accountId, webhook.id, change, Date.now(), (s, before) =>
       // An empty PATCH changes nothing and leaves no entry.
-      audit: (s) => (s && Object.keys(b).length ? auditEntry(req, webhook.accountId, 'webhook.updated', webhook.id, webhookChanges(webhook, s, b)) : null),
-    });
+      (s && before && Object.keys(b).length ? auditEntry(req, webhook.accountId, 'webhook.updated', webhook.id, webhookChanges(before, s, b)) : null));
     ctx.webhooks.invalidate(webhook.id);
     // Deleted since it was read (the URL's DNS check takes up to two seconds).
     if (!saved) throw createError('webhook_not_found', webhook.id);

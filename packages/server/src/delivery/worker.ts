@@ -586,10 +586,10 @@ export class DeliveryWorker {
       res = { statusCode: null, headers: null, body: null, truncated: false, errorKind: 'network', errorMessage: 'internal error while sending', durationMs: Date.now() - startedAt };
     }
     if (res.detail) this.log.info({ delivery_id: d.id, webhook_id: d.webhookId, error_kind: res.errorKind, detail: res.detail }, 'attempt failed');
-    this.#record(d, attemptNo, startedAt, redactHeaders(headers, Object.keys(target.headers)), res);
+    this.#record(d, target.url, attemptNo, startedAt, redactHeaders(headers, Object.keys(target.headers)), res);
   }
 
-  #record(d: ClaimedDelivery, attemptNo: number, startedAt: number, requestHeaders: Record<string, string>, res: SendResult): void {
+  #record(d: ClaimedDelivery, url: string, attemptNo: number, startedAt: number, requestHeaders: Record<string, string>, res: SendResult): void {
     const step = nextStep(
       this.opts.retry,
       attemptNo,
@@ -629,7 +629,7 @@ export class DeliveryWorker {
       status: step.kind === 'succeeded' ? 'succeeded' : step.kind === 'failed' ? 'failed' : 'pending',
       nextAttemptAt,
       error: res.errorMessage,
-      disableWebhook: gone ? `the receiver answered 410 Gone on ${new Date().toISOString()}` : null,
+      disableWebhook: gone ? { reason: `the receiver answered 410 Gone on ${new Date().toISOString()}`, url } : null,
     });
     if (gone) this.webhooks.invalidate(d.webhookId);
     this.metrics.attempts.inc({ result: attempt.success ? 'success' : 'failure', error_kind: res.errorKind ?? 'none' });
@@ -696,8 +696,10 @@ export class DeliveryWorker {
   async #write(batch: AttemptRecord[], db: WriteRound): Promise<AttemptRecord[]> {
     try {
       const end = this.metrics.outcomeWriteDuration.startTimer();
-      await this.store.recordAttempts(batch);
+      const late = await this.store.recordAttempts(batch);
       end();
+      // Its lease was taken over, or the delivery redelivered, before the outcome was written.
+      if (late) this.log.warn({ count: late }, 'attempt outcomes arrived after a newer attempt or a redelivery; kept in the history, delivery state left as is');
       this.metrics.outcomesWritten.inc(batch.length);
       db.wrote += batch.length;
       return [];

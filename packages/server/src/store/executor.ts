@@ -73,6 +73,17 @@ export function isDatabaseUnavailable(e: unknown): boolean {
   return msg === 'Query read timeout' || msg.startsWith('timeout exceeded when trying to connect') || msg.startsWith('Connection terminated');
 }
 
+/**
+ * PostgreSQL chose this transaction to end so that another could go on: a deadlock
+ * (40P01), a serialization failure (40001) or a lock wait past lock_timeout (55P03). Nothing
+ * it did is kept and nothing is wrong with the request, so the API answers `503` with
+ * `Retry-After`, as for an unavailable database, instead of `500`.
+ */
+export function isTransactionConflict(e: unknown): boolean {
+  const code = String((e as { code?: unknown } | null)?.code ?? '');
+  return code === '40P01' || code === '40001' || code === '55P03';
+}
+
 /** The few places where SQLite and PostgreSQL SQL differ. */
 export interface Dialect {
   readonly name: 'sqlite' | 'postgres';

@@ -310,14 +310,26 @@ export interface ClaimOptions {
 }
 
 /** The outcome of one attempt, written back in batches by the worker. */
+/** What updateWebhook sets: the fields given; the others stay as stored. */
+export interface WebhookChange {
+  url?: string;
+  description?: string;
+  events?: string[];
+  headersEnc?: string | null;
+  /** Replaces the secret at once (null: none), ending a rotation's previous secret too. */
+  secretEnc?: string | null;
+  enabled?: boolean;
+  rateLimit?: number | null;
+}
+
 export interface AttemptRecord {
   attempt: AttemptRow;
   owner: string;
   status: DeliveryStatus;
   nextAttemptAt: number | null;
   error: string | null;
-  /** Set when the receiver answered 410 Gone. */
-  disableWebhook: string | null;
+  /** Set when the receiver answered 410 Gone: why, and the URL that answered it. */
+  disableWebhook: { reason: string; url: string } | null;
   webhookId: string;
 }
 
@@ -345,6 +357,12 @@ const OUTCOME_COLS: readonly Column[] = [
   ['last_attempt_at', 'bigint'], ['last_status_code', 'int'], ['last_error', 'text'], ['last_duration_ms', 'int'],
 ];
 const KEY_COLS: readonly Column[] = [['account_id', 'text'], ['k', 'text']];
+
+/** Event rows (EVENT_COLS) by account, then Idempotency-Key (unkeyed first). */
+function keyOrder(x: readonly SqlParam[], y: readonly SqlParam[]): number {
+  const [ax, kx, ay, ky] = [String(x[1]), x[5] === null ? '' : `\u0001${String(x[5])}`, String(y[1]), y[5] === null ? '' : `\u0001${String(y[5])}`];
+  return ax < ay ? -1 : ax > ay ? 1 : kx < ky ? -1 : kx > ky ? 1 : 0;
+}
 
 /** Most webhooks one thorough claim visits. */
 const MAX_WEBHOOK_WALK = 1000;
@@ -462,14 +480,15 @@ export class Store {
   }
 
   async updateAccount(id: string, patch: { name?: string; plan?: Plan }, now = Date.now(), audit?: AuditOf<Account | null>): Promise<Account | null> {
-    return this.#audited(audit, async (q) => {
-      const [cur] = await q.all<DbAccount>('SELECT * FROM accounts WHERE id = ?', [id]);
+    return this.#audited(audit, (q) => q.tx(async (t) => {
+      // Locked: two changes at once (the name, the plan) must not each write the other's old value.
+      const [cur] = await t.all<DbAccount>(`SELECT * FROM accounts WHERE id = ?${t.dialect.forUpdate}`, [id]);
       if (!cur) return null;
       const next = { ...toAccount(cur), ...patch, updatedAt: now };
       next.name = text(next.name);
-      const r = await q.run('UPDATE accounts SET name = ?, plan = ?, updated_at = ? WHERE id = ?', [next.name, next.plan, now, id]);
+      const r = await t.run('UPDATE accounts SET name = ?, plan = ?, updated_at = ? WHERE id = ?', [next.name, next.plan, now, id]);
       return r.changes ? next : null;
-    });
+    }));
   }
 
   /** Deletes the account and, by cascade, everything it owns. */
@@ -477,6 +496,10 @@ export class Store {
     if (!(await this.getAccount(id))) return false;
     await this.#deleteHistoryInChunks('account_id', id);
     return this.q.tx(async (t) => {
+      // The account's row first, as every change of a row it owns takes it (#audited's
+      // lockFirst): taken after the deliveries below, a webhook deletion holding the account's
+      // key lock and waiting for one of them would deadlock with this.
+      if (t.dialect.name === 'postgres') await t.all('SELECT id FROM accounts WHERE id = ? FOR UPDATE', [id]);
       // Deliveries reference events and webhooks; clear them first so the cascade stays cheap.
       await t.run('DELETE FROM deliveries WHERE account_id = ?', [id]);
       const r = await t.run('DELETE FROM accounts WHERE id = ?', [id]);
@@ -661,29 +684,51 @@ export class Store {
   }
 
   /**
-   * Writes the row's fields; its secret only with `secret: true`, which also ends a rotation's
-   * previous secret. Otherwise the secret columns are left as they are in the database: a
-   * change made from an older read (a PATCH of the description, say) must not undo a rotation
-   * that committed in between. Answers the row as stored.
+   * Changes the fields `change` names, applied to the row as it is inside the transaction
+   * (locked on PostgreSQL), never to an earlier read: a change that waited (a URL's DNS check
+   * takes up to two seconds) must not undo what committed meanwhile, such as a 410 Gone that
+   * disabled the webhook, a secret rotation, or another change's fields. Setting the secret
+   * ends a rotation's previous secret too. `audit` sees the row before and after. Answers the
+   * row as stored; null when it is not (any more) the account's.
    */
-  /** The webhook as saved; null when it is not (any more) the account's. */
-  async updateWebhook(row: WebhookRow, now = Date.now(), o: { secret?: boolean; audit?: AuditOf<WebhookRow | null> } = {}): Promise<WebhookRow | null> {
-    const next = { ...row, description: text(row.description), disabledReason: textN(row.disabledReason), updatedAt: now };
-    const secretCols = o.secret ? 'secret_enc = ?, previous_secret_enc = NULL, previous_secret_until = NULL, ' : '';
-    return this.#audited(o.audit, (q) => q.tx(async (t) => {
+  async updateWebhook(
+    accountId: string,
+    id: string,
+    change: WebhookChange,
+    now = Date.now(),
+    audit?: (saved: WebhookRow | null, before: WebhookRow | null) => Omit<AuditEvent, 'id'> | null,
+  ): Promise<WebhookRow | null> {
+    let before: WebhookRow | null = null;
+    return this.#audited(audit && ((saved) => audit(saved, before)), (q) => q.tx(async (t) => {
+      const [cur] = await t.all<DbWebhook>(`SELECT * FROM webhooks WHERE id = ? AND account_id = ?${t.dialect.forUpdate}`, [id, accountId]);
+      if (!cur) return null;
+      before = toWebhook(cur);
+      const next: WebhookRow = { ...before, updatedAt: now };
+      if (change.url !== undefined) next.url = change.url;
+      if (change.description !== undefined) next.description = text(change.description);
+      if (change.events !== undefined) next.events = change.events;
+      if (change.headersEnc !== undefined) next.headersEnc = change.headersEnc;
+      if (change.rateLimit !== undefined) next.rateLimit = change.rateLimit;
+      if (change.enabled !== undefined) {
+        // Disabling keeps the reason of a webhook Herald disabled (410 Gone); enabling clears it.
+        next.disabledReason = !change.enabled && !before.enabled ? before.disabledReason : null;
+        next.enabled = change.enabled;
+      }
+      const secret = change.secretEnc !== undefined;
+      const secretCols = secret ? 'secret_enc = ?, previous_secret_enc = NULL, previous_secret_until = NULL, ' : '';
       // A new rate limit starts with a full bucket; the same one keeps what it has left (SET
       // reads the old row, so `rate_limit = ?` compares with the limit before this change).
       await t.run(
         `UPDATE webhooks SET url = ?, description = ?, events = ?, headers_enc = ?, ${secretCols}enabled = ?, disabled_reason = ?,
            rate_credit = CASE WHEN rate_limit = ? THEN rate_credit ELSE NULL END, rate_at = CASE WHEN rate_limit = ? THEN rate_at ELSE NULL END,
            rate_limit = ?, updated_at = ?
-          WHERE id = ? AND account_id = ?`,
-        [next.url, next.description, JSON.stringify(next.events), next.headersEnc, ...(o.secret ? [next.secretEnc] : []),
-          next.enabled ? 1 : 0, next.disabledReason, next.rateLimit, next.rateLimit, next.rateLimit, now, next.id, next.accountId],
+          WHERE id = ?`,
+        [next.url, next.description, JSON.stringify(next.events), next.headersEnc, ...(secret ? [change.secretEnc ?? null] : []),
+          next.enabled ? 1 : 0, textN(next.disabledReason), next.rateLimit, next.rateLimit, next.rateLimit, now, id],
       );
-      const [r] = await t.all<DbWebhook>('SELECT * FROM webhooks WHERE id = ? AND account_id = ?', [next.id, next.accountId]);
+      const [r] = await t.all<DbWebhook>('SELECT * FROM webhooks WHERE id = ?', [id]);
       return r ? toWebhook(r) : null;
-    }), next.accountId);
+    }), accountId);
   }
 
   /**
@@ -719,7 +764,7 @@ export class Store {
       while ((await this.#deleteHistoryChunk(t, 'webhook_id', id)) === DELETE_CHUNK);
       await t.run('DELETE FROM webhooks WHERE id = ?', [id]);
       return true;
-    }));
+    }), accountId);
   }
 
   // ---------------- publishing ----------------
@@ -831,6 +876,9 @@ export class Store {
         if (p.idempotencyKey !== null) seenKeys.set(keyOf(p), result);
         results.push(result);
       }
+      // Keyed events in key order: two groups inserting the same new keys in opposite orders
+      // would each hold one key's index entry while waiting for the other's (a deadlock).
+      if (seenKeys.size > 1) eventRows.sort((x, y) => keyOrder(x, y));
       await insertValues(t, 'events', EVENT_COLS, eventRows);
       await insertRows(t, 'deliveries', NEW_DELIVERY_COLS, deliveryRows);
       // A function is asked here, inside the transaction: on SQLite no claim or outcome write
@@ -962,7 +1010,7 @@ export class Store {
         await this.#wakeWorkers(t, n(r.attempts) > 0 ? 'retry' : 'first');
       }
       return r !== undefined;
-    }));
+    }), accountId);
   }
 
   /**
@@ -1027,7 +1075,7 @@ export class Store {
           }
         }
         return { looked: rows.length, last: rows.at(-1)?.id ?? null, queued: lanes.length, anyRetry };
-      }));
+      }), accountId);
       queued += r.queued;
       retry ||= r.anyRetry;
       if (r.looked < chunk) return { queued, lastId: null, retry };
@@ -1353,40 +1401,62 @@ export class Store {
 
   /**
    * Write a batch of attempt outcomes in one transaction, in a fixed number of statements
-   * (one per INSERT_MAX_ROWS attempts, one UPDATE for all the deliveries) rather than one per
-   * outcome: on PostgreSQL each would be a round trip. A delivery whose lease was taken over
-   * meanwhile keeps the newer owner's state.
+   * (one UPDATE for all the deliveries, one INSERT per INSERT_MAX_ROWS attempts) rather than
+   * one per outcome: on PostgreSQL each would be a round trip.
+   *
+   * An outcome changes the delivery only while its attempt is still the delivery's latest: the
+   * same owner holds the lease and no attempt was recorded since the claim (`attempts` one
+   * below the attempt's number). A late one (its lease ran out and another worker sent the
+   * delivery again, it was redelivered, or this batch was committed before and its answer was
+   * lost) leaves the newer state alone; its attempt still joins the history, since the request
+   * really was made, unless the delivery is gone. The UPDATE goes first, so a delivery deleted
+   * meanwhile is just not found (no foreign-key failure for the attempt), and rows are taken in
+   * id order, as deletions take them, so the two do not deadlock. Returns how many outcomes
+   * did not change their delivery.
    */
-  async recordAttempts(records: readonly AttemptRecord[], now = Date.now()): Promise<void> {
-    if (!records.length) return;
+  async recordAttempts(records: readonly AttemptRecord[], now = Date.now()): Promise<number> {
+    if (!records.length) return 0;
     const d = this.q.dialect;
-    // One row per (delivery, owner), the first: applied one by one, the first record frees the
-    // lease and a second one of the same owner would match nothing; in a single UPDATE … FROM,
-    // PostgreSQL would apply an arbitrary one of the duplicates.
+    const byId = (x: AttemptRecord, y: AttemptRecord): number => (x.attempt.deliveryId < y.attempt.deliveryId ? -1 : x.attempt.deliveryId > y.attempt.deliveryId ? 1 : 0);
+    const sorted = [...records].sort(byId);
+    // One row per (delivery, owner), the first: a second one of the same owner could never
+    // match once the first frees the lease, and in a single UPDATE … FROM PostgreSQL would
+    // apply an arbitrary one of the duplicates.
     const seen = new Set<string>();
     const outcomes: SqlParam[][] = [];
-    for (const r of records) {
+    for (const r of sorted) {
       const a = r.attempt;
       const k = `${a.deliveryId}\n${r.owner}`;
       if (seen.has(k)) continue;
       seen.add(k);
       outcomes.push([a.deliveryId, r.owner, r.status, a.attemptNo, r.nextAttemptAt, a.startedAt, a.statusCode, textN(r.error), a.durationMs]);
     }
-    const disable = new Map<string, string>();
-    for (const r of records) if (r.disableWebhook !== null) disable.set(r.webhookId, text(r.disableWebhook));
-    await this.q.tx(async (t) => {
-      await this.#insertAttempts(t, records.map((r) => r.attempt));
-      await t.run(
+    return this.q.tx(async (t) => {
+      const matched = new Set((await t.all<{ id: string }>(
         `UPDATE deliveries SET status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at, lease_until = NULL, lease_owner = NULL,
            last_attempt_at = v.last_attempt_at, last_status_code = v.last_status_code, last_error = v.last_error, last_duration_ms = v.last_duration_ms, updated_at = ?
          FROM ${d.rows(OUTCOME_COLS)}
-         WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner`,
+         WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner AND deliveries.attempts = v.attempts - 1
+         RETURNING deliveries.id`,
         [now, ...d.rowsParams(OUTCOME_COLS, outcomes)],
-      );
-      // 410 Gone is rare: a statement per webhook is fine.
-      for (const [webhookId, reason] of disable) {
-        await t.run('UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ?', [reason, now, webhookId]);
+      )).map((r) => r.id));
+      // The late ones: their attempts are kept where the delivery still exists (and stays, for
+      // the rest of this transaction: KEY SHARE is what the attempt's foreign key takes anyway).
+      let exists = matched;
+      const late = [...new Set(sorted.map((r) => r.attempt.deliveryId).filter((id) => !matched.has(id)))];
+      if (late.length) {
+        const found = await t.all<{ id: string }>(`SELECT id FROM deliveries WHERE ${d.inList('id')} ORDER BY id${d.name === 'postgres' ? ' FOR KEY SHARE' : ''}`, [d.listParam(late)]);
+        exists = new Set([...matched, ...found.map((r) => r.id)]);
       }
+      await this.#insertAttempts(t, sorted.filter((r) => exists.has(r.attempt.deliveryId)).map((r) => r.attempt));
+      // 410 Gone is rare: a statement per webhook is fine. Only an outcome that applied, and
+      // only from the URL that answered: a webhook moved to another URL since stays enabled.
+      const disable = new Map<string, { reason: string; url: string }>();
+      for (const r of sorted) if (r.disableWebhook !== null && matched.has(r.attempt.deliveryId)) disable.set(r.webhookId, r.disableWebhook);
+      for (const [webhookId, g] of [...disable].sort(([x], [y]) => (x < y ? -1 : 1))) {
+        await t.run('UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ? AND url = ?', [text(g.reason), now, webhookId, g.url]);
+      }
+      return outcomes.length - matched.size;
     }, { relaxed: true });
   }
 
