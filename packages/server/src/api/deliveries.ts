@@ -88,6 +88,8 @@ export function registerDeliveryRoutes(app: FastifyInstance, ctx: AppContext): v
     if (!webhook?.enabled) throw createError('validation_failed', 'the webhook is disabled; enable it before redelivering');
     const entry = (queued: boolean) => (queued ? auditEntry(req, acc.id, 'delivery.redelivered', delivery.id, { webhook_id: delivery.webhookId }) : null);
     if (!(await ctx.store.redeliver(acc.id, delivery.id, Date.now(), entry))) {
+      // Gone since it was read (retention, or its webhook deleted meanwhile).
+      if (!(await ctx.store.getDeliveryRow(acc.id, delivery.id))) throw createError('delivery_not_found', delivery.id);
       // An attempt is in flight: its outcome would overwrite this request. Say so.
       throw createError('conflict', 'an attempt of this delivery is in progress; redeliver it again once it has finished');
     }
