@@ -108,6 +108,8 @@ export async function buildHerald(deps: BuildDeps): Promise<Herald> {
           // serves several rounds; on PostgreSQL only while no other process holds leases of
           // that webhook, which keeps the cluster-wide per-webhook limit (see Prefetch).
           prefetch: prefetchDepth(config.workerConcurrency, config.endpointConcurrency),
+          payloadBudget: config.workerPayloadMemory,
+          maxPayload: config.maxPayloadBytes,
         }, log.child({ component: 'worker' }), metrics);
   const ctx: AppContext = {
     config, store, box, metrics, sender, resolve, webhooks, worker, log,

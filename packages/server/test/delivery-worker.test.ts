@@ -663,4 +663,25 @@ describe('delivery worker', () => {
     expect(m).toMatch(/herald_outcomes_written_total 2\n/);
     expect(Number(/herald_outcome_write_duration_seconds_count (\d+)/.exec(m)?.[1])).toBeGreaterThanOrEqual(1);
   });
+
+  it('holds no more event payload than HERALD_WORKER_PAYLOAD_MEMORY (and one delivery past it), and still delivers everything', async () => {
+    // 1 MiB of payload at most: with 300 KB events, three at a time and one more.
+    const { h, acc } = await herald({ HERALD_WORKER_PAYLOAD_MEMORY: '1048576' });
+    let open = 0;
+    let most = 0;
+    const rx = await receiver(async (_r, res) => {
+      most = Math.max(most, ++open);
+      await sleep(150);
+      open--;
+      res.end('ok');
+    });
+    await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] });
+    const big = 'x'.repeat(300_000);
+    const published = await Promise.all(Array.from({ length: 12 }, (_, i) => h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { i, big } })));
+    expect(published.map((p) => p.status)).toEqual(Array(12).fill(202));
+    await waitFor(() => rx.received.length === 12, 20_000);
+    expect(new Set(rx.received.map((r) => JSON.parse(r.body).data.i)).size).toBe(12);
+    expect(most).toBeGreaterThanOrEqual(2);
+    expect(most).toBeLessThanOrEqual(4);
+  });
 });

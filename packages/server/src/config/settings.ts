@@ -42,6 +42,7 @@ export interface RawConfigKeys {
   dnsServers: string;
   retentionDays: number;
   workerConcurrency: number;
+  workerPayloadMemory: number;
   endpointConcurrency: number;
   pollIntervalMs: number;
   dbPoolSize: number;
@@ -73,6 +74,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'HERALD_DNS_SERVERS', key: 'dnsServers', type: 'string', accepts: 'IP addresses, each with an optional port (`1.1.1.1`, `10.0.0.2:5353`, `[2606:4700::1111]:53`), comma- or space-separated', default: '', description: 'the DNS servers webhook host names are asked of; empty: the system\'s (`/etc/resolv.conf`, then the hosts file for `localhost`, single-label names and names DNS does not know). When set, only these servers are asked: the hosts file and search domains never are. Behind `HERALD_EGRESS_PROXY`, the proxy resolves names again with its own resolver' },
   { env: 'HERALD_RETENTION_DAYS', key: 'retentionDays', type: 'int', default: '30', min: 1, max: 3650, description: 'deliveries, attempt logs and audit log entries older than this are purged' },
   { env: 'HERALD_WORKER_CONCURRENCY', key: 'workerConcurrency', type: 'int', default: '128', min: 1, max: 10000, description: 'deliveries in flight per worker process' },
+  { env: 'HERALD_WORKER_PAYLOAD_MEMORY', key: 'workerPayloadMemory', type: 'int', default: '268435456', min: 1048576, max: 68719476736, description: 'event payload bytes a worker process may hold in the deliveries it is sending or has leased ahead (256 MiB); past it, it claims nothing more until some end, and one delivery always goes. Sending one holds about three times its payload' },
   { env: 'HERALD_ENDPOINT_CONCURRENCY', key: 'endpointConcurrency', type: 'int', default: '16', min: 1, max: 1000, description: 'deliveries in flight per webhook, across all worker processes' },
   { env: 'HERALD_API_RATE_LIMIT', key: 'apiRateLimit', type: 'int', default: '0', min: 0, max: 1000000, description: 'API requests a second per API key (and per account for its dashboard sessions) in each process, past which a request is `429 rate_limited` with `Retry-After`; the admin token is never limited; 0: no limit' },
   { env: 'HERALD_POLL_INTERVAL_MS', key: 'pollIntervalMs', type: 'int', default: '200', min: 5, max: 60000, description: 'how often an idle worker looks for due deliveries (new events wake it at once)' },

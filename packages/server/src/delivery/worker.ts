@@ -23,6 +23,15 @@ export interface WorkerOptions {
    * process holds leases of that webhook). 0 turns it off.
    */
   prefetch?: number;
+  /**
+   * Payload characters the worker may hold in the deliveries leased to it (being sent or
+   * held): while past it, it claims nothing and takes nothing at publish, and a claim asks for
+   * no more deliveries than fit at the size of the largest payload seen lately. One delivery
+   * always goes, so the bound may be passed by one. Undefined: no bound.
+   */
+  payloadBudget?: number;
+  /** The largest payload there can be (HERALD_MAX_PAYLOAD_BYTES): the size assumed until payloads are seen. */
+  maxPayload?: number;
 }
 
 /** Share of the slots retries may never take, so fresh events always find room at once. */
@@ -41,6 +50,8 @@ const MAX_UNWRITTEN_CHARS = 32 * 1024 * 1024;
 const LEASE_SAFETY_MS = 1000;
 /** Most deliveries leased by one claim per lane. */
 const CLAIM_BATCH = 500;
+/** The largest payload seen sizes claims for one to two windows of this long. */
+const PAYLOAD_WINDOW_MS = 10_000;
 /** Retry due times remembered for precise wake-ups; beyond this, polling alone finds them. */
 const MAX_TRACKED_DUE = 1000;
 /** Webhooks remembered for refills (to claim for first) and as backlogged. */
@@ -124,6 +135,10 @@ export class DeliveryWorker {
   readonly #endpoints = new Map<string, Endpoint>();
   /** Webhooks whose last attempt was fast (FAST_ATTEMPT_MS): they get prefetch. */
   readonly #fast = new Set<string>();
+  /** Payload characters of the deliveries in #inFlight, for WorkerOptions.payloadBudget. */
+  #payloadChars = 0;
+  /** The largest payload started in the current window and in the one before (PAYLOAD_WINDOW_MS). */
+  readonly #largest = { current: 0, previous: 0, since: 0 };
   #unwritten: AttemptRecord[] = [];
   /** The characters of response the unwritten outcomes hold (recordChars), for MAX_UNWRITTEN_CHARS. */
   #unwrittenChars = 0;
@@ -230,6 +245,36 @@ export class DeliveryWorker {
     return Math.max(0, Math.min(limit, free - retryRoom));
   }
 
+  /**
+   * How many of `limit` deliveries may be leased now within WorkerOptions.payloadBudget, at the
+   * size of the largest payload seen lately (the largest possible until one is seen): 0 while
+   * past it, except that one may go when nothing is in flight.
+   */
+  #byPayload(limit: number): number {
+    const budget = this.opts.payloadBudget;
+    if (budget === undefined || limit <= 0) return limit;
+    const left = budget - this.#payloadChars;
+    if (left <= 0) return this.#inFlight.size ? 0 : 1;
+    const now = Date.now();
+    if (now - this.#largest.since >= PAYLOAD_WINDOW_MS) this.#rollPayloadWindow(now);
+    const size = Math.max(this.#largest.current, this.#largest.previous) || (this.opts.maxPayload ?? budget);
+    return Math.min(limit, Math.max(1, Math.floor(left / size)));
+  }
+
+  #rollPayloadWindow(now: number): void {
+    const stale = now - this.#largest.since >= 2 * PAYLOAD_WINDOW_MS;
+    this.#largest.previous = stale ? 0 : this.#largest.current;
+    this.#largest.current = 0;
+    this.#largest.since = now;
+  }
+
+  #holdPayload(d: ClaimedDelivery): void {
+    this.#payloadChars += d.data.length;
+    const now = Date.now();
+    if (now - this.#largest.since >= PAYLOAD_WINDOW_MS) this.#rollPayloadWindow(now);
+    if (d.data.length > this.#largest.current) this.#largest.current = d.data.length;
+  }
+
   #retrySlots(): number {
     // At least one retry slot whatever the concurrency: with HERALD_WORKER_CONCURRENCY=1 the
     // reserve would otherwise round the retry lane down to nothing and retries would never run.
@@ -248,7 +293,7 @@ export class DeliveryWorker {
    */
   leaseOffer(): PublishLease | null {
     if (!this.#running || this.#stopped || this.#backedUp()) return null;
-    const free = this.opts.concurrency - this.#inFlight.size;
+    const free = this.#byPayload(this.opts.concurrency - this.#inFlight.size);
     if (free <= 0) return null;
     const limit = Math.min(free, CLAIM_BATCH);
     return {
@@ -384,7 +429,8 @@ export class DeliveryWorker {
    */
   async #claimOnce(): Promise<boolean> {
     if (this.#backedUp()) return false;
-    const free = this.opts.concurrency - this.#inFlight.size;
+    // Room in slots and, with large events, in memory: either way an ending attempt frees some.
+    const free = this.#byPayload(this.opts.concurrency - this.#inFlight.size);
     if (free <= 0) {
       this.#wantSlots = true;
       return false;
@@ -436,7 +482,7 @@ export class DeliveryWorker {
     for (const d of first) if (this.#start(d, now)) aheadTaken = true;
     // Retries held but not yet sent count as well.
     const retryCap = this.#retrySlots() - this.#retriesInFlight;
-    const retryFree = Math.min(this.opts.concurrency - this.#inFlight.size, retryCap);
+    const retryFree = this.#byPayload(Math.min(this.opts.concurrency - this.#inFlight.size, retryCap));
     let retriesFull = false;
     let retryAsked = false;
     const retryNow = Date.now();
@@ -490,6 +536,7 @@ export class DeliveryWorker {
       return false;
     }
     this.#inFlight.add(d.id);
+    this.#holdPayload(d);
     if (d.attempts > 0) this.#retriesInFlight++;
     let e = this.#endpoints.get(d.webhookId);
     if (!e) this.#endpoints.set(d.webhookId, (e = { sending: 0, held: [] }));
@@ -518,6 +565,7 @@ export class DeliveryWorker {
     e.sending--;
     this.#sending--;
     this.#inFlight.delete(d.id);
+    this.#payloadChars -= d.data.length;
     if (d.attempts > 0) this.#retriesInFlight--;
     this.#startHeld(e);
     if (!e.sending && !e.held.length) this.#endpoints.delete(d.webhookId);
@@ -785,6 +833,7 @@ export class DeliveryWorker {
     const held = [...this.#endpoints.values()].flatMap((e) => e.held.splice(0).map((h) => h.d));
     for (const d of held) {
       this.#inFlight.delete(d.id);
+      this.#payloadChars -= d.data.length;
       if (d.attempts > 0) this.#retriesInFlight--;
     }
     if (held.length) await this.store.releaseLeases(held.map((d) => d.id), this.owner).catch(() => {});
