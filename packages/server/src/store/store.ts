@@ -1432,14 +1432,16 @@ export class Store {
       outcomes.push([a.deliveryId, r.owner, r.status, a.attemptNo, r.nextAttemptAt, a.startedAt, a.statusCode, textN(r.error), a.durationMs]);
     }
     return this.q.tx(async (t) => {
-      const matched = new Set((await t.all<{ id: string }>(
+      const updated = await t.run(
         `UPDATE deliveries SET status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at, lease_until = NULL, lease_owner = NULL,
            last_attempt_at = v.last_attempt_at, last_status_code = v.last_status_code, last_error = v.last_error, last_duration_ms = v.last_duration_ms, updated_at = ?
          FROM ${d.rows(OUTCOME_COLS)}
-         WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner AND deliveries.attempts = v.attempts - 1
-         RETURNING deliveries.id`,
+         WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner AND deliveries.attempts = v.attempts - 1`,
         [now, ...d.rowsParams(OUTCOME_COLS, outcomes)],
-      )).map((r) => r.id));
+      );
+      // Usually every outcome applied; otherwise the rows it wrote are the ones showing its
+      // attempt now (no later attempt could have been recorded in between: they are locked).
+      const matched = updated.changes === outcomes.length ? new Set(sorted.map((r) => r.attempt.deliveryId)) : await this.#appliedOutcomes(t, sorted, now);
       // The late ones: their attempts are kept where the delivery still exists (and stays, for
       // the rest of this transaction: KEY SHARE is what the attempt's foreign key takes anyway).
       let exists = matched;
@@ -1458,6 +1460,22 @@ export class Store {
       }
       return outcomes.length - matched.size;
     }, { relaxed: true });
+  }
+
+  /** Of `records`, the deliveries their UPDATE in recordAttempts changed (at `now`). */
+  async #appliedOutcomes(t: SqlExecutor, records: readonly AttemptRecord[], now: number): Promise<Set<string>> {
+    const d = this.q.dialect;
+    const rows = await t.all<{ id: string; attempts: Num; last_attempt_at: Num | null; updated_at: Num; lease_owner: string | null }>(
+      `SELECT id, attempts, last_attempt_at, updated_at, lease_owner FROM deliveries WHERE ${d.inList('id')}`,
+      [d.listParam([...new Set(records.map((r) => r.attempt.deliveryId))])],
+    );
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const out = new Set<string>();
+    for (const r of records) {
+      const x = byId.get(r.attempt.deliveryId);
+      if (x && x.lease_owner === null && n(x.updated_at) === now && n(x.attempts) === r.attempt.attemptNo && nn(x.last_attempt_at) === r.attempt.startedAt) out.add(x.id);
+    }
+    return out;
   }
 
   /** Finish deliveries without an attempt (their webhook was disabled or deleted meanwhile). */
