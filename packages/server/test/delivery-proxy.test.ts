@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount, startHerald, waitFor, type TestHerald } from './helpers/herald.js';
 import { startConnectProxy, type ConnectProxy } from './helpers/connect-proxy.js';
+import { startDnsServer } from './helpers/dns-server.js';
 import { startReceiver, type Receiver } from './helpers/receiver.js';
 
 /**
@@ -98,6 +99,34 @@ describe('egress proxy', () => {
     } finally {
       await strict.close();
       await dev.close();
+    }
+  });
+
+  it("counts Herald's own DNS check against the attempt's one timeout: a slow answer leaves the request less time, a name never answered ends as a timeout", async () => {
+    const dns = await startDnsServer({ 'slow.example.test': { a: ['127.0.0.1'], delayMs: 600 }, 'mute.example.test': { mute: true } });
+    const stall = await startReceiver(() => {}); // takes the request, never answers
+    const mapped = await startConnectProxy({ hosts: { 'slow.example.test': '127.0.0.1' } });
+    const h = await startHerald({ HERALD_DEV: 'true', HERALD_EGRESS_PROXY: mapped.url, HERALD_DNS_SERVERS: dns.server, HERALD_DELIVERY_TIMEOUT_MS: '1000' });
+    try {
+      const acc = await createAccount(h);
+      for (const name of ['slow', 'mute']) {
+        expect((await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `http://${name}.example.test:${stall.port}/${name}`, events: ['*'] })).status).toBe(201);
+      }
+      const p = await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: {} });
+      for (const d of p.body.deliveries) {
+        await waitFor(async () => (await h.api('GET', `/v1/accounts/${acc}/deliveries/${d.id}`)).body.attempts.length > 0, 10_000);
+        const [a] = (await h.api('GET', `/v1/accounts/${acc}/deliveries/${d.id}`)).body.attempts;
+        // 600 ms of DNS and then the stalled request: the whole attempt still ends at about 1 s.
+        expect(a).toMatchObject({ error_kind: 'timeout' });
+        expect(a.duration_ms).toBeGreaterThanOrEqual(950);
+        expect(a.duration_ms).toBeLessThan(1400);
+      }
+      expect(stall.received.map((r) => r.url)).toEqual(['/slow']);
+    } finally {
+      await h.close();
+      await mapped.close();
+      await stall.close();
+      dns.close();
     }
   });
 });

@@ -80,7 +80,9 @@ describe('retries (max 4 attempts, base 200 ms, factor 2)', () => {
   it('500, 500, 200 → three attempts, spaced by base then base×2 within the jitter', async () => {
     const ends: number[] = [];
     const lost = lateness();
-    const rx = await startReceiver((_r, res, n) => {
+    // Each failure is answered 150 ms late: the delay runs from the answer, not from the request.
+    const rx = await startReceiver(async (_r, res, n) => {
+      if (n <= 2) await sleep(150);
       res.statusCode = n <= 2 ? 500 : 200;
       res.end(n <= 2 ? 'boom' : 'ok', () => ends.push(Date.now()));
     });
@@ -100,6 +102,18 @@ describe('retries (max 4 attempts, base 200 ms, factor 2)', () => {
       expect(gap2).toBeLessThanOrEqual(2 * BASE_MS * (1 + JITTER) + slack);
     } finally {
       lost.stop();
+      await rx.close();
+    }
+  });
+
+  it('any 2xx is a successful attempt; a 400 is a failed one, said as it is', async () => {
+    const rx = await startReceiver((_r, res, n) => res.writeHead(n === 1 ? 400 : 204).end());
+    try {
+      const { deliveryId } = await hookAndPublish(c, rx.url);
+      const d = await finished(c, deliveryId);
+      expect(d.status).toBe('succeeded');
+      expect(d.attempts.map((a: any) => [a.status_code, a.success, a.error_kind, a.error])).toEqual([[400, false, 'http_status', 'HTTP 400'], [204, true, null, null]]);
+    } finally {
       await rx.close();
     }
   });
@@ -349,6 +363,62 @@ describe('410 Gone', () => {
       expect(rx.received.length).toBeLessThanOrEqual(2); // one retry may have been in flight at the PATCH
       expect((await row())!.attempts).toBe(rx.received.length);
     } finally {
+      await rx.close();
+    }
+  });
+});
+
+describe('jitter in production settings', () => {
+  it('spreads the retries of deliveries that failed together over ±20 % of the delay', async () => {
+    // The default 60 s base: every delivery stays queued for its retry, to be read.
+    const h = await startHerald({ HERALD_DEV: 'true' });
+    const rx = await startReceiver((_r, res) => res.writeHead(500).end());
+    try {
+      const acc = await createAccount(h);
+      await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] });
+      const ids: string[] = [];
+      for (let i = 0; i < 8; i++) ids.push((await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { i } })).body.deliveries[0].id);
+      const delays = await waitFor(async () => {
+        const ds = await Promise.all(ids.map(async (id) => (await h.api('GET', `/v1/accounts/${acc}/deliveries/${id}`)).body));
+        if (ds.some((d) => d.attempts.length !== 1 || !d.next_attempt_at)) return null;
+        // From the attempt's end to its retry.
+        return ds.map((d) => Date.parse(d.next_attempt_at) - (Date.parse(d.attempts[0].started_at) + d.attempts[0].duration_ms));
+      });
+      for (const x of delays) {
+        expect(x).toBeGreaterThanOrEqual(48_000 - 50);
+        expect(x).toBeLessThanOrEqual(72_000 + 50);
+      }
+      // Eight draws from 24 s of jitter: without jitter they would all be 60 s, give or take a few ms.
+      expect(Math.max(...delays) - Math.min(...delays)).toBeGreaterThan(1000);
+    } finally {
+      await h.close();
+      await rx.close();
+    }
+  });
+});
+
+describe('410 Gone, one request at a time', () => {
+  it('sends none of the webhook\'s queued deliveries once it answered 410', async () => {
+    const h = await startHerald({ HERALD_DEV: 'true', HERALD_ENDPOINT_CONCURRENCY: '1' });
+    const rx = await startReceiver(async (_r, res) => {
+      await sleep(100);
+      res.writeHead(410).end('gone');
+    });
+    try {
+      const acc = await createAccount(h);
+      await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: rx.url, events: ['*'] });
+      // Published while the first request waits for its answer: the others queue behind it.
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push((await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { i } })).body.deliveries[0].id);
+      const ds = await Promise.all(ids.map((id) => waitFor(async () => {
+        const d = (await h.api('GET', `/v1/accounts/${acc}/deliveries/${id}`)).body;
+        return d.status !== 'pending' ? d : null;
+      })));
+      expect(ds.map((d) => d.status)).toEqual(['failed', 'failed', 'failed']);
+      expect(rx.received).toHaveLength(1);
+      expect(ds.filter((d) => d.attempts.length === 0).map((d) => d.last_error)).toEqual(['webhook disabled', 'webhook disabled']);
+    } finally {
+      await h.close();
       await rx.close();
     }
   });

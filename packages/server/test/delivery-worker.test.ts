@@ -680,7 +680,7 @@ describe('delivery worker', () => {
     const published = await Promise.all(Array.from({ length: 12 }, (_, i) => h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { i, big } })));
     expect(published.map((p) => p.status)).toEqual(Array(12).fill(202));
     await waitFor(() => rx.received.length === 12, 20_000);
-    expect(new Set(rx.received.map((r) => JSON.parse(r.body).data.i)).size).toBe(12);
+    expect(new Set(rx.received.map((r) => JSON.parse(r.body.toString()).data.i)).size).toBe(12);
     expect(most).toBeGreaterThanOrEqual(2);
     expect(most).toBeLessThanOrEqual(4);
   });

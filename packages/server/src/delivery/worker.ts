@@ -135,6 +135,12 @@ export class DeliveryWorker {
   readonly #endpoints = new Map<string, Endpoint>();
   /** Webhooks whose last attempt was fast (FAST_ATTEMPT_MS): they get prefetch. */
   readonly #fast = new Set<string>();
+  /**
+   * Webhooks that answered 410 Gone, and the URL that did, until the outcome that disables
+   * them is written: reloading one meanwhile would still read it enabled, and send it its
+   * next queued delivery.
+   */
+  readonly #gone = new Map<string, string>();
   /** Payload characters of the deliveries in #inFlight, for WorkerOptions.payloadBudget. */
   #payloadChars = 0;
   /** The largest payload started in the current window and in the one before (PAYLOAD_WINDOW_MS). */
@@ -594,7 +600,7 @@ export class DeliveryWorker {
       await this.store.releaseLeases([d.id], this.owner).catch(() => {});
       return;
     }
-    const why = refusal(target);
+    const why = refusal(target) ?? (this.#gone.get(d.webhookId) === target?.url ? 'webhook disabled' : null);
     if (why !== null || target === null) {
       await this.store.failWithoutAttempt([d.id], this.owner, why ?? 'webhook deleted'); // (null only to the type checker)
       this.metrics.deliveries.inc({ outcome: 'failed' });
@@ -679,7 +685,7 @@ export class DeliveryWorker {
       error: res.errorMessage,
       disableWebhook: gone ? { reason: `the receiver answered 410 Gone on ${new Date().toISOString()}`, url } : null,
     });
-    if (gone) this.webhooks.invalidate(d.webhookId);
+    if (gone && (this.#gone.size < MAX_TRACKED_WEBHOOKS || this.#gone.has(d.webhookId))) this.#gone.set(d.webhookId, url);
     this.metrics.attempts.inc({ result: attempt.success ? 'success' : 'failure', error_kind: res.errorKind ?? 'none' });
     this.metrics.attemptDuration.observe(res.durationMs / 1000);
     this.metrics.deliveries.inc({ outcome: step.kind === 'retry' ? 'retry_scheduled' : step.kind });
@@ -715,6 +721,11 @@ export class DeliveryWorker {
           if (retry.has(r)) continue;
           this.#unwrittenIds.delete(r.attempt.deliveryId);
           this.#unwrittenChars -= recordChars(r.attempt);
+          if (r.disableWebhook) {
+            // Written (or given up on): the webhook as stored says what it is from now on.
+            this.#gone.delete(r.webhookId);
+            this.webhooks.invalidate(r.webhookId);
+          }
         }
         // Written outcomes released their leases: their webhooks have room again, which the
         // claim counts from the database, so this (not the end of the request) is when to look.

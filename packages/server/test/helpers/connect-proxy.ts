@@ -17,9 +17,10 @@ const LOOPBACK = new Set(['127.0.0.1', '[::1]', '::1', 'localhost']);
 /**
  * A minimal HTTP CONNECT proxy on 127.0.0.1 (the kind HERALD_EGRESS_PROXY points at, like
  * Squid or smokescreen): it counts CONNECTs and pipes bytes to the target. A CONNECT to
- * anything but loopback is refused with 403, so a test bug cannot reach another host.
+ * anything but loopback (or a name `hosts` maps to loopback) is refused with 403, so a test bug
+ * cannot reach another host.
  */
-export async function startConnectProxy(): Promise<ConnectProxy> {
+export async function startConnectProxy(opts: { hosts?: Record<string, string> } = {}): Promise<ConnectProxy> {
   const connects: string[] = [];
   const state = { plainRequests: 0 };
   const sockets = new Set<Socket>();
@@ -34,6 +35,8 @@ export async function startConnectProxy(): Promise<ConnectProxy> {
     client.on('close', () => sockets.delete(client));
     client.on('error', () => {});
     const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(target);
+    // A name the test maps to a loopback address, as the proxy's own resolver would.
+    if (m && opts.hosts?.[m[1]!]) m[1] = opts.hosts[m[1]!]!;
     if (!m || !LOOPBACK.has(m[1]!)) {
       client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
       return;

@@ -5,6 +5,8 @@ export interface DnsRecord {
   a?: string[];
   aaaa?: string[];
   mute?: boolean;
+  /** Answer only after this long. */
+  delayMs?: number;
 }
 
 export interface DnsServer {
@@ -26,7 +28,7 @@ function ipv6Bytes(address: string): Buffer {
 
 /**
  * A DNS server over UDP on 127.0.0.1, a few dozen lines: it answers A and AAAA questions for the
- * names in `zone` and NXDOMAIN for every other name, and never answers a `mute` name. Enough for
+ * names in `zone` and NXDOMAIN for every other name, never answers a `mute` name, and answers a name with `delayMs` that much later. Enough for
  * c-ares; names are matched case-insensitively, without a trailing dot.
  */
 export function startDnsServer(zone: Record<string, DnsRecord>): Promise<DnsServer> {
@@ -61,7 +63,9 @@ export function startDnsServer(zone: Record<string, DnsRecord>): Promise<DnsServ
       rr.writeUInt16BE(d.length, 10);
       return Buffer.concat([rr, d]);
     });
-    sock.send(Buffer.concat([header, question, ...records]), from.port, from.address);
+    const answer = Buffer.concat([header, question, ...records]);
+    if (rec?.delayMs) setTimeout(() => sock.send(answer, from.port, from.address), rec.delayMs);
+    else sock.send(answer, from.port, from.address);
   });
   return new Promise((resolve) =>
     sock.bind(0, '127.0.0.1', () => resolve({ server: `127.0.0.1:${sock.address().port}`, queries, close: () => sock.close() })),
