@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_JITTER, nextStep, parseRetryAfter, schedule, scheduledDelayMs, type RetryPolicy } from '../src/core/retry-policy.js';
+import { DEFAULT_JITTER, nextStep, parseRetryAfter, retryPolicyOf, schedule, scheduledDelayMs, type RetryPolicy } from '../src/core/retry-policy.js';
 
 const DEFAULTS: RetryPolicy = { baseMs: 60_000, factor: 10, maxAttempts: 5, jitter: DEFAULT_JITTER };
 const MIN = 60_000;
@@ -59,6 +59,34 @@ describe('retry policy (SPEC §5)', () => {
     expect(at(429, null)).toEqual({ kind: 'retry', delayMs: MIN });
     // The clamp scales with the attempt: after attempt 3 the window is [100 min, 200 min].
     expect(nextStep(DEFAULTS, 3, { statusCode: 503, retryAfterMs: 1e12 }, 0.5)).toEqual({ kind: 'retry', delayMs: 200 * MIN });
+  });
+
+  it('builds the policy from the settings with the default ±20 % jitter', () => {
+    expect(retryPolicyOf({ retryBaseMs: 200, retryFactor: 2, maxAttempts: 3 })).toEqual({ baseMs: 200, factor: 2, maxAttempts: 3, jitter: 0.2 });
+    expect(retryPolicyOf({ retryBaseMs: 60_000, retryFactor: 10, maxAttempts: 5 })).toEqual({ ...DEFAULTS, jitter: 0.2 });
+  });
+
+  it('caps Retry-After at twice the scheduled delay, not twice the jittered one', () => {
+    // random 0.999 jitters the delay up by almost 20 %; the cap must not move with it.
+    for (const status of [429, 503]) {
+      expect(nextStep(DEFAULTS, 1, { statusCode: status, retryAfterMs: 3_600_000 }, 0.999)).toEqual({ kind: 'retry', delayMs: 2 * MIN });
+      expect(nextStep(DEFAULTS, 2, { statusCode: status, retryAfterMs: 1e12 }, 0.999)).toEqual({ kind: 'retry', delayMs: 20 * MIN });
+    }
+  });
+
+  it('never lets Retry-After shorten the jittered delay, whose low end is 20 % under the schedule', () => {
+    // The floor is the jittered delay, not the scheduled one: with random 0 it is 0.8 × scheduled.
+    expect(nextStep(DEFAULTS, 1, { statusCode: 429, retryAfterMs: 0 }, 0)).toEqual({ kind: 'retry', delayMs: 0.8 * MIN });
+    expect(nextStep(DEFAULTS, 1, { statusCode: 503, retryAfterMs: 1000 }, 0)).toEqual({ kind: 'retry', delayMs: 0.8 * MIN });
+    // A Retry-After above that floor is honoured even when it is under the scheduled delay.
+    expect(nextStep(DEFAULTS, 1, { statusCode: 429, retryAfterMs: 50_000 }, 0)).toEqual({ kind: 'retry', delayMs: 50_000 });
+  });
+
+  it('ignores Retry-After on 502 and 504: they get the plain schedule', () => {
+    for (const status of [502, 504]) {
+      expect(nextStep(DEFAULTS, 1, { statusCode: status, retryAfterMs: 90_000 }, 0.5)).toEqual({ kind: 'retry', delayMs: MIN });
+      expect(nextStep(DEFAULTS, 2, { statusCode: status, retryAfterMs: 1e12 }, 0.5)).toEqual({ kind: 'retry', delayMs: 10 * MIN });
+    }
   });
 
   it('parses Retry-After as seconds or an HTTP date, and ignores anything else', () => {

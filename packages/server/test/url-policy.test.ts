@@ -41,6 +41,12 @@ describe('accepted URLs', () => {
     });
   });
 
+  it('the scheme is case-insensitive and normalised to lower case', () => {
+    expect(accepted('HTTPS://Example.com/hook')).toMatchObject({ href: 'https://example.com/hook', hostname: 'example.com', port: 443 });
+    expect(accepted('HtTpS://example.com/hook').href).toBe('https://example.com/hook');
+    expect(accepted('HTTP://example.com/hook', { ...PROD, allowHttp: true })).toMatchObject({ href: 'http://example.com/hook', port: 80 });
+  });
+
   it('keeps any port 1–65535 and drops the default one', () => {
     expect(accepted('https://example.com:1/').port).toBe(1);
     expect(accepted('https://example.com:22/').port).toBe(22);
@@ -62,6 +68,19 @@ describe('accepted URLs', () => {
   it('IDN hosts are stored as punycode', () => {
     expect(accepted('https://☃.example/')).toMatchObject({ href: 'https://xn--n3h.example/', hostname: 'xn--n3h.example' });
     expect(accepted('https://bücher.de/').hostname).toBe('xn--bcher-kva.de');
+  });
+
+  it.each([
+    'https://api.notlocal/',
+    'https://example.notlocalhost/',
+    'https://api.xinternal/',
+    'https://myhome.arpa/',
+    'https://example.notlocaldomain/',
+    'https://local.example.com/',
+    'https://localhost.example.com/',
+    'https://xinternal.example.com/',
+  ])('local-name suffixes match whole labels only: %s is not a local name', (raw) => {
+    expect(accepted(raw).href).toBe(raw);
   });
 
   it('names that merely resolve somewhere are left to the DNS check', () => {
@@ -314,6 +333,16 @@ describe('dev mode (allowPrivate + allowHttp)', () => {
     for (const raw of ['http://127.0.0.1:8080/', 'http://localhost:8080/v1', 'http://[::1]:8080/', 'http://127.0.0.2:8080/', 'http://[::ffff:127.0.0.1]:8080/', 'https://herald.example.com/']) {
       expect(refused(raw, DEV), raw).toMatchObject({ code: 'url_not_allowed', message: expect.stringContaining('Herald') });
     }
+  });
+
+  it("refuses a *.localhost name on Herald's own port as a self-loop, and accepts it on another port", () => {
+    expect(refused('http://app.localhost:8080/', DEV)).toMatchObject({
+      code: 'url_not_allowed',
+      message: 'destination not allowed: the URL points at this Herald server',
+    });
+    expect(accepted('http://app.localhost:9999/', DEV)).toMatchObject({ hostname: 'app.localhost', port: 9999 });
+    // Only whole labels: a name that merely ends in the letters "localhost" is no loopback name.
+    expect(accepted('http://app.notlocalhost:8080/', DEV).port).toBe(8080);
   });
 
   it('without selfPorts, a self host is refused on every port', () => {
