@@ -152,6 +152,20 @@ describe('response capture', () => {
     }
   });
 
+  it('keeps an answer of exactly 64 KiB whole and not truncated; one byte more is truncated', async () => {
+    const rx = await startReceiver((_r, res, n) => res.writeHead(500).end('y'.repeat(n === 1 ? CAP : CAP + 1)));
+    try {
+      for (const [len, truncated] of [[CAP, false], [CAP, true]] as const) {
+        const [id] = await deliverTo(rx.url);
+        const a = (await finished(id!)).attempts[0];
+        expect(a.response_body).toHaveLength(len);
+        expect(a.response_truncated).toBe(truncated);
+      }
+    } finally {
+      await rx.close();
+    }
+  });
+
   it('shows an answer in the charset it declares, and never a character the cap cut in two', async () => {
     const rx = await startReceiver((r, res) => {
       if (r.url === '/latin1') return res.writeHead(500, { 'content-type': 'text/plain; charset=iso-8859-1' }).end(Buffer.from([0x63, 0x61, 0x66, 0xe9]));
