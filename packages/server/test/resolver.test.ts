@@ -68,6 +68,13 @@ describe('resolver', () => {
     expect(err?.message).toContain('mute.test');
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(os.asked).toEqual([]); // not absent: DNS did not answer, the hosts file is not a fallback
+    // A delivery to it is an attempt failed on DNS (error_kind dns), not a network error.
+    const sender = new Sender({ timeoutMs: 3000, policy: { allowPrivate: true, allowedCidrs: [], resolve } });
+    try {
+      expect(await sender.send('http://mute.test:9/hook', { 'content-type': 'application/json' }, Buffer.from('{}'))).toMatchObject({ statusCode: null, errorKind: 'dns' });
+    } finally {
+      await sender.close();
+    }
   });
 
   it('resolves, and a delivery connects, while every thread of libuv\'s pool is held, where dns.lookup waits', async () => {

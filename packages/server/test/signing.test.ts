@@ -85,6 +85,8 @@ describe('signing (SPEC §4)', () => {
     expect(two['x-hub-signature-256']).toBe(one['x-hub-signature-256']);
     // No secret: no previous one either.
     expect(deliveryHeaders({ ...parts, secret: null, previousSecret: 'whsec_old-secret-value' }, body)['webhook-signature']).toBeUndefined();
+    // Rotated to the same secret: one entry, not the same one twice.
+    expect(deliveryHeaders({ ...parts, secret: 'whsec_new-secret-value', previousSecret: 'whsec_new-secret-value' }, body)['webhook-signature']).toBe(one['webhook-signature']);
   });
 
   it('never lets a stored custom header forge or duplicate one Herald sets, in any letter case', () => {
