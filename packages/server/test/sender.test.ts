@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Sender } from '../src/delivery/sender.js';
+import { classify, Sender } from '../src/delivery/sender.js';
 import { lateness } from './helpers/lateness.js';
 
 /**
@@ -82,5 +82,25 @@ describe('Sender deadline', () => {
     expect(res.errorKind).toBe('timeout');
     expect(res.statusCode).toBeNull();
     expect(res.durationMs).toBeLessThan(TIMEOUT_MS + SLACK_MS + lost.stop());
+  });
+});
+
+describe('what a failed connection is called', () => {
+  // Errors as undici and Node raise them, a cause chain deep where a proxy tunnel wraps them.
+  const err = (code: string, cause?: object) => Object.assign(new Error(`${code} happened`), { code, cause });
+  it.each([
+    ['a kernel-level connect timeout', err('ETIMEDOUT'), 'timeout', 'timed out after 300 ms'],
+    ["undici's connect timeout", err('UND_ERR_CONNECT_TIMEOUT'), 'timeout', 'timed out after 300 ms'],
+    ['a name that does not exist', err('ENOTFOUND'), 'dns', 'DNS lookup failed: the host name did not resolve'],
+    ['a DNS server that fails or does not answer', err('EAI_AGAIN'), 'dns', 'DNS lookup failed: the host name did not resolve'],
+    ['a refused connection', err('ECONNREFUSED'), 'refused', 'connection refused'],
+    ['an expired certificate', err('CERT_HAS_EXPIRED'), 'tls', 'TLS error: the certificate has expired (CERT_HAS_EXPIRED)'],
+    ['a certificate not yet valid', err('CERT_NOT_YET_VALID'), 'tls', 'TLS error: the certificate is not yet valid (CERT_NOT_YET_VALID)'],
+    ['an expired certificate behind the proxy', err('UND_ERR_PRX_TLS', err('CERT_HAS_EXPIRED')), 'tls', 'TLS error: the certificate has expired (CERT_HAS_EXPIRED)'],
+    ['a certificate for another name', err('ERR_TLS_CERT_ALTNAME_INVALID'), 'tls', 'TLS error: the certificate does not match the host name (ERR_TLS_CERT_ALTNAME_INVALID)'],
+    ['a reset', err('ECONNRESET'), 'reset', 'connection reset by the receiver'],
+    ['a malformed response', err('HPE_INVALID_CONSTANT'), 'protocol', 'the receiver sent an invalid HTTP response'],
+  ])('%s', (_what, e, kind, message) => {
+    expect(classify(e, TIMEOUT_MS)).toMatchObject({ kind, message });
   });
 });

@@ -278,7 +278,7 @@ const TLS_MESSAGES: ReadonlyArray<[RegExp, string]> = [
 const timeoutMessage = (timeoutMs: number): string => `timed out after ${timeoutMs} ms`;
 
 /** Map a network error to a kind and a message fit for the account's eyes. */
-function classify(e: unknown, timeoutMs: number): { kind: ErrorKind; message: string; detail: string } {
+export function classify(e: unknown, timeoutMs: number): { kind: ErrorKind; message: string; detail: string } {
   const chain: Array<{ code?: string; message?: string; detail?: string }> = [];
   for (let x = e as { code?: string; message?: string; cause?: unknown } | undefined; x && chain.length < 5; x = x.cause as typeof x) chain.push(x);
   const codes = chain.map((c) => c.code ?? '');
