@@ -26,6 +26,8 @@ export interface Webhook {
   description: string;
   events: string[];
   headers: Record<string, string>;
+  /** The stored header values cannot be decrypted: `headers` is empty, and they must be set again. */
+  headers_unreadable: boolean;
   enabled: boolean;
   disabled_reason: string | null;
   /** The most deliveries a second sent to it; null: no limit. */

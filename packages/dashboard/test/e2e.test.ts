@@ -1023,6 +1023,25 @@ suite('dashboard in a browser', () => {
     await ctx.close();
   });
 
+  it('says when the saved header values cannot be read, and Save replaces them even with none', async () => {
+    const acc = await createAccount(h, 'pro', 'Damaged Co');
+    const wh = (await h.api('POST', `/v1/accounts/${acc}/webhooks`, { url: `${rx.url}/hooks/damaged`, events: ['*'], headers: { 'X-Team': 'content' } })).body.id as string;
+    // A sealed value no key opens (stored corrupt, or sealed with another key).
+    await query(h, 'UPDATE webhooks SET headers_enc = ? WHERE id = ?', 'v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA.AAAA', wh);
+    const { ctx, p } = await customerPage(acc);
+    await p.goto(`${h.url}/settings/webhooks/${wh}`);
+    const notice = p.getByText('The saved header values can no longer be read');
+    await expect.poll(() => notice.isVisible(), { timeout: 10_000 }).toBe(true);
+    // Nothing else changed and no header is entered: saving still sends `headers: {}`.
+    await p.getByRole('button', { name: 'Save Webhook' }).click();
+    await expect.poll(async () => (await h.api('GET', `/v1/accounts/${acc}/webhooks/${wh}`)).body.headers_unreadable, { timeout: 10_000 }).toBe(false);
+    expect((await h.api('GET', `/v1/accounts/${acc}/webhooks/${wh}`)).body.headers).toEqual({});
+    await p.goto(`${h.url}/settings/webhooks/${wh}`);
+    await expect.poll(() => p.getByText('A secret is set.').or(p.getByLabel('Destination URL')).first().isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await notice.count()).toBe(0);
+    await ctx.close();
+  });
+
   it('says when the event types could not be loaded, and loads them on Try again', async () => {
     const acc = await createAccount(h, 'pro', 'Catalog Co');
     // The event catalog's table is out of reach in the real database for a moment, so

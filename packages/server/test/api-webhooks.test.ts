@@ -38,7 +38,7 @@ describe('webhook CRUD', () => {
     expect(r.status).toBe(201);
     expect(r.body).toEqual({
       id: expect.stringMatching(/^wh_/), account_id: acc, url: PUBLIC, description: 'Main receiver',
-      events: ['content.generated', 'analysis.completed'], headers: { 'X-Api-Key': 'abc' }, enabled: true, disabled_reason: null, rate_limit: null,
+      events: ['content.generated', 'analysis.completed'], headers: { 'X-Api-Key': 'abc' }, headers_unreadable: false, enabled: true, disabled_reason: null, rate_limit: null,
       has_secret: true, secret: 'whsec_0123456789abcdef', previous_secret_expires_at: null, created_at: expect.any(String), updated_at: expect.any(String),
     });
   });

@@ -574,9 +574,9 @@ describe('delivery worker', () => {
     await query(h, 'UPDATE webhooks SET headers_enc = ? WHERE id = ?', parts.join('.'), w.body.id);
     const list = await h.api('GET', `/v1/accounts/${acc}/webhooks`);
     expect(list.status).toBe(200);
-    expect(list.body.data.find((x: { id: string }) => x.id === w.body.id).headers).toEqual({});
+    expect(list.body.data.find((x: { id: string }) => x.id === w.body.id)).toMatchObject({ headers: {}, headers_unreadable: true });
     const fixed = await h.api('PATCH', `/v1/accounts/${acc}/webhooks/${w.body.id}`, { secret: 'whsec_0123456789abcdef-new', headers: { 'X-Team': 'content' } });
-    expect(fixed.body).toMatchObject({ has_secret: true, headers: { 'X-Team': 'content' } });
+    expect(fixed.body).toMatchObject({ has_secret: true, headers: { 'X-Team': 'content' }, headers_unreadable: false });
   });
 
   it('runs retries with HERALD_WORKER_CONCURRENCY=1 (the first-attempt reserve leaves a retry slot)', async () => {

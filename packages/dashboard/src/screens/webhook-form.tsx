@@ -77,7 +77,8 @@ function changedFields(form: WebhookInput, loaded: Webhook): Partial<WebhookInpu
   if (form.url !== loaded.url.trim()) out.url = form.url;
   if (form.description !== undefined && form.description !== loaded.description.trim()) out.description = form.description;
   if (!sameItems(form.events, loaded.events)) out.events = form.events;
-  if (form.headers !== undefined && !sameItems(headerLines(form.headers), headerLines(loaded.headers))) out.headers = form.headers;
+  // Unreadable stored values are replaced by what the form has, even when that is none.
+  if (form.headers !== undefined && (loaded.headers_unreadable || !sameItems(headerLines(form.headers), headerLines(loaded.headers)))) out.headers = form.headers;
   if (form.rate_limit !== undefined && form.rate_limit !== loaded.rate_limit) out.rate_limit = form.rate_limit;
   return out;
 }
@@ -206,7 +207,7 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
 
   /** Unchanged since loaded: Test Connection can use the saved webhook (and record it in History). */
   const unchanged = (): boolean => {
-    if (!loaded || secret.kind !== 'stored') return false;
+    if (!loaded || secret.kind !== 'stored' || loaded.headers_unreadable) return false;
     const saved = JSON.stringify(Object.entries(loaded.headers).sort());
     return url.trim() === loaded.url && JSON.stringify(Object.entries(headerObject()).sort()) === saved;
   };
@@ -618,6 +619,12 @@ export function WebhookForm({ ctx, webhookId }: { ctx: ScreenCtx; webhookId: str
             title="Custom Headers"
             description="Extra HTTP headers sent with every request, for example an API key your endpoint expects. Values are stored encrypted."
           >
+            {loaded?.headers_unreadable && (
+              <Notice tone="danger" title="The saved header values can no longer be read" class="notice-inline">
+                They may be damaged, or were encrypted with another key. Deliveries to this webhook fail until they are set again: add the
+                headers your endpoint expects (or none) and save.
+              </Notice>
+            )}
             <fieldset ref={refs.headers} class="fieldset" aria-describedby={errors.headers ? 'headers-error' : 'headers-hint'}>
               <legend class="sr-only">Custom headers</legend>
               {headers.length > 0 && (

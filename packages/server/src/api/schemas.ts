@@ -65,6 +65,7 @@ export const Webhook = Type.Object(
     description: Type.String(),
     events: Type.Array(Type.String()),
     headers: Headers,
+    headers_unreadable: Type.Boolean({ description: 'the stored custom header values cannot be decrypted (damaged, or sealed with another key): `headers` shows none and deliveries fail until they are set again (`headers`, `{}` for none)' }),
     enabled: Type.Boolean(),
     disabled_reason: Nullable(Type.String()),
     rate_limit: Type.Union([Type.Integer(), Type.Null()], { description: 'the most deliveries a second sent to this webhook, over every Herald process; null: no limit' }),

@@ -69,19 +69,20 @@ function validateHeaders(input: unknown): Record<string, string> {
  * one such webhook must not fail the account's whole list, nor its own form, which is where
  * they are set again.
  */
-function readableHeaders(ctx: AppContext, w: WebhookRow): Record<string, string> {
+function readableHeaders(ctx: AppContext, w: WebhookRow): { headers: Record<string, string>; unreadable: boolean } {
   try {
-    return openHeaders(ctx.box, w.headersEnc);
+    return { headers: openHeaders(ctx.box, w.headersEnc), unreadable: false };
   } catch (e) {
     ctx.log.error({ err: e, webhook_id: w.id }, 'custom header values cannot be decrypted; shown as none until set again');
-    return {};
+    return { headers: {}, unreadable: true };
   }
 }
 
 export function webhookOut(ctx: AppContext, w: WebhookRow, reveal?: string | null): Static<typeof S.Webhook> {
+  const h = readableHeaders(ctx, w);
   const out: Static<typeof S.Webhook> = {
     id: w.id, account_id: w.accountId, url: w.url, description: w.description, events: w.events,
-    headers: readableHeaders(ctx, w),
+    headers: h.headers, headers_unreadable: h.unreadable,
     enabled: w.enabled, disabled_reason: w.disabledReason, rate_limit: w.rateLimit, has_secret: w.secretEnc !== null,
     previous_secret_expires_at: previousSecretExpiry(w),
     created_at: S.iso(w.createdAt), updated_at: S.iso(w.updatedAt),
