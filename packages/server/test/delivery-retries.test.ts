@@ -380,7 +380,9 @@ describe('jitter in production settings', () => {
       for (let i = 0; i < 8; i++) ids.push((await h.api('POST', `/v1/accounts/${acc}/events`, { type: 'content.generated', data: { i } })).body.deliveries[0].id);
       const delays = await waitFor(async () => {
         const ds = await Promise.all(ids.map(async (id) => (await h.api('GET', `/v1/accounts/${acc}/deliveries/${id}`)).body));
-        if (ds.some((d) => d.attempts.length !== 1 || !d.next_attempt_at)) return null;
+        // The detail reads the delivery, then its attempts, each as committed when read: the
+        // attempt may show before the delivery's new state does, so wait for both.
+        if (ds.some((d) => d.attempts.length !== 1 || !d.last_attempt_at)) return null;
         // From the attempt's end to its retry.
         return ds.map((d) => Date.parse(d.next_attempt_at) - (Date.parse(d.attempts[0].started_at) + d.attempts[0].duration_ms));
       });
