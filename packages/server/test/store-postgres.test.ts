@@ -232,7 +232,7 @@ if (admin) {
       }
     });
 
-    it('an outcome batch takes its deliveries in id order, as deletions do, so the two cannot deadlock', async () => {
+    it('an outcome batch in any order waits for a delivery a deletion holds while holding none the deletion needs, so the two cannot deadlock', async () => {
       const s = await open(true);
       const a = await s.createAccount('Order', 'pro');
       await s.createWebhook({ accountId: a.id, url: 'https://example.com/h', description: '', events: ['*'], headersEnc: null, secretEnc: null, enabled: true });

@@ -261,13 +261,14 @@ export class DeliveryWorker {
     if (budget === undefined || limit <= 0) return limit;
     const left = budget - this.#payloadChars;
     if (left <= 0) return this.#inFlight.size ? 0 : 1;
-    const now = Date.now();
-    if (now - this.#largest.since >= PAYLOAD_WINDOW_MS) this.#rollPayloadWindow(now);
+    this.#rollPayloadWindow(Date.now());
     const size = Math.max(this.#largest.current, this.#largest.previous) || (this.opts.maxPayload ?? budget);
     return Math.min(limit, Math.max(1, Math.floor(left / size)));
   }
 
+  /** Starts a new window of #largest once the current one is over. */
   #rollPayloadWindow(now: number): void {
+    if (now - this.#largest.since < PAYLOAD_WINDOW_MS) return;
     const stale = now - this.#largest.since >= 2 * PAYLOAD_WINDOW_MS;
     this.#largest.previous = stale ? 0 : this.#largest.current;
     this.#largest.current = 0;
@@ -276,8 +277,7 @@ export class DeliveryWorker {
 
   #holdPayload(d: ClaimedDelivery): void {
     this.#payloadChars += d.data.length;
-    const now = Date.now();
-    if (now - this.#largest.since >= PAYLOAD_WINDOW_MS) this.#rollPayloadWindow(now);
+    this.#rollPayloadWindow(Date.now());
     if (d.data.length > this.#largest.current) this.#largest.current = d.data.length;
   }
 
@@ -600,6 +600,7 @@ export class DeliveryWorker {
       await this.store.releaseLeases([d.id], this.owner).catch(() => {});
       return;
     }
+    // A 410 this worker got disables the webhook before its outcome, which stores that, is written.
     const why = refusal(target) ?? (this.#gone.get(d.webhookId) === target?.url ? 'webhook disabled' : null);
     if (why !== null || target === null) {
       await this.store.failWithoutAttempt([d.id], this.owner, why ?? 'webhook deleted'); // (null only to the type checker)

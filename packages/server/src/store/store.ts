@@ -309,7 +309,6 @@ export interface ClaimOptions {
   prefetch?: Prefetch;
 }
 
-/** The outcome of one attempt, written back in batches by the worker. */
 /** What updateWebhook sets: the fields given; the others stay as stored. */
 export interface WebhookChange {
   url?: string;
@@ -322,6 +321,7 @@ export interface WebhookChange {
   rateLimit?: number | null;
 }
 
+/** The outcome of one attempt, written back in batches by the worker. */
 export interface AttemptRecord {
   attempt: AttemptRow;
   owner: string;
@@ -360,7 +360,9 @@ const KEY_COLS: readonly Column[] = [['account_id', 'text'], ['k', 'text']];
 
 /** Event rows (EVENT_COLS) by account, then Idempotency-Key (unkeyed first). */
 function keyOrder(x: readonly SqlParam[], y: readonly SqlParam[]): number {
-  const [ax, kx, ay, ky] = [String(x[1]), x[5] === null ? '' : `\u0001${String(x[5])}`, String(y[1]), y[5] === null ? '' : `\u0001${String(y[5])}`];
+  // A key sorts after no key (''): every key is prefixed by a character above it.
+  const sortKey = (r: readonly SqlParam[]): [string, string] => [String(r[1]), r[5] === null ? '' : `\u0001${String(r[5])}`];
+  const [[ax, kx], [ay, ky]] = [sortKey(x), sortKey(y)];
   return ax < ay ? -1 : ax > ay ? 1 : kx < ky ? -1 : kx > ky ? 1 : 0;
 }
 
@@ -878,7 +880,7 @@ export class Store {
       }
       // Keyed events in key order: two groups inserting the same new keys in opposite orders
       // would each hold one key's index entry while waiting for the other's (a deadlock).
-      if (seenKeys.size > 1) eventRows.sort((x, y) => keyOrder(x, y));
+      if (seenKeys.size > 1) eventRows.sort(keyOrder);
       await insertValues(t, 'events', EVENT_COLS, eventRows);
       await insertRows(t, 'deliveries', NEW_DELIVERY_COLS, deliveryRows);
       // A function is asked here, inside the transaction: on SQLite no claim or outcome write
